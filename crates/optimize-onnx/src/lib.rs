@@ -1,0 +1,2 @@
+//! placeholder
+pub mod proto { include!("proto/onnx.rs"); }
