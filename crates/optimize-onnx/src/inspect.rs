@@ -29,7 +29,7 @@
 //!
 //! `parameters` counts every stored tensor: initializers and `Constant` node values in the main
 //! graph and in subgraphs (exporters put weights in both). `precision.formats` lists what is
-//! present among `qdq`, `qoperator`, `matmulnbits` and `fp16`; `summary` is one word for people.
+//! present among `qdq`, `qoperator`, `matmulnbits`, `int8-weights` and `fp16`; `summary` is one word for people.
 
 use crate::dtype::ElemType;
 use crate::model::{ExternalFile, Model};
@@ -179,9 +179,10 @@ pub struct TensorSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct Precision {
     /// One word for people: `fp32`, `fp16`, `int8 (QDQ)`, `int8 (QOperator)`, `int4 (MatMulNBits)`,
-    /// `mixed`, or `other`.
+    /// `int8 (weight-only)`, `mixed`, or `other`.
     pub summary: String,
-    /// Formats present: any of `qdq`, `qoperator`, `matmulnbits`, `fp16`.
+    /// Formats present: any of `qdq`, `qoperator`, `matmulnbits`, `int8-weights` (low-bit integer
+    /// weights with no quantization operators, dequantized by ordinary ops), `fp16`.
     pub formats: Vec<&'static str>,
     /// QuantizeLinear / DequantizeLinear nodes.
     pub qdq_nodes: usize,
@@ -276,7 +277,7 @@ impl Summary {
 
         let mut parameters = Parameters::default();
         let mut by_dtype: BTreeMap<String, DTypeParameters> = BTreeMap::new();
-        let (mut fp16_bytes, mut float_bytes) = (0u64, 0u64);
+        let (mut fp16_bytes, mut float_bytes, mut low_bit_bytes) = (0u64, 0u64, 0u64);
         let mut largest: Vec<TensorSummary> = Vec::with_capacity(tensors.len());
         for (name, t, source) in &tensors {
             let dtype = t.data_type.and_then(ElemType::from_code);
@@ -296,6 +297,9 @@ impl Summary {
             e.tensors += 1;
             e.count += n;
             e.bytes += bytes;
+            if dtype.is_some_and(|d| d.is_low_bit_int()) {
+                low_bit_bytes += bytes;
+            }
             if dtype.is_some_and(|d| d.is_float()) {
                 float_bytes += bytes;
                 if dtype.is_some_and(|d| d.bits() == Some(16)) {
@@ -333,11 +337,16 @@ impl Summary {
             .chain(&g.output)
             .any(|v| value_dtype(v) == "float16");
         let is_fp16 = fp16_io || (float_bytes > 0 && fp16_bytes * 2 > float_bytes);
+        // Weight-only int8 without Q/DQ ops (int8 weights dequantized by Cast and Mul, as some
+        // exporters write): most stored bytes are low-bit integers.
+        let int_weights =
+            qdq_nodes + qoperator_nodes + matmul_nbits_nodes == 0 && low_bit_bytes > float_bytes;
         let mut formats = Vec::new();
         for (present, name) in [
             (qdq_nodes > 0, "qdq"),
             (qoperator_nodes > 0, "qoperator"),
             (matmul_nbits_nodes > 0, "matmulnbits"),
+            (int_weights, "int8-weights"),
             (is_fp16, "fp16"),
         ] {
             if present {
@@ -350,6 +359,7 @@ impl Summary {
             ["qdq"] => "int8 (QDQ)",
             ["qoperator"] => "int8 (QOperator)",
             ["matmulnbits"] => "int4 (MatMulNBits)",
+            ["int8-weights"] => "int8 (weight-only)",
             ["fp16"] => "fp16",
             _ => "mixed",
         }

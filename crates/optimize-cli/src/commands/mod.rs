@@ -1,0 +1,24 @@
+//! One file per subcommand; each turns parsed arguments into library calls and prints the result.
+
+mod convert;
+mod inspect;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Convert(args) => convert::run(&args),
+    }
+}
+
+/// Writes `text` to stdout, returning an error (rather than panicking, as `print!` does) when the
+/// reader has gone away.
+pub fn print(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! The one place errors become exit codes and messages.
+
+use std::process::ExitCode;
+
+/// Exit code for a failure while working (I/O error on output, runtime failure).
+pub const FAILURE: u8 = 1;
+/// Exit code for bad usage or bad input (missing file, malformed model, bad flag value).
+pub const BAD_INPUT: u8 = 2;
+
+/// An error the command line itself detected in its arguments.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Prints the error chain on one line and picks the exit code from the error's kind.
+pub fn report(err: &anyhow::Error) -> ExitCode {
+    // A closed pipe (`optimize inspect m.onnx | head`) is the reader's choice, not our failure.
+    if err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+        return ExitCode::SUCCESS;
+    }
+    let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+    // Library errors already name the file; drop context lines that repeat their message.
+    let mut line = String::new();
+    for part in &chain {
+        if line.contains(part.as_str()) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(part);
+    }
+    eprintln!("error: {line}");
+    ExitCode::from(code(err))
+}
+
+fn code(err: &anyhow::Error) -> u8 {
+    for e in err.chain() {
+        if e.downcast_ref::<UsageError>().is_some() {
+            return BAD_INPUT;
+        }
+        if let Some(e) = e.downcast_ref::<optimize_onnx::Error>() {
+            return if e.is_input_error() { BAD_INPUT } else { FAILURE };
+        }
+    }
+    FAILURE
+}
