@@ -37,6 +37,8 @@ pub struct SaveOptions {
     pub external_data: ExternalData,
     /// Tensors smaller than this stay inline even when data goes external (ONNX's default: 1024).
     pub size_threshold: u64,
+    /// Largest encoded model [`ExternalData::Auto`] writes inline; protobuf's limit by default.
+    pub inline_limit: u64,
 }
 
 impl Default for SaveOptions {
@@ -44,6 +46,7 @@ impl Default for SaveOptions {
         SaveOptions {
             external_data: ExternalData::Auto,
             size_threshold: 1024,
+            inline_limit: PROTOBUF_LIMIT,
         }
     }
 }
@@ -84,18 +87,19 @@ pub fn save(model: &Model, path: impl AsRef<Path>, options: &SaveOptions) -> Res
         source,
     };
     let encoded_len = model.proto.encoded_len() as u64;
-    let external =
-        match options.external_data {
-            ExternalData::Always => true,
-            ExternalData::Never if encoded_len > PROTOBUF_LIMIT => return Err(Error::Save {
+    let external = match options.external_data {
+        ExternalData::Always => true,
+        ExternalData::Never if encoded_len > PROTOBUF_LIMIT => {
+            return Err(Error::Save {
                 path: path.to_path_buf(),
                 detail: format!(
                     "model is {encoded_len} bytes, over protobuf's 2 GiB limit; use external data"
                 ),
-            }),
-            ExternalData::Never => false,
-            ExternalData::Auto => encoded_len > PROTOBUF_LIMIT,
-        };
+            })
+        }
+        ExternalData::Never => false,
+        ExternalData::Auto => encoded_len > options.inline_limit.min(PROTOBUF_LIMIT),
+    };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -1,0 +1,8 @@
+//! Integration tests of optimize-onnx on real files.
+
+// Shared helpers: workspace paths, the project's Python, temp folders.
+mod util;
+// Load -> save keeps every field, checked by the official onnx package.
+mod lossless;
+// External data: reading, writing, the 2 GiB switch, path and range checks.
+mod external_data;
