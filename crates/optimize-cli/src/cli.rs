@@ -94,7 +94,21 @@ mod tests {
     #[test]
     fn convert_requires_output() {
         assert!(Cli::try_parse_from(["optimize", "convert", "m.onnx"]).is_err());
-        let cli = Cli::try_parse_from(["optimize", "convert", "m.onnx", "-o", "x.onnx", "--external-data"]).unwrap();
-        assert!(matches!(cli.command, Command::Convert(ConvertArgs { external_data: true, .. })));
+        let cli = Cli::try_parse_from([
+            "optimize",
+            "convert",
+            "m.onnx",
+            "-o",
+            "x.onnx",
+            "--external-data",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Convert(ConvertArgs {
+                external_data: true,
+                ..
+            })
+        ));
     }
 }

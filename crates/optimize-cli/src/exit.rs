@@ -15,7 +15,10 @@ pub struct UsageError(pub String);
 /// Prints the error chain on one line and picks the exit code from the error's kind.
 pub fn report(err: &anyhow::Error) -> ExitCode {
     // A closed pipe (`optimize inspect m.onnx | head`) is the reader's choice, not our failure.
-    if err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) {
+    if err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }) {
         return ExitCode::SUCCESS;
     }
     let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
@@ -40,7 +43,11 @@ fn code(err: &anyhow::Error) -> u8 {
             return BAD_INPUT;
         }
         if let Some(e) = e.downcast_ref::<optimize_onnx::Error>() {
-            return if e.is_input_error() { BAD_INPUT } else { FAILURE };
+            return if e.is_input_error() {
+                BAD_INPUT
+            } else {
+                FAILURE
+            };
         }
     }
     FAILURE

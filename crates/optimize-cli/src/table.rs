@@ -10,8 +10,14 @@ impl Table {
     /// A table with these column headers. Columns whose header starts with `>` are right-aligned.
     pub fn new(headers: &[&str]) -> Table {
         let right = headers.iter().map(|h| h.starts_with('>')).collect();
-        let header = headers.iter().map(|h| h.trim_start_matches('>').to_string()).collect();
-        Table { rows: vec![header], right }
+        let header = headers
+            .iter()
+            .map(|h| h.trim_start_matches('>').to_string())
+            .collect();
+        Table {
+            rows: vec![header],
+            right,
+        }
     }
 
     /// Adds a row; it must have one cell per column.
@@ -23,7 +29,13 @@ impl Table {
     pub fn render(&self, indent: usize) -> String {
         let cols = self.right.len();
         let widths: Vec<usize> = (0..cols)
-            .map(|c| self.rows.iter().map(|r| r.get(c).map_or(0, |s| s.chars().count())).max().unwrap_or(0))
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let mut out = String::new();
         for row in &self.rows {

@@ -8,7 +8,11 @@ use optimize_onnx::{save, ExternalData, Model, SaveOptions};
 pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
     let model = Model::load(&args.model)?;
     let options = SaveOptions {
-        external_data: if args.external_data { ExternalData::Always } else { ExternalData::Auto },
+        external_data: if args.external_data {
+            ExternalData::Always
+        } else {
+            ExternalData::Auto
+        },
         ..SaveOptions::default()
     };
     let report = save(&model, &args.output, &options)?;
@@ -25,7 +29,12 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<()> {
         bytes(report.bytes + report.external_data.as_ref().map_or(0, |e| e.bytes)),
     );
     if let Some(ext) = &report.external_data {
-        text += &format!("  external data: {} ({} tensors, {})\n", ext.path.display(), ext.tensors, bytes(ext.bytes));
+        text += &format!(
+            "  external data: {} ({} tensors, {})\n",
+            ext.path.display(),
+            ext.tensors,
+            bytes(ext.bytes)
+        );
     }
     print(&text)
 }

@@ -50,7 +50,17 @@ fn render(s: &Summary) -> String {
     let opsets: Vec<String> = s
         .opsets
         .iter()
-        .map(|o| format!("{} {}", if o.domain.is_empty() { "ai.onnx" } else { &o.domain }, o.version))
+        .map(|o| {
+            format!(
+                "{} {}",
+                if o.domain.is_empty() {
+                    "ai.onnx"
+                } else {
+                    &o.domain
+                },
+                o.version
+            )
+        })
         .collect();
     let producer = format!(
         "{} {}",
@@ -66,10 +76,19 @@ fn render(s: &Summary) -> String {
         head.row(vec!["model version".into(), v.to_string()]);
     }
     for m in &s.metadata {
-        head.row(vec![format!("meta {}", m.key), m.value.chars().take(60).collect()]);
+        head.row(vec![
+            format!("meta {}", m.key),
+            m.value.chars().take(60).collect(),
+        ]);
     }
     // Skip the blank header row of this key/value block.
-    out += head.render(2).lines().skip(1).map(|l| format!("{l}\n")).collect::<String>().as_str();
+    out += head
+        .render(2)
+        .lines()
+        .skip(1)
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .as_str();
 
     out += &values("Inputs", &s.inputs);
     out += &values("Outputs", &s.outputs);
@@ -81,7 +100,11 @@ fn render(s: &Summary) -> String {
     );
     let mut ops = Table::new(&["op", "domain", ">count"]);
     for o in &s.op_types {
-        ops.row(vec![o.op_type.clone(), o.domain.clone(), o.count.to_string()]);
+        ops.row(vec![
+            o.op_type.clone(),
+            o.domain.clone(),
+            o.count.to_string(),
+        ]);
     }
     out += &ops.render(2);
 
@@ -89,15 +112,29 @@ fn render(s: &Summary) -> String {
     out += &format!("\nParameters  {} ({})\n", count(p.count), bytes(p.bytes));
     let mut by = Table::new(&["dtype", ">tensors", ">count", ">bytes"]);
     for d in &p.by_dtype {
-        by.row(vec![d.dtype.clone(), d.tensors.to_string(), count(d.count), bytes(d.bytes)]);
+        by.row(vec![
+            d.dtype.clone(),
+            d.tensors.to_string(),
+            count(d.count),
+            bytes(d.bytes),
+        ]);
     }
     out += &by.render(2);
 
-    out += &format!("\nLargest tensors (top {})\n", optimize_onnx::inspect::LARGEST);
+    out += &format!(
+        "\nLargest tensors (top {})\n",
+        optimize_onnx::inspect::LARGEST
+    );
     let mut big = Table::new(&["name", "dtype", "shape", ">size", "source"]);
     for t in &s.largest_tensors {
         let dims: Vec<String> = t.shape.iter().map(|d| d.to_string()).collect();
-        big.row(vec![t.name.clone(), t.dtype.clone(), format!("[{}]", dims.join(", ")), bytes(t.bytes), t.source.into()]);
+        big.row(vec![
+            t.name.clone(),
+            t.dtype.clone(),
+            format!("[{}]", dims.join(", ")),
+            bytes(t.bytes),
+            t.source.into(),
+        ]);
     }
     out += &big.render(2);
 
@@ -107,7 +144,11 @@ fn render(s: &Summary) -> String {
         out += "\nExternal data\n";
         let mut ext = Table::new(&["file", ">tensors", ">bytes"]);
         for f in &s.external_data {
-            ext.row(vec![f.location.clone(), f.tensors.to_string(), bytes(f.bytes)]);
+            ext.row(vec![
+                f.location.clone(),
+                f.tensors.to_string(),
+                bytes(f.bytes),
+            ]);
         }
         out += &ext.render(2);
     }
