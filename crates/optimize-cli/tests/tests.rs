@@ -1,0 +1,8 @@
+//! Integration tests: the real `optimize` binary, run in fresh temp folders.
+
+// Running the binary and showing expected against actual output.
+mod util;
+// `optimize inspect` on real models, tables and JSON.
+mod inspect;
+// Bad input: one clear line, exit code 2, no panic, no output file.
+mod bad_input;
