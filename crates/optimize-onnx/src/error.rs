@@ -57,19 +57,14 @@ pub enum Error {
         code: i32,
     },
     /// A tensor's data does not hold as many elements as its shape and type require.
-    #[error(
-        "{}: tensor '{tensor}' ({dtype} {dims:?}) should hold {expected} but holds {found}",
-        path.display()
-    )]
+    #[error("{}: tensor '{tensor}' ({ty}) should hold {expected} but holds {found}", path.display())]
     DataLength {
         /// The model file.
         path: PathBuf,
         /// The tensor's name.
         tensor: String,
-        /// Its element type name.
-        dtype: String,
-        /// Its declared shape.
-        dims: Vec<i64>,
+        /// Its element type and shape, e.g. `float32 [128, 64]`.
+        ty: String,
         /// What the shape and type require, with its unit ("4096 bytes", "12 values").
         expected: String,
         /// What the tensor holds, in the same unit.

@@ -48,8 +48,7 @@ pub fn validate(t: &TensorProto, path: &Path) -> Result<()> {
     let mismatch = |expected: String, found: String| Error::DataLength {
         path: path.to_path_buf(),
         tensor: t.name().to_string(),
-        dtype: dtype.name().to_string(),
-        dims: t.dims.clone(),
+        ty: format!("{} {:?}", dtype.name(), t.dims),
         expected,
         found,
     };

@@ -1,0 +1,236 @@
+//! A model loaded into ONNX Runtime.
+//!
+//! [`OrtSession`] wraps an ONNX Runtime session: load it from a file
+//! ([`OrtSession::from_file`], which resolves external data relative to the model's folder)
+//! or from bytes ([`OrtSession::from_bytes`], for self-contained models), read its declared
+//! [`inputs`](OrtSession::inputs) and [`outputs`](OrtSession::outputs), and
+//! [`run`](OrtSession::run) it on [`Tensor`]s. Inputs are checked against the declared
+//! names, dtypes and fixed dimensions before ONNX Runtime sees them, so a mistake names the
+//! input at fault.
+//!
+//! [`SessionOptions`] picks the graph optimisation level (ONNX Runtime's default, all
+//! optimisations, unless told otherwise) and the number of threads. Results can differ in the
+//! last bits between thread counts, because parallel reductions add in a different order;
+//! [`SessionOptions::deterministic`] (one thread) gives the same bits every run.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use optimize_data::Tensor;
+use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
+use ort::session::{Session, SessionInputValue};
+
+use crate::convert::{from_ort, tensor_info, to_ort};
+use crate::info::{format_dims, TensorInfo};
+use crate::{environment, Error, Result};
+
+/// How much ONNX Runtime may rewrite the graph before running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OptimizationLevel {
+    /// No graph rewrites: runs the graph as written.
+    Disable,
+    /// Semantics-preserving rewrites: constant folding, redundant node removal.
+    Basic,
+    /// Also fusions of complex node groups (such as GELU, attention).
+    Extended,
+    /// Also layout changes (such as NCHWc for convolutions).
+    Layout,
+    /// Everything ONNX Runtime offers (its own default).
+    #[default]
+    All,
+}
+
+impl OptimizationLevel {
+    fn to_ort(self) -> GraphOptimizationLevel {
+        match self {
+            OptimizationLevel::Disable => GraphOptimizationLevel::Disable,
+            OptimizationLevel::Basic => GraphOptimizationLevel::Level1,
+            OptimizationLevel::Extended => GraphOptimizationLevel::Level2,
+            OptimizationLevel::Layout => GraphOptimizationLevel::Level3,
+            OptimizationLevel::All => GraphOptimizationLevel::All,
+        }
+    }
+}
+
+/// Options for loading a model into ONNX Runtime.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct SessionOptions {
+    /// Threads for parallelism inside an operator; `None` lets ONNX Runtime choose (one per
+    /// physical core). `Some(1)` makes results reproducible bit for bit.
+    pub threads: Option<usize>,
+    /// Graph optimisation level; all optimisations by default.
+    pub optimization_level: OptimizationLevel,
+}
+
+impl SessionOptions {
+    /// One thread, all optimisations: the same output bits on every run.
+    pub fn deterministic() -> Self {
+        Self {
+            threads: Some(1),
+            ..Self::default()
+        }
+    }
+
+    /// Sets [`SessionOptions::threads`].
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// Sets [`SessionOptions::optimization_level`].
+    pub fn with_optimization_level(mut self, level: OptimizationLevel) -> Self {
+        self.optimization_level = level;
+        self
+    }
+}
+
+/// A model loaded into ONNX Runtime, ready to run.
+///
+/// `Send + Sync`; concurrent [`run`](OrtSession::run) calls on one session take turns.
+#[derive(Debug)]
+pub struct OrtSession {
+    session: Mutex<Session>,
+    inputs: Vec<TensorInfo>,
+    outputs: Vec<TensorInfo>,
+}
+
+impl OrtSession {
+    /// Loads a model file. External data files are found relative to the model's folder.
+    pub fn from_file(path: impl AsRef<Path>, options: &SessionOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let model = path.display().to_string();
+        let load_error = |message: String| Error::Load {
+            model: model.clone(),
+            message,
+        };
+        if !path.is_file() {
+            return Err(load_error("no such file".into()));
+        }
+        let session = builder(options, &model)?
+            .commit_from_file(path)
+            .map_err(|e| load_error(e.to_string()))?;
+        Ok(Self::new(session))
+    }
+
+    /// Loads a model from its serialized bytes. Models with external data need
+    /// [`OrtSession::from_file`], since bytes carry no folder to resolve the data files in.
+    pub fn from_bytes(bytes: &[u8], options: &SessionOptions) -> Result<Self> {
+        let load_error = |message: String| Error::Load {
+            model: "<bytes>".into(),
+            message,
+        };
+        let session = builder(options, "<bytes>")?
+            .commit_from_memory(bytes)
+            .map_err(|e| load_error(e.to_string()))?;
+        Ok(Self::new(session))
+    }
+
+    fn new(session: Session) -> Self {
+        let inputs = session
+            .inputs()
+            .iter()
+            .map(|o| tensor_info(o.name(), o.dtype()))
+            .collect();
+        let outputs = session
+            .outputs()
+            .iter()
+            .map(|o| tensor_info(o.name(), o.dtype()))
+            .collect();
+        Self {
+            session: Mutex::new(session),
+            inputs,
+            outputs,
+        }
+    }
+
+    /// The model's inputs, in graph order.
+    pub fn inputs(&self) -> &[TensorInfo] {
+        &self.inputs
+    }
+
+    /// The model's outputs, in graph order.
+    pub fn outputs(&self) -> &[TensorInfo] {
+        &self.outputs
+    }
+
+    /// Runs the model on named inputs and returns every output, named, in graph order.
+    ///
+    /// Every model input must be given exactly once, with the declared dtype, rank and fixed
+    /// dimensions; otherwise this returns [`Error::UnknownInput`], [`Error::DuplicateInput`],
+    /// [`Error::MissingInput`] or [`Error::InputMismatch`] naming the input.
+    pub fn run(&self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
+        self.check_inputs(inputs)?;
+        let mut values: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
+        for (name, tensor) in inputs {
+            values.push((name.clone(), to_ort(name, tensor)?.into()));
+        }
+        let mut session = self.session.lock().map_err(|_| Error::Run {
+            message: "an earlier run panicked while holding the session".into(),
+        })?;
+        let outputs = session.run(values).map_err(|e| Error::Run {
+            message: e.to_string(),
+        })?;
+        outputs
+            .into_iter()
+            .map(|(name, value)| Ok((name.to_string(), from_ort(name, value)?)))
+            .collect()
+    }
+
+    fn check_inputs(&self, given: &[(String, Tensor)]) -> Result<()> {
+        for (i, (name, tensor)) in given.iter().enumerate() {
+            let Some(info) = self.inputs.iter().find(|info| &info.name == name) else {
+                return Err(Error::UnknownInput {
+                    name: name.clone(),
+                    expected: self.inputs.iter().map(|info| info.name.clone()).collect(),
+                });
+            };
+            if given[..i].iter().any(|(earlier, _)| earlier == name) {
+                return Err(Error::DuplicateInput { name: name.clone() });
+            }
+            let fits = info.dtype == Some(tensor.dtype())
+                && info.shape.len() == tensor.shape().len()
+                && info
+                    .shape
+                    .iter()
+                    .zip(tensor.shape())
+                    .all(|(dim, &n)| dim.accepts(n));
+            if !fits {
+                return Err(Error::InputMismatch {
+                    name: name.clone(),
+                    expected: info.describe(),
+                    found: format!("{} {}", tensor.dtype(), format_dims(tensor.shape())),
+                });
+            }
+        }
+        if let Some(missing) = self
+            .inputs
+            .iter()
+            .find(|info| !given.iter().any(|(n, _)| n == &info.name))
+        {
+            return Err(Error::MissingInput {
+                name: missing.name.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A session builder with `options` applied; runtime initialisation errors pass through as
+/// they are, option errors become [`Error::Load`] for `model`.
+fn builder(options: &SessionOptions, model: &str) -> Result<SessionBuilder> {
+    let ort = environment::init()?;
+    let load_error = |e: &dyn std::fmt::Display| Error::Load {
+        model: model.into(),
+        message: e.to_string(),
+    };
+    let mut builder = Session::builder(&ort.environment)
+        .map_err(|e| load_error(&e))?
+        .with_optimization_level(options.optimization_level.to_ort())
+        .map_err(|e| load_error(&e))?;
+    if let Some(threads) = options.threads {
+        builder = builder
+            .with_intra_threads(threads)
+            .map_err(|e| load_error(&e))?;
+    }
+    Ok(builder)
+}

@@ -1,0 +1,15 @@
+//! Integration tests for optimize-runtime, against a real ONNX Runtime (no mocks).
+//!
+//! They need the library: run `scripts/setup-venv.sh` once, or set `ORT_DYLIB_PATH`.
+
+// Helpers: paths to golden cases and models, tensor shorthands.
+mod util;
+
+// OrtSession on the golden cases in tests/cases: metadata, arithmetic, dtypes, input errors.
+mod session;
+
+// The committed digits-mlp model, checked against values from Python onnxruntime.
+mod digits;
+
+// The Runtime/Model trait objects.
+mod runtime;
