@@ -162,3 +162,66 @@ fn bad_references_are_named_errors() {
         assert!(err.is_input_error());
     }
 }
+
+/// A real model past protobuf's 2 GiB limit: `Auto` must write external data, and the result
+/// must load back. Needs ~5 GB of memory and 2.2 GB of disk, so it runs on request:
+/// `cargo test -p optimize-onnx --release -- --ignored two_gib`.
+#[test]
+#[ignore]
+fn two_gib_model_goes_external_automatically() {
+    use optimize_onnx::proto::{
+        GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    };
+    let n: usize = 2200 * 1024 * 1024 / 4; // 2.2 GiB of float32 in one initializer
+    let mut raw = vec![0u8; n * 4];
+    for (i, chunk) in raw.chunks_mut(4096).enumerate() {
+        chunk[0] = i as u8;
+    }
+    let big = TensorProto {
+        name: Some("big".into()),
+        dims: vec![n as i64],
+        data_type: Some(1),
+        raw_data: Some(raw.into()),
+        ..Default::default()
+    };
+    let graph = GraphProto {
+        name: Some("g".into()),
+        node: vec![NodeProto {
+            op_type: Some("Identity".into()),
+            input: vec!["big".into()],
+            output: vec!["y".into()],
+            ..Default::default()
+        }],
+        initializer: vec![big],
+        output: vec![optimize_onnx::proto::ValueInfoProto {
+            name: Some("y".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let proto = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(17),
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    let model = Model::from_proto(proto);
+    let dir = tempfile::tempdir().unwrap();
+    let report = save(&model, dir.path().join("big.onnx"), &SaveOptions::default()).unwrap();
+    let ext = report.external_data.as_ref().expect("over 2 GiB: external data");
+    assert_eq!(ext.bytes, (n * 4) as u64);
+    assert!(report.bytes < 1024 * 1024, "{report:?}");
+    let back = Model::load(dir.path().join("big.onnx")).unwrap();
+    assert_eq!(back.proto, model.proto);
+    // Never-external must refuse rather than write a file protobuf cannot read.
+    let opts = SaveOptions {
+        external_data: ExternalData::Never,
+        ..Default::default()
+    };
+    let err = save(&model, dir.path().join("inline.onnx"), &opts).unwrap_err();
+    assert!(err.to_string().contains("2 GiB"), "{err}");
+    assert_eq!(listing(dir.path()), ["big.onnx", "big.onnx.data"]);
+}
