@@ -6,3 +6,5 @@ mod util;
 mod inspect;
 // Bad input: one clear line, exit code 2, no panic, no output file.
 mod bad_input;
+// Every model in models/: convert -> onnx.checker accepts, same fields, bit-identical ORT outputs.
+mod roundtrip;

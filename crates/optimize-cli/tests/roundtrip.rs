@@ -1,0 +1,187 @@
+//! For every model of models/manifest.json in the "committed" and "test" tiers: `optimize convert`
+//! (inline, and with --external-data) gives a file that
+//! - `onnx.checker.check_model(full_check=True)` accepts and the onnx package parses to the same
+//!   message as the original (scripts/same_model.py), and
+//! - ONNX Runtime runs to bit-identical outputs on fixed, seeded inputs built from the manifest's
+//!   input hints.
+
+use crate::util::{optimize, root};
+use optimize_data::{random_tensor, DType, RandomRange, Tensor};
+use optimize_runtime::{OrtSession, SessionOptions};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn manifest() -> Value {
+    let text = std::fs::read_to_string(root().join("models/manifest.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn entry(name: &str) -> Value {
+    manifest()["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in models/manifest.json"))
+        .clone()
+}
+
+/// Deterministic inputs from the manifest's hints: `value` fills every element; otherwise
+/// integers are uniform in [low, high) and floats uniform in [low, high) (default [-1, 1)).
+fn inputs(hints: &Value) -> Vec<(String, Tensor)> {
+    hints
+        .as_object()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, (name, h))| {
+            let dtype: DType = h["dtype"].as_str().unwrap().parse().unwrap();
+            let shape: Vec<usize> = h["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            let range = if let Some(v) = h.get("value") {
+                if dtype.is_float() {
+                    let v = v.as_f64().unwrap();
+                    RandomRange::Float { low: v, high: v }
+                } else {
+                    let v = v.as_i64().unwrap();
+                    RandomRange::Int {
+                        low: v,
+                        high: v + 1,
+                    }
+                }
+            } else if dtype.is_float() {
+                RandomRange::Float {
+                    low: h["low"].as_f64().unwrap_or(-1.0),
+                    high: h["high"].as_f64().unwrap_or(1.0),
+                }
+            } else {
+                RandomRange::Int {
+                    low: h["low"].as_i64().unwrap_or(0),
+                    high: h["high"].as_i64().unwrap_or(10),
+                }
+            };
+            let t = match range {
+                // A constant float fill: build it directly, the generator wants a non-empty range.
+                RandomRange::Float { low, high } if low == high => {
+                    assert_eq!(dtype, DType::F32, "{name}: constant fill only for float32");
+                    let n: usize = shape.iter().product();
+                    Tensor::from_f32(shape, vec![low as f32; n]).unwrap()
+                }
+                r => random_tensor(dtype, &shape, 1000 + i as u64, r).unwrap(),
+            };
+            (name.clone(), t)
+        })
+        .collect()
+}
+
+fn run(model: &Path, inputs: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
+    let session = OrtSession::from_file(model, &SessionOptions::deterministic())
+        .unwrap_or_else(|e| panic!("{}: {e}", model.display()));
+    session
+        .run(inputs)
+        .unwrap_or_else(|e| panic!("{}: {e}", model.display()))
+}
+
+fn same_model(original: &Path, saved: &Path) {
+    let python = root().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/setup-venv.sh",
+        python.display()
+    );
+    let out = Command::new(python)
+        .arg(root().join("scripts/same_model.py"))
+        .arg(original)
+        .arg(saved)
+        .arg("--check")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn round_trip(name: &str) {
+    let m = entry(name);
+    let original = root().join(m["file"].as_str().unwrap());
+    assert!(
+        original.exists(),
+        "{} missing: run scripts/fetch-models.py",
+        original.display()
+    );
+    let inputs = inputs(&m["inputs"]);
+    let expected = run(&original, &inputs);
+    assert!(!expected.is_empty());
+    for external in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["convert", original.to_str().unwrap(), "-o", "out.onnx"];
+        if external {
+            args.push("--external-data");
+        }
+        let r = optimize(dir.path(), &args);
+        assert_eq!(r.code, 0, "{name}: {r:?}");
+        let saved = dir.path().join("out.onnx");
+        assert_eq!(
+            dir.path().join("out.onnx.data").exists(),
+            external,
+            "{name}: external data file"
+        );
+        same_model(&original, &saved);
+        let got = run(&saved, &inputs);
+        assert_eq!(got.len(), expected.len(), "{name}");
+        for ((en, et), (gn, gt)) in expected.iter().zip(&got) {
+            assert_eq!(en, gn);
+            assert_eq!(
+                (et.dtype(), et.shape()),
+                (gt.dtype(), gt.shape()),
+                "{name}/{en}"
+            );
+            assert!(
+                et.as_bytes() == gt.as_bytes(),
+                "{name}/{en}: outputs differ after round trip (external={external})"
+            );
+        }
+    }
+}
+
+macro_rules! round_trip_tests {
+    ($($test:ident => $name:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                round_trip($name);
+            }
+        )*
+
+        /// Every committed or test-tier model has a round-trip test above.
+        #[test]
+        fn every_test_model_is_covered() {
+            let covered = [$($name),*];
+            for m in manifest()["models"].as_array().unwrap() {
+                let tier = m["tier"].as_str().unwrap();
+                let name = m["name"].as_str().unwrap();
+                if tier == "committed" || tier == "test" {
+                    assert!(covered.contains(&name), "{name} ({tier}) has no round-trip test");
+                }
+            }
+        }
+    };
+}
+
+round_trip_tests! {
+    digits_mlp => "digits-mlp",
+    digits_cnn => "digits-cnn",
+    ppocr_cls_mobile_v2 => "ppocr-cls-mobile-v2",
+    ppocr_v4_det => "ppocr-v4-det",
+    silero_vad => "silero-vad",
+    silero_vad_half => "silero-vad-half",
+    paraphrase_minilm_l3 => "paraphrase-minilm-l3",
+}
