@@ -211,7 +211,10 @@ fn two_gib_model_goes_external_automatically() {
     let model = Model::from_proto(proto);
     let dir = tempfile::tempdir().unwrap();
     let report = save(&model, dir.path().join("big.onnx"), &SaveOptions::default()).unwrap();
-    let ext = report.external_data.as_ref().expect("over 2 GiB: external data");
+    let ext = report
+        .external_data
+        .as_ref()
+        .expect("over 2 GiB: external data");
     assert_eq!(ext.bytes, (n * 4) as u64);
     assert!(report.bytes < 1024 * 1024, "{report:?}");
     let back = Model::load(dir.path().join("big.onnx")).unwrap();
