@@ -104,6 +104,13 @@ impl Model {
                 detail: "it has no ir_version".into(),
             });
         }
+        // IR 3 and later name the operator sets they use; without one no operator can be resolved.
+        if proto.ir_version.is_some_and(|v| v >= 3) && proto.opset_import.is_empty() {
+            return Err(Error::NotAModel {
+                path: name.to_path_buf(),
+                detail: "it imports no operator set (opset_import is empty)".into(),
+            });
+        }
         let mut model = Model::from_proto(proto);
         model.external_files = resolve_external_data(&mut model.proto, name, base_dir)?;
         model.validate(name)?;

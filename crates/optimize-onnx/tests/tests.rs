@@ -6,3 +6,5 @@ mod util;
 mod lossless;
 // External data: reading, writing, the 2 GiB switch, path and range checks.
 mod external_data;
+// Cut and corrupted files: every outcome is Ok or a named error, never a panic.
+mod corrupt;
