@@ -1,0 +1,2 @@
+//! Measuring models (in progress).
+#![deny(missing_docs)]

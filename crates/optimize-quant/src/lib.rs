@@ -1,0 +1,4 @@
+//! Quantization passes (in progress).
+#![deny(missing_docs)]
+
+pub mod observer;

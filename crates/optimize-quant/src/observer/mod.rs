@@ -1,0 +1,1 @@
+//! Calibration observers (in progress).
