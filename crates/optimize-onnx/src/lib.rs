@@ -13,6 +13,9 @@
 //! - [`save`]: atomic write (temp file, fsync, rename) that never writes over the model's own
 //!   files, with external data when asked or when the model passes protobuf's 2 GiB limit.
 //! - [`Summary`]: what `optimize inspect` prints, with a stable JSON schema.
+//! - For passes: [`GraphView`] (producers and consumers of every tensor), [`build`] (node and
+//!   tensor constructors), [`transform`] (rewrites every pass may want first, such as moving
+//!   `Constant` weights into initializers), [`walk`] (every tensor and subgraph).
 //!
 //! ```no_run
 //! use optimize_onnx::{save, Model, SaveOptions, Summary};
@@ -25,18 +28,22 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod build;
 pub mod dtype;
 mod error;
+pub mod graph;
 pub mod inspect;
 mod model;
 pub mod proto;
 mod save;
 pub mod tensor;
+pub mod transform;
 pub mod walk;
 mod wire;
 
 pub use dtype::ElemType;
 pub use error::{Error, Result};
+pub use graph::GraphView;
 pub use inspect::Summary;
 pub use model::{ExternalFile, Model};
 pub use save::{save, ExternalData, ExternalDataReport, SaveOptions, SaveReport, PROTOBUF_LIMIT};
