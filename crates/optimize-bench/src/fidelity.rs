@@ -1,0 +1,196 @@
+//! How close a model's outputs stay to a reference model's: the numbers every pass reports.
+//!
+//! For each output, over all samples: max |a − b|, mean |a − b|, cosine similarity of the
+//! flattened outputs, and for classifier-shaped outputs (`[batch, classes]`, classes ≥ 2) the
+//! share of rows whose argmax agrees. Accumulated one sample at a time, so memory does not grow
+//! with the number of samples.
+//!
+//! ```
+//! use optimize_bench::fidelity::FidelityAccumulator;
+//! use optimize_data::Tensor;
+//! let mut acc = FidelityAccumulator::default();
+//! let a = Tensor::from_f32(vec![1, 3], vec![0.1, 0.7, 0.2]).unwrap();
+//! let b = Tensor::from_f32(vec![1, 3], vec![0.1, 0.6, 0.3]).unwrap();
+//! acc.add("probs", &a, &b).unwrap();
+//! let f = &acc.finish()[0];
+//! assert!((f.max_abs - 0.1).abs() < 1e-6);
+//! assert_eq!(f.top1_agreement, Some(1.0));
+//! ```
+
+use optimize_data::Tensor;
+use serde::Serialize;
+
+/// Fidelity of one output against the reference.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputFidelity {
+    /// Output name.
+    pub name: String,
+    /// Largest absolute difference.
+    pub max_abs: f64,
+    /// Mean absolute difference.
+    pub mean_abs: f64,
+    /// Cosine similarity of all values (1 = same direction); `None` if either side is all zeros.
+    pub cosine: Option<f64>,
+    /// Share of rows whose argmax matches, for `[batch, classes]` outputs.
+    pub top1_agreement: Option<f64>,
+    /// Values compared.
+    pub values: u64,
+    /// Positions where exactly one side is NaN/Inf, or the two differ in non-finiteness.
+    pub non_finite_mismatches: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Acc {
+    name: String,
+    max_abs: f64,
+    sum_abs: f64,
+    dot: f64,
+    na: f64,
+    nb: f64,
+    n: u64,
+    rows: u64,
+    rows_agree: u64,
+    classifier: bool,
+    bad: u64,
+}
+
+/// Accumulates [`OutputFidelity`] over samples.
+#[derive(Debug, Clone, Default)]
+pub struct FidelityAccumulator {
+    outputs: Vec<Acc>,
+}
+
+/// Why two outputs cannot be compared.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("output '{name}': {detail}")]
+pub struct CompareError {
+    /// Output name.
+    pub name: String,
+    /// What differs.
+    pub detail: String,
+}
+
+impl FidelityAccumulator {
+    /// Adds one sample's output `name`: `candidate` against `reference`. Both must have the same
+    /// shape and be convertible to f32.
+    pub fn add(
+        &mut self,
+        name: &str,
+        candidate: &Tensor,
+        reference: &Tensor,
+    ) -> Result<(), CompareError> {
+        let err = |detail: String| CompareError {
+            name: name.to_string(),
+            detail,
+        };
+        if candidate.shape() != reference.shape() {
+            return Err(err(format!(
+                "shape {:?} vs reference {:?}",
+                candidate.shape(),
+                reference.shape()
+            )));
+        }
+        let a = candidate.to_f32_vec().map_err(|e| err(e.to_string()))?;
+        let b = reference.to_f32_vec().map_err(|e| err(e.to_string()))?;
+        let idx = match self.outputs.iter().position(|o| o.name == name) {
+            Some(i) => i,
+            None => {
+                let shape = reference.shape();
+                self.outputs.push(Acc {
+                    name: name.to_string(),
+                    classifier: shape.len() == 2 && shape[1] >= 2,
+                    ..Default::default()
+                });
+                self.outputs.len() - 1
+            }
+        };
+        let acc = &mut self.outputs[idx];
+        for (&x, &y) in a.iter().zip(&b) {
+            if !x.is_finite() || !y.is_finite() {
+                if x.is_finite() != y.is_finite() || (x.is_nan() != y.is_nan()) {
+                    acc.bad += 1;
+                }
+                continue;
+            }
+            let (x, y) = (f64::from(x), f64::from(y));
+            let d = (x - y).abs();
+            acc.max_abs = acc.max_abs.max(d);
+            acc.sum_abs += d;
+            acc.dot += x * y;
+            acc.na += x * x;
+            acc.nb += y * y;
+            acc.n += 1;
+        }
+        if acc.classifier {
+            let classes = reference.shape()[1];
+            for (ra, rb) in a.chunks(classes).zip(b.chunks(classes)) {
+                acc.rows += 1;
+                acc.rows_agree += u64::from(argmax(ra) == argmax(rb));
+            }
+        }
+        Ok(())
+    }
+
+    /// The fidelity of each output, in the order first seen.
+    pub fn finish(&self) -> Vec<OutputFidelity> {
+        self.outputs
+            .iter()
+            .map(|a| OutputFidelity {
+                name: a.name.clone(),
+                max_abs: a.max_abs,
+                mean_abs: if a.n > 0 { a.sum_abs / a.n as f64 } else { 0.0 },
+                cosine: (a.na > 0.0 && a.nb > 0.0).then(|| a.dot / (a.na.sqrt() * a.nb.sqrt())),
+                top1_agreement: (a.classifier && a.rows > 0)
+                    .then(|| a.rows_agree as f64 / a.rows as f64),
+                values: a.n,
+                non_finite_mismatches: a.bad,
+            })
+            .collect()
+    }
+}
+
+/// Index of the largest value (first one on ties; NaN never wins).
+pub fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] || values[best].is_nan() && !v.is_nan() {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_by_hand() {
+        let mut acc = FidelityAccumulator::default();
+        let r = Tensor::from_f32(vec![2, 2], vec![1.0, 0.0, 0.0, 1.0]).unwrap();
+        let c = Tensor::from_f32(vec![2, 2], vec![1.0, 0.5, 0.6, 0.5]).unwrap();
+        acc.add("y", &c, &r).unwrap();
+        let f = &acc.finish()[0];
+        assert!((f.max_abs - 0.6).abs() < 1e-6);
+        assert!((f.mean_abs - (0.0 + 0.5 + 0.6 + 0.5) / 4.0).abs() < 1e-6);
+        // cos = (1 + 0.5) / (sqrt(2) * sqrt(1 + 0.25 + 0.36 + 0.25))
+        let cos = 1.5 / (2f64.sqrt() * 1.86f64.sqrt());
+        assert!((f.cosine.unwrap() - cos).abs() < 1e-6);
+        // Row 0 agrees (0 vs 0); row 1: candidate argmax 0, reference 1.
+        assert_eq!(f.top1_agreement, Some(0.5));
+    }
+
+    #[test]
+    fn shape_mismatch_and_non_finite() {
+        let mut acc = FidelityAccumulator::default();
+        let r = Tensor::from_f32(vec![3], vec![1.0, 2.0, 3.0]).unwrap();
+        let c = Tensor::from_f32(vec![1, 3], vec![1.0, 2.0, 3.0]).unwrap();
+        assert!(acc.add("y", &c, &r).is_err());
+        let c = Tensor::from_f32(vec![3], vec![f32::INFINITY, 2.0, 3.0]).unwrap();
+        acc.add("y", &c, &r).unwrap();
+        let f = &acc.finish()[0];
+        assert_eq!(f.non_finite_mismatches, 1);
+        assert_eq!(f.top1_agreement, None);
+        assert_eq!(argmax(&[f32::NAN, 1.0, 3.0, 3.0]), 2);
+    }
+}
