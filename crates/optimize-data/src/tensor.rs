@@ -228,6 +228,21 @@ impl Tensor {
         self.bytes
     }
 
+    /// Number of NaN and infinite elements; 0 for integer and `bool` tensors.
+    ///
+    /// Calibration data may hold them (a reader does not reject them); a pass counts them with
+    /// this to report and skip them.
+    pub fn count_non_finite(&self) -> usize {
+        let chunks = self.bytes.chunks_exact(self.dtype.size_of());
+        match self.dtype {
+            DType::F32 => chunks.filter(|b| !f32::read_le(b).is_finite()).count(),
+            DType::F64 => chunks.filter(|b| !f64::read_le(b).is_finite()).count(),
+            DType::F16 => chunks.filter(|b| !f16::read_le(b).is_finite()).count(),
+            DType::BF16 => chunks.filter(|b| !bf16::read_le(b).is_finite()).count(),
+            _ => 0,
+        }
+    }
+
     /// Returns the same data under a new shape with the same number of elements.
     pub fn reshape(self, shape: Vec<usize>) -> Result<Self> {
         Self::from_bytes(self.dtype, shape, self.bytes)
@@ -333,6 +348,20 @@ mod tests {
                 found: DType::U8
             }
         );
+    }
+
+    #[test]
+    fn counts_non_finite_values() {
+        let t = Tensor::from_f32(vec![4], vec![1.0, f32::NAN, f32::INFINITY, -0.0]).unwrap();
+        assert_eq!(t.count_non_finite(), 2);
+        let t = Tensor::from_f64(vec![2], vec![f64::NEG_INFINITY, 1.0]).unwrap();
+        assert_eq!(t.count_non_finite(), 1);
+        let t = Tensor::from_f16(vec![3], vec![f16::NAN, f16::MAX, f16::INFINITY]).unwrap();
+        assert_eq!(t.count_non_finite(), 2);
+        let t = Tensor::from_bf16(vec![2], vec![bf16::NAN, bf16::ONE]).unwrap();
+        assert_eq!(t.count_non_finite(), 1);
+        let t = Tensor::from_i32(vec![2], vec![i32::MAX, i32::MIN]).unwrap();
+        assert_eq!(t.count_non_finite(), 0);
     }
 
     #[test]

@@ -1,0 +1,627 @@
+//! Calibration and evaluation data for a model: samples streamed from `.npy`, `.npz` and
+//! `.safetensors` files.
+//!
+//! A [`CalibrationSet`] opens a data file, or a folder of them, for a model whose inputs are
+//! described by [`InputSpec`]s. The rules:
+//!
+//! - Arrays are named after the model's inputs. Every array's **first axis indexes samples**:
+//!   `input` of shape `[100, 64]` is 100 samples of `[64]`. Each sample is yielded with a batch
+//!   axis of 1 (`[1, 64]`), so a model input's first axis must be its batch axis, symbolic or 1.
+//! - The rest of an array's shape must fit the model input's shape after the batch axis
+//!   (symbolic dimensions fit anything) and the dtypes must be equal: no conversion is made,
+//!   the error says what to save instead.
+//! - Arrays that are not model inputs (such as `label`) are *extras*: they follow the same
+//!   first-axis rule, come with each [`Sample`], and can be read whole ([`CalibrationSet::extra`],
+//!   [`CalibrationSet::labels`]) to score predictions.
+//! - A `.npy` file holds one array; it is allowed for single-input models only and names
+//!   that input whatever the file is called.
+//! - A folder is read file by file in file-name order; each file holds a run of samples with
+//!   the same arrays. Files whose extension is not `.npy`, `.npz` or `.safetensors`,
+//!   sub-folders and hidden files (names starting with `.`) are ignored; a folder with no data
+//!   file is an error.
+//! - NaN and infinite values are not errors here; see [`Tensor::count_non_finite`].
+//!
+//! [`CalibrationSet::open`] reads only headers and checks every file against the inputs, so a
+//! mistake shows up before any work starts. Iterating reads data: a single file is read once
+//! and kept; for a folder, at most one file's arrays are in memory at a time.
+//!
+//! ```
+//! use optimize_data::calibration::{CalibrationSet, InputSpec};
+//! use optimize_data::{npz, DType, Tensor};
+//!
+//! # let dir = std::env::temp_dir().join(format!("calib-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join("calib.npz");
+//! let x = Tensor::from_f32(vec![3, 2], vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0])?;
+//! let label = Tensor::from_i64(vec![3], vec![7, 8, 9])?;
+//! npz::write_npz(&path, [("x", &x), ("label", &label)])?;
+//!
+//! // The model takes x: float32 [batch, 2].
+//! let set = CalibrationSet::open(&path, &[InputSpec::new("x", DType::F32, [None, Some(2)])])?;
+//! assert_eq!(set.len(), 3);
+//! let (calibrate, verify) = set.split(1);
+//! assert_eq!((calibrate, verify.clone()), (0..2, 2..3));
+//! for sample in set.iter_range(verify) {
+//!     let sample = sample?;
+//!     assert_eq!(sample.inputs[0].1.shape(), [1, 2]);
+//!     assert_eq!(sample.extra("label").unwrap().to_i64_vec()?, [9]);
+//! }
+//! assert_eq!(set.labels()?.to_i64_vec()?, [7, 8, 9]);
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok::<(), optimize_data::Error>(())
+//! ```
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use crate::error::model_shape;
+use crate::format::{read_array_infos, read_arrays, ArrayInfo, Format};
+use crate::tensor::numel;
+use crate::{DType, Error, Result, Tensor};
+
+/// A model input as calibration needs it: name, dtype and shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InputSpec {
+    /// The graph input's name; the data array must have the same name.
+    pub name: String,
+    /// The element type the model expects.
+    pub dtype: DType,
+    /// The declared shape, batch axis first; `None` for a symbolic dimension.
+    pub shape: Vec<Option<usize>>,
+}
+
+impl InputSpec {
+    /// An input spec from its parts.
+    pub fn new(
+        name: impl Into<String>,
+        dtype: DType,
+        shape: impl Into<Vec<Option<usize>>>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            dtype,
+            shape: shape.into(),
+        }
+    }
+}
+
+/// One sample: a tensor per model input and per extra array, each with a leading axis of 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Index of the sample in the whole set, `0..len`.
+    pub index: usize,
+    /// Model inputs, in the order the [`InputSpec`]s were given.
+    pub inputs: Vec<(String, Tensor)>,
+    /// Arrays that are not model inputs (labels and the like), sorted by name.
+    pub extras: Vec<(String, Tensor)>,
+}
+
+impl Sample {
+    /// The tensor for model input `name`.
+    pub fn input(&self, name: &str) -> Option<&Tensor> {
+        self.inputs.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+
+    /// The extra array `name` of this sample.
+    pub fn extra(&self, name: &str) -> Option<&Tensor> {
+        self.extras.iter().find(|(n, _)| n == name).map(|(_, t)| t)
+    }
+}
+
+/// One data file of a set and the samples it holds.
+#[derive(Debug)]
+struct Shard {
+    path: PathBuf,
+    format: Format,
+    /// Index of the file's first sample in the whole set.
+    start: usize,
+    samples: usize,
+    /// The file's arrays as the headers describe them, sorted by name (a `.npy` array
+    /// renamed to the model input).
+    arrays: Vec<ArrayInfo>,
+}
+
+/// One file's arrays in memory, in the set's order.
+struct Loaded {
+    inputs: Vec<Tensor>,
+    extras: Vec<Tensor>,
+}
+
+/// Samples for a model from a data file or folder; see the module doc for the rules.
+pub struct CalibrationSet {
+    path: PathBuf,
+    inputs: Vec<InputSpec>,
+    /// Extra arrays: name, dtype and the shape of one sample, sorted by name.
+    extras: Vec<ArrayInfo>,
+    shards: Vec<Shard>,
+    len: usize,
+    /// The arrays of a single-file set, read on first use.
+    single: OnceLock<Arc<Loaded>>,
+}
+
+impl fmt::Debug for CalibrationSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CalibrationSet")
+            .field("path", &self.path)
+            .field("inputs", &self.inputs)
+            .field("extras", &self.extras)
+            .field("shards", &self.shards)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CalibrationSet {
+    /// Opens `path` (a `.npy`, `.npz` or `.safetensors` file, or a folder of them) for a model
+    /// with `inputs`, reading every file's headers and checking names, dtypes, sample shapes
+    /// and sample counts. No data is read yet.
+    pub fn open(path: impl AsRef<Path>, inputs: &[InputSpec]) -> Result<Self> {
+        let path = path.as_ref();
+        check_specs(inputs)?;
+        let files = data_files(path)?;
+        let mut shards: Vec<Shard> = Vec::with_capacity(files.len());
+        let mut extras: Option<Vec<ArrayInfo>> = None;
+        let mut len = 0usize;
+        for file in files {
+            let format =
+                Format::of(&file).ok_or_else(|| Error::UnknownFormat { path: file.clone() })?;
+            let mut arrays = read_array_infos(&file)?;
+            if format == Format::Npy {
+                let [input] = inputs else {
+                    return Err(Error::NpyNeedsOneInput {
+                        path: file,
+                        inputs: inputs.iter().map(|i| i.name.clone()).collect(),
+                    });
+                };
+                for array in &mut arrays {
+                    array.name.clone_from(&input.name);
+                }
+            }
+            arrays.sort_by(|a, b| a.name.cmp(&b.name));
+            let samples = check_file(&file, &arrays, inputs)?;
+            let file_extras: Vec<ArrayInfo> = arrays
+                .iter()
+                .filter(|a| !inputs.iter().any(|i| i.name == a.name))
+                .map(|a| ArrayInfo {
+                    name: a.name.clone(),
+                    dtype: a.dtype,
+                    shape: a.shape[1..].to_vec(),
+                })
+                .collect();
+            match (&extras, shards.first()) {
+                (Some(first_extras), Some(first)) => {
+                    check_same_extras(&file, &file_extras, &first.path, first_extras)?
+                }
+                _ => extras = Some(file_extras),
+            }
+            let start = len;
+            len = len
+                .checked_add(samples)
+                .ok_or_else(|| Error::ShapeOverflow {
+                    shape: vec![len, samples],
+                })?;
+            shards.push(Shard {
+                path: file,
+                format,
+                start,
+                samples,
+                arrays,
+            });
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            inputs: inputs.to_vec(),
+            extras: extras.unwrap_or_default(),
+            shards,
+            len,
+            single: OnceLock::new(),
+        })
+    }
+
+    /// The path the set was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The data files, in the order their samples come.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.shards.iter().map(|s| s.path.as_path())
+    }
+
+    /// The model inputs the set was opened for.
+    pub fn inputs(&self) -> &[InputSpec] {
+        &self.inputs
+    }
+
+    /// The names of the extra (non-input) arrays, sorted.
+    pub fn extra_names(&self) -> impl Iterator<Item = &str> {
+        self.extras.iter().map(|e| e.name.as_str())
+    }
+
+    /// Total number of samples, from the headers.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the set holds no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Splits `0..len` into samples to calibrate on and the last `holdout` samples to verify
+    /// on. A `holdout` of `len` or more holds everything out.
+    pub fn split(&self, holdout: usize) -> (Range<usize>, Range<usize>) {
+        let cut = self.len - holdout.min(self.len);
+        (0..cut, cut..self.len)
+    }
+
+    /// Every sample, in order.
+    pub fn iter(&self) -> Samples<'_> {
+        self.iter_range(0..self.len)
+    }
+
+    /// The samples with indices in `range` (clamped to `0..len`), in order. Files before the
+    /// range are not read.
+    pub fn iter_range(&self, range: Range<usize>) -> Samples<'_> {
+        let end = range.end.min(self.len);
+        Samples {
+            set: self,
+            next: range.start.min(end),
+            end,
+            current: None,
+            done: false,
+        }
+    }
+
+    /// The whole extra array `name` across all files: shape `[len, ...]`.
+    pub fn extra(&self, name: &str) -> Result<Tensor> {
+        let Some(pos) = self.extras.iter().position(|e| e.name == name) else {
+            return Err(Error::NoSuchArray {
+                path: self.path.clone(),
+                array: name.to_string(),
+                found: self.extra_names().map(str::to_string).collect(),
+            });
+        };
+        let info = &self.extras[pos];
+        let mut shape = vec![self.len];
+        shape.extend_from_slice(&info.shape);
+        let mut bytes = Vec::new();
+        for i in 0..self.shards.len() {
+            let loaded = self.load(i)?;
+            bytes.extend_from_slice(loaded.extras[pos].as_bytes());
+        }
+        Tensor::from_bytes(info.dtype, shape, bytes)
+    }
+
+    /// The labels of an evaluation set: the extra array `label`, or else `labels`.
+    pub fn labels(&self) -> Result<Tensor> {
+        let name = if self.extras.iter().any(|e| e.name == "label") {
+            "label"
+        } else if self.extras.iter().any(|e| e.name == "labels") {
+            "labels"
+        } else {
+            return Err(Error::NoSuchArray {
+                path: self.path.clone(),
+                array: "label".into(),
+                found: self.extra_names().map(str::to_string).collect(),
+            });
+        };
+        self.extra(name)
+    }
+
+    /// The arrays of file `i`: from the cache for a single-file set, else read now.
+    fn load(&self, i: usize) -> Result<Arc<Loaded>> {
+        if self.shards.len() == 1 {
+            if let Some(loaded) = self.single.get() {
+                return Ok(Arc::clone(loaded));
+            }
+            let loaded = Arc::new(self.read_shard(i)?);
+            // Another thread may have won the race; either copy is the same data.
+            return Ok(Arc::clone(self.single.get_or_init(|| loaded)));
+        }
+        Ok(Arc::new(self.read_shard(i)?))
+    }
+
+    fn read_shard(&self, i: usize) -> Result<Loaded> {
+        let shard = &self.shards[i];
+        let mut arrays = read_arrays(&shard.path)?;
+        if shard.format == Format::Npy {
+            if let Some(input) = self.inputs.first() {
+                for (name, _) in &mut arrays {
+                    name.clone_from(&input.name);
+                }
+            }
+        }
+        arrays.sort_by(|a, b| a.0.cmp(&b.0));
+        let found: Vec<ArrayInfo> = arrays
+            .iter()
+            .map(|(name, t)| ArrayInfo {
+                name: name.clone(),
+                dtype: t.dtype(),
+                shape: t.shape().to_vec(),
+            })
+            .collect();
+        if found != shard.arrays {
+            return Err(Error::FilesDisagree {
+                path: shard.path.clone(),
+                first: shard.path.clone(),
+                detail: "the file changed after the calibration set was opened".into(),
+            });
+        }
+        let mut take =
+            |name: &str| -> Result<Tensor> {
+                let pos = arrays.iter().position(|(n, _)| n == name).ok_or_else(|| {
+                    Error::NoSuchArray {
+                        path: shard.path.clone(),
+                        array: name.to_string(),
+                        found: vec![],
+                    }
+                })?;
+                Ok(arrays.swap_remove(pos).1)
+            };
+        let inputs = self
+            .inputs
+            .iter()
+            .map(|i| take(&i.name))
+            .collect::<Result<Vec<_>>>()?;
+        let extras = self
+            .extras
+            .iter()
+            .map(|e| take(&e.name))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Loaded { inputs, extras })
+    }
+
+    fn sample(&self, loaded: &Loaded, index: usize, local: usize) -> Result<Sample> {
+        let inputs = self
+            .inputs
+            .iter()
+            .zip(&loaded.inputs)
+            .map(|(spec, t)| Ok((spec.name.clone(), slice_sample(t, local)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let extras = self
+            .extras
+            .iter()
+            .zip(&loaded.extras)
+            .map(|(info, t)| Ok((info.name.clone(), slice_sample(t, local)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Sample {
+            index,
+            inputs,
+            extras,
+        })
+    }
+}
+
+/// An iterator over the samples of a [`CalibrationSet`]; made by [`CalibrationSet::iter`] and
+/// [`CalibrationSet::iter_range`]. After an error it ends.
+pub struct Samples<'a> {
+    set: &'a CalibrationSet,
+    next: usize,
+    end: usize,
+    current: Option<(usize, Arc<Loaded>)>,
+    done: bool,
+}
+
+impl fmt::Debug for Samples<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Samples")
+            .field("next", &self.next)
+            .field("end", &self.end)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Iterator for Samples<'_> {
+    type Item = Result<Sample>;
+
+    fn next(&mut self) -> Option<Result<Sample>> {
+        if self.done || self.next >= self.end {
+            return None;
+        }
+        let index = self.next;
+        let shards = &self.set.shards;
+        let i = shards.partition_point(|s| s.start + s.samples <= index);
+        let shard = shards.get(i)?;
+        if self.current.as_ref().map(|(c, _)| *c) != Some(i) {
+            // Let go of the previous file before reading the next one.
+            self.current = None;
+            match self.set.load(i) {
+                Ok(loaded) => self.current = Some((i, loaded)),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        let (_, loaded) = self.current.as_ref()?;
+        self.next += 1;
+        let sample = self.set.sample(loaded, index, index - shard.start);
+        if sample.is_err() {
+            self.done = true;
+        }
+        Some(sample)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = if self.done { 0 } else { self.end - self.next };
+        (0, Some(left))
+    }
+}
+
+/// Sample `i` of `t` (indexing the first axis), with that axis kept at length 1.
+fn slice_sample(t: &Tensor, i: usize) -> Result<Tensor> {
+    let rest = t.shape().get(1..).unwrap_or(&[]);
+    let stride = numel(rest)?
+        .checked_mul(t.dtype().size_of())
+        .ok_or_else(|| Error::ShapeOverflow {
+            shape: rest.to_vec(),
+        })?;
+    let start = i.saturating_mul(stride);
+    let bytes = t
+        .as_bytes()
+        .get(start..start.saturating_add(stride))
+        .ok_or_else(|| Error::ShapeOverflow {
+            shape: t.shape().to_vec(),
+        })?;
+    let mut shape = Vec::with_capacity(rest.len() + 1);
+    shape.push(1);
+    shape.extend_from_slice(rest);
+    Tensor::from_bytes(t.dtype(), shape, bytes.to_vec())
+}
+
+fn check_specs(inputs: &[InputSpec]) -> Result<()> {
+    for (k, spec) in inputs.iter().enumerate() {
+        let bad = |reason: String| Error::InputSpec {
+            input: spec.name.clone(),
+            reason,
+        };
+        if inputs[..k].iter().any(|other| other.name == spec.name) {
+            return Err(bad("two model inputs have this name".into()));
+        }
+        match spec.shape.first() {
+            None => {
+                return Err(bad(
+                    "it is a scalar, with no batch axis to feed samples along".into(),
+                ))
+            }
+            Some(Some(n)) if *n != 1 => {
+                return Err(bad(format!(
+                    "its first (batch) axis is fixed to {n}; samples are fed one at a time, \
+                     so the batch axis must be symbolic or 1 (shape {})",
+                    model_shape(&spec.shape)
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The data files at `path`: the file itself, or a folder's data files sorted by name.
+fn data_files(path: &Path) -> Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::read(path, e))?;
+    if !meta.is_dir() {
+        Format::of(path).ok_or_else(|| Error::UnknownFormat {
+            path: path.to_path_buf(),
+        })?;
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut ignored = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|e| Error::read(path, e))? {
+        let entry = entry.map_err(|e| Error::read(path, e))?;
+        let file = entry.path();
+        let name = entry.file_name();
+        let hidden = name.to_string_lossy().starts_with('.');
+        // Follows symbolic links, so a linked data file counts.
+        let is_file = std::fs::metadata(&file).is_ok_and(|m| m.is_file());
+        if is_file && !hidden && Format::of(&file).is_some() {
+            files.push((name, file));
+        } else {
+            ignored.push(name.to_string_lossy().into_owned());
+        }
+    }
+    if files.is_empty() {
+        ignored.sort();
+        return Err(Error::NoDataFiles {
+            path: path.to_path_buf(),
+            ignored,
+        });
+    }
+    files.sort();
+    Ok(files.into_iter().map(|(_, file)| file).collect())
+}
+
+/// Checks one file's arrays (sorted by name) against the inputs; returns its sample count.
+fn check_file(path: &Path, arrays: &[ArrayInfo], inputs: &[InputSpec]) -> Result<usize> {
+    for spec in inputs {
+        let Some(array) = arrays.iter().find(|a| a.name == spec.name) else {
+            return Err(Error::MissingInput {
+                path: path.to_path_buf(),
+                input: spec.name.clone(),
+                found: arrays.iter().map(|a| a.name.clone()).collect(),
+            });
+        };
+        if array.dtype != spec.dtype {
+            return Err(Error::InputDType {
+                path: path.to_path_buf(),
+                array: array.name.clone(),
+                found: array.dtype,
+                expected: spec.dtype,
+            });
+        }
+        let sample = array.shape.get(1..).unwrap_or(&[]);
+        let fits = !array.shape.is_empty()
+            && spec.shape.len() == sample.len() + 1
+            && spec.shape[1..]
+                .iter()
+                .zip(sample)
+                .all(|(m, s)| m.is_none_or(|m| m == *s));
+        if !fits {
+            return Err(Error::SampleShape {
+                path: path.to_path_buf(),
+                array: array.name.clone(),
+                sample: sample.to_vec(),
+                model: spec.shape.clone(),
+            });
+        }
+    }
+    let mut count: Option<(&str, usize)> = None;
+    for array in arrays {
+        let Some(&n) = array.shape.first() else {
+            return Err(Error::NoSampleAxis {
+                path: path.to_path_buf(),
+                array: array.name.clone(),
+            });
+        };
+        match count {
+            None => count = Some((&array.name, n)),
+            Some((first, first_count)) if first_count != n => {
+                return Err(Error::SampleCount {
+                    path: path.to_path_buf(),
+                    first: first.to_string(),
+                    first_count,
+                    array: array.name.clone(),
+                    count: n,
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(count.map_or(0, |(_, n)| n))
+}
+
+/// A later file of a folder must hold the same extra arrays, with the same dtypes and sample
+/// shapes, as the first (so that [`CalibrationSet::extra`] can join them).
+fn check_same_extras(
+    path: &Path,
+    extras: &[ArrayInfo],
+    first_path: &Path,
+    first: &[ArrayInfo],
+) -> Result<()> {
+    let disagree = |detail: String| Error::FilesDisagree {
+        path: path.to_path_buf(),
+        first: first_path.to_path_buf(),
+        detail,
+    };
+    let names = |e: &[ArrayInfo]| e.iter().map(|a| a.name.clone()).collect::<Vec<_>>();
+    if names(extras) != names(first) {
+        return Err(disagree(format!(
+            "holds extra arrays [{}] where the first file holds [{}]",
+            names(extras).join(", "),
+            names(first).join(", ")
+        )));
+    }
+    for (a, b) in extras.iter().zip(first) {
+        if a.dtype != b.dtype || a.shape != b.shape {
+            return Err(disagree(format!(
+                "extra array '{}' is {} with sample shape {:?}, where the first file has {} {:?}",
+                a.name, a.dtype, a.shape, b.dtype, b.shape
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Integration tests of optimize-data against files made by NumPy.
