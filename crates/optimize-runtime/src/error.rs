@@ -49,12 +49,28 @@ pub enum Error {
     },
 
     // --- loading a model ---
-    /// ONNX Runtime rejected the model or the session options.
+    /// The back end rejected the model or the session options.
     #[error("cannot load model {model}: {message}")]
     Load {
         /// The model's path, or `<bytes>` for a model given in memory.
         model: String,
-        /// ONNX Runtime's message.
+        /// The back end's message (for tract, its error chain on one line).
+        message: String,
+    },
+
+    /// tract cannot run an operator of the model: it has no implementation of the op type, or
+    /// it cannot handle this node (its attributes, input types or shapes). ONNX Runtime may
+    /// still run the model; see [`load_model`](crate::load_model).
+    #[error("tract cannot run model {model}: node `{node}` ({op}): {message}")]
+    UnsupportedOperator {
+        /// The model's path, or `<bytes>` for a model given in memory.
+        model: String,
+        /// The ONNX op type, prefixed by its domain when that is not the default one
+        /// (`com.microsoft.FusedConv`).
+        op: String,
+        /// The node's name (its first output's name when the node has none).
+        node: String,
+        /// tract's error chain on one line, or what tract lacks.
         message: String,
     },
 
@@ -100,10 +116,10 @@ pub enum Error {
     },
 
     // --- running ---
-    /// ONNX Runtime failed while running the model.
+    /// The back end failed while running the model.
     #[error("running the model failed: {message}")]
     Run {
-        /// ONNX Runtime's message.
+        /// The back end's message (for tract, its error chain on one line).
         message: String,
     },
     /// A tensor could not be built from what the runtime returned.

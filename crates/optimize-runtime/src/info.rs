@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use optimize_data::DType;
+use optimize_data::{DType, Tensor};
+
+use crate::{Error, Result};
 
 /// One dimension of a declared input or output shape.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -67,6 +69,54 @@ impl TensorInfo {
 pub(crate) fn format_dims<D: fmt::Display>(dims: &[D]) -> String {
     let parts: Vec<String> = dims.iter().map(ToString::to_string).collect();
     format!("[{}]", parts.join(", "))
+}
+
+/// Checks named inputs against the declared ones: every declared input given exactly once,
+/// with the declared dtype, rank and fixed dimensions. `rank_known(i)` is false for a declared
+/// input whose rank the model leaves open; its shape is then not checked.
+pub(crate) fn check_inputs(
+    declared: &[TensorInfo],
+    given: &[(String, Tensor)],
+    rank_known: impl Fn(usize) -> bool,
+) -> Result<()> {
+    for (i, (name, tensor)) in given.iter().enumerate() {
+        let Some((ix, info)) = declared
+            .iter()
+            .enumerate()
+            .find(|(_, info)| &info.name == name)
+        else {
+            return Err(Error::UnknownInput {
+                name: name.clone(),
+                expected: declared.iter().map(|info| info.name.clone()).collect(),
+            });
+        };
+        if given[..i].iter().any(|(earlier, _)| earlier == name) {
+            return Err(Error::DuplicateInput { name: name.clone() });
+        }
+        let shape_fits = !rank_known(ix)
+            || (info.shape.len() == tensor.shape().len()
+                && info
+                    .shape
+                    .iter()
+                    .zip(tensor.shape())
+                    .all(|(dim, &n)| dim.accepts(n)));
+        if info.dtype != Some(tensor.dtype()) || !shape_fits {
+            return Err(Error::InputMismatch {
+                name: name.clone(),
+                expected: info.describe(),
+                found: format!("{} {}", tensor.dtype(), format_dims(tensor.shape())),
+            });
+        }
+    }
+    if let Some(missing) = declared
+        .iter()
+        .find(|info| !given.iter().any(|(n, _)| n == &info.name))
+    {
+        return Err(Error::MissingInput {
+            name: missing.name.clone(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod backend;
 mod convert;
 pub mod discovery;
 pub mod environment;
@@ -41,10 +42,13 @@ mod error;
 mod info;
 mod runtime;
 mod session;
+mod tract;
 
+pub use backend::{load_model, load_model_with, Backend, ModelSource};
 pub use discovery::{find_onnxruntime, LibrarySearch};
 pub use environment::{init, OrtLibrary};
 pub use error::{Error, Result};
 pub use info::{Dim, TensorInfo};
-pub use runtime::{Model, OnnxRuntime, Runtime};
+pub use runtime::{Model, OnnxRuntime, Runtime, Tract};
 pub use session::{OptimizationLevel, OrtSession, SessionOptions};
+pub use tract::TractSession;

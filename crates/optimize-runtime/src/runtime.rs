@@ -1,8 +1,9 @@
 //! The back-end-neutral interface: a [`Runtime`] loads a [`Model`] that runs on [`Tensor`]s.
 //!
 //! Code that only needs "run this ONNX file" (benchmarks, fidelity checks, calibration) takes
-//! a `&dyn Runtime`, so ONNX Runtime and later back ends (tract) are interchangeable.
-//! [`OnnxRuntime`] is the ONNX Runtime back end.
+//! a `&dyn Runtime`, so the back ends are interchangeable: [`OnnxRuntime`] loads
+//! [`OrtSession`]s, [`Tract`] loads [`TractSession`]s. To try tract and fall back to ONNX
+//! Runtime, use [`load_model`](crate::load_model).
 //!
 //! ```no_run
 //! use optimize_data::{random_tensor, DType, RandomRange};
@@ -20,7 +21,7 @@ use std::path::Path;
 
 use optimize_data::Tensor;
 
-use crate::{OrtSession, Result, SessionOptions, TensorInfo};
+use crate::{OrtSession, Result, SessionOptions, TensorInfo, TractSession};
 
 /// A way of running ONNX models.
 pub trait Runtime: Send + Sync {
@@ -75,5 +76,43 @@ impl Model for OrtSession {
 
     fn run(&self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
         OrtSession::run(self, inputs)
+    }
+}
+
+/// The tract back end: loads models as [`TractSession`]s with fixed options.
+#[derive(Debug, Clone, Default)]
+pub struct Tract {
+    /// Options every loaded model gets (tract reads only the optimisation level).
+    pub options: SessionOptions,
+}
+
+impl Tract {
+    /// A back end that loads models with `options`.
+    pub fn new(options: SessionOptions) -> Self {
+        Self { options }
+    }
+}
+
+impl Runtime for Tract {
+    fn name(&self) -> &'static str {
+        "tract"
+    }
+
+    fn load(&self, path: &Path) -> Result<Box<dyn Model>> {
+        Ok(Box::new(TractSession::from_file(path, &self.options)?))
+    }
+}
+
+impl Model for TractSession {
+    fn inputs(&self) -> &[TensorInfo] {
+        TractSession::inputs(self)
+    }
+
+    fn outputs(&self) -> &[TensorInfo] {
+        TractSession::outputs(self)
+    }
+
+    fn run(&self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
+        TractSession::run(self, inputs)
     }
 }

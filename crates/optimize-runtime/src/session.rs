@@ -21,7 +21,7 @@ use ort::session::builder::{GraphOptimizationLevel, SessionBuilder};
 use ort::session::{Session, SessionInputValue};
 
 use crate::convert::{from_ort, tensor_info, to_ort};
-use crate::info::{format_dims, TensorInfo};
+use crate::info::{check_inputs, TensorInfo};
 use crate::{environment, Error, Result};
 
 /// How much ONNX Runtime may rewrite the graph before running it.
@@ -159,7 +159,7 @@ impl OrtSession {
     /// dimensions; otherwise this returns [`Error::UnknownInput`], [`Error::DuplicateInput`],
     /// [`Error::MissingInput`] or [`Error::InputMismatch`] naming the input.
     pub fn run(&self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
-        self.check_inputs(inputs)?;
+        check_inputs(&self.inputs, inputs, |_| true)?;
         let mut values: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
         for (name, tensor) in inputs {
             values.push((name.clone(), to_ort(name, tensor)?.into()));
@@ -174,44 +174,6 @@ impl OrtSession {
             .into_iter()
             .map(|(name, value)| Ok((name.to_string(), from_ort(name, value)?)))
             .collect()
-    }
-
-    fn check_inputs(&self, given: &[(String, Tensor)]) -> Result<()> {
-        for (i, (name, tensor)) in given.iter().enumerate() {
-            let Some(info) = self.inputs.iter().find(|info| &info.name == name) else {
-                return Err(Error::UnknownInput {
-                    name: name.clone(),
-                    expected: self.inputs.iter().map(|info| info.name.clone()).collect(),
-                });
-            };
-            if given[..i].iter().any(|(earlier, _)| earlier == name) {
-                return Err(Error::DuplicateInput { name: name.clone() });
-            }
-            let fits = info.dtype == Some(tensor.dtype())
-                && info.shape.len() == tensor.shape().len()
-                && info
-                    .shape
-                    .iter()
-                    .zip(tensor.shape())
-                    .all(|(dim, &n)| dim.accepts(n));
-            if !fits {
-                return Err(Error::InputMismatch {
-                    name: name.clone(),
-                    expected: info.describe(),
-                    found: format!("{} {}", tensor.dtype(), format_dims(tensor.shape())),
-                });
-            }
-        }
-        if let Some(missing) = self
-            .inputs
-            .iter()
-            .find(|info| !given.iter().any(|(n, _)| n == &info.name))
-        {
-            return Err(Error::MissingInput {
-                name: missing.name.clone(),
-            });
-        }
-        Ok(())
     }
 }
 

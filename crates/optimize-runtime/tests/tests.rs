@@ -13,3 +13,7 @@ mod digits;
 
 // The Runtime/Model trait objects.
 mod runtime;
+
+// TractSession: the digits models against ONNX Runtime, symbolic batch and its plan cache,
+// intermediate outputs, errors naming the input or the operator.
+mod tract;
