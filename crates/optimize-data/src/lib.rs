@@ -11,7 +11,7 @@
 //! - [`npz`]: NumPy `.npz` archives (stored or deflated, as `np.savez`/`np.savez_compressed`
 //!   write them), read as named tensors and written deterministically.
 //! - [`safetensors`]: safetensors files read as named tensors.
-//! - [`format`]: any of the three by extension ([`read_arrays`], [`read_array_infos`]).
+//! - [`format`](mod@format): any of the three by extension ([`read_arrays`], [`read_array_infos`]).
 //! - [`calibration`]: a [`CalibrationSet`] streams per-sample inputs for a model (and extras
 //!   such as labels) from a data file or folder, checked against the model's [`InputSpec`]s.
 //!
