@@ -275,7 +275,8 @@ impl CalibrationSet {
         }
     }
 
-    /// The whole extra array `name` across all files: shape `[len, ...]`.
+    /// The whole extra array `name` across all files: shape `[len, ...]`. For a folder this
+    /// reads every file once (one at a time).
     pub fn extra(&self, name: &str) -> Result<Tensor> {
         let Some(pos) = self.extras.iter().position(|e| e.name == name) else {
             return Err(Error::NoSuchArray {
@@ -624,4 +625,56 @@ fn check_same_extras(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, dtype: DType, shape: &[usize]) -> ArrayInfo {
+        ArrayInfo {
+            name: name.into(),
+            dtype,
+            shape: shape.to_vec(),
+        }
+    }
+
+    #[test]
+    fn samples_keep_a_batch_axis_of_one() {
+        let t = Tensor::from_i32(vec![3, 2], vec![0, 1, 2, 3, 4, 5]).unwrap();
+        let s = slice_sample(&t, 1).unwrap();
+        assert_eq!(
+            (s.shape(), s.to_i32_vec().unwrap()),
+            (&[1, 2][..], vec![2, 3])
+        );
+        let labels = Tensor::from_i64(vec![3], vec![7, 8, 9]).unwrap();
+        assert_eq!(slice_sample(&labels, 2).unwrap().to_i64_vec().unwrap(), [9]);
+        assert_eq!(slice_sample(&labels, 2).unwrap().shape(), [1]);
+        assert!(slice_sample(&labels, 3).is_err());
+    }
+
+    #[test]
+    fn file_checks_count_samples() {
+        let spec = [InputSpec::new("x", DType::F32, [None, Some(2), None])];
+        let path = Path::new("d.npz");
+        let ok = [
+            info("label", DType::I64, &[5]),
+            info("x", DType::F32, &[5, 2, 9]),
+        ];
+        assert_eq!(check_file(path, &ok, &spec).unwrap(), 5);
+        let empty = [info("x", DType::F32, &[0, 2, 1])];
+        assert_eq!(check_file(path, &empty, &spec).unwrap(), 0);
+        let scalar_x = [info("x", DType::F32, &[])];
+        assert!(matches!(
+            check_file(path, &scalar_x, &spec),
+            Err(Error::SampleShape { .. })
+        ));
+    }
+
+    #[test]
+    fn sets_can_be_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<CalibrationSet>();
+        assert_send_sync::<Sample>();
+    }
 }
