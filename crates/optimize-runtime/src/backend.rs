@@ -3,20 +3,20 @@
 //! [`load_model`] loads a model into the [`Backend`] asked for and, if that fails and a
 //! fallback is allowed, into the other one. The rule, in full:
 //!
-//! 1. Load with the preferred back end. For tract, loading includes analysing the model with
-//!    its declared input shapes, so a missing operator fails here, naming it.
+//! 1. Load with the preferred back end. For tract, loading parses the model and checks that
+//!    tract has every op type, so a missing operator fails here, named.
 //! 2. If that fails and `fallback` is true, load with the other back end. Success returns the
 //!    model, the back end that loaded it, and why the preferred one was passed over (its error
 //!    on one line), so callers can put it in their report.
 //! 3. If both fail, return the preferred back end's error: for tract, the one naming the
 //!    operator; the other back end's error (typically "ONNX Runtime not found") adds nothing
 //!    the user can act on for this model.
-//!
-//! A model that tract loads but cannot run at some input shape fails at
-//! [`Model::run`](crate::Model::run) with
-//! [`Error::UnsupportedOperator`](crate::Error::UnsupportedOperator); no fallback happens
-//! then. Such models are rare (tract checks the ops and analyses the graph at load), and a
-//! caller that meets one can call [`load_model`] again with [`Backend::Ort`].
+//! 4. tract only learns some limits when it plans for real input shapes (an `If` whose two
+//!    branches give different shapes, as in Silero VAD). So with tract preferred and
+//!    `fallback` true, the model returned switches to ONNX Runtime, for good, the first time
+//!    tract fails to plan or run it for a reason other than bad inputs; that run is retried
+//!    on ONNX Runtime. [`Model::backend`] and [`Model::fallback_reason`] then say so. If ONNX
+//!    Runtime cannot load the model either, tract's error is returned.
 //!
 //! ```no_run
 //! use optimize_runtime::{load_model, Backend};
@@ -32,8 +32,11 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
-use crate::{Model, OrtSession, Result, SessionOptions, TractSession};
+use optimize_data::Tensor;
+
+use crate::{Error, Model, OrtSession, Result, SessionOptions, TensorInfo, TractSession};
 
 /// A back end that runs ONNX models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,12 +67,7 @@ impl Backend {
     /// Loads `source` with this back end alone.
     pub fn load(self, source: ModelSource<'_>, options: &SessionOptions) -> Result<Box<dyn Model>> {
         Ok(match (self, source) {
-            (Backend::Tract, ModelSource::File(path)) => {
-                Box::new(TractSession::from_file(path, options)?)
-            }
-            (Backend::Tract, ModelSource::Bytes(bytes)) => {
-                Box::new(TractSession::from_bytes(bytes, options)?)
-            }
+            (Backend::Tract, source) => Box::new(TractSession::from_source(source, options)?),
             (Backend::Ort, ModelSource::File(path)) => {
                 Box::new(OrtSession::from_file(path, options)?)
             }
@@ -141,6 +139,26 @@ pub fn load_model_with<'a>(
     options: &SessionOptions,
 ) -> Result<(Box<dyn Model>, Backend, Option<String>)> {
     let source = source.into();
+    if preferred == Backend::Tract && fallback {
+        match TractSession::from_source(source, options) {
+            Ok(tract) => {
+                let model = TractThenOrt {
+                    tract,
+                    source: OwnedSource::from(source),
+                    options: options.clone(),
+                    switch: Mutex::new(()),
+                    ort: OnceLock::new(),
+                };
+                return Ok((Box::new(model), Backend::Tract, None));
+            }
+            Err(tract_error) => {
+                return match Backend::Ort.load(source, options) {
+                    Ok(model) => Ok((model, Backend::Ort, Some(tract_error.to_string()))),
+                    Err(_) => Err(tract_error),
+                };
+            }
+        }
+    }
     let first = match preferred.load(source, options) {
         Ok(model) => return Ok((model, preferred, None)),
         Err(e) => e,
@@ -152,5 +170,109 @@ pub fn load_model_with<'a>(
     match other.load(source, options) {
         Ok(model) => Ok((model, other, Some(first.to_string()))),
         Err(_) => Err(first),
+    }
+}
+
+/// A model source that outlives the call that gave it, for loading later.
+#[derive(Debug)]
+enum OwnedSource {
+    File(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+impl OwnedSource {
+    fn borrow(&self) -> ModelSource<'_> {
+        match self {
+            OwnedSource::File(path) => ModelSource::File(path),
+            OwnedSource::Bytes(bytes) => ModelSource::Bytes(bytes),
+        }
+    }
+}
+
+impl From<ModelSource<'_>> for OwnedSource {
+    fn from(source: ModelSource<'_>) -> Self {
+        match source {
+            ModelSource::File(path) => OwnedSource::File(path.to_path_buf()),
+            ModelSource::Bytes(bytes) => OwnedSource::Bytes(bytes.to_vec()),
+        }
+    }
+}
+
+/// A model in tract that moves to ONNX Runtime the first time tract fails on it (rule 4 of
+/// the module doc). Keeps the model's file path, or a copy of its bytes, to load it again.
+struct TractThenOrt {
+    tract: TractSession,
+    source: OwnedSource,
+    options: SessionOptions,
+    /// Held while switching, so two failing runs load ONNX Runtime once.
+    switch: Mutex<()>,
+    /// Set once tract has failed: the ONNX Runtime session and tract's error.
+    ort: OnceLock<(OrtSession, String)>,
+}
+
+impl TractThenOrt {
+    /// Whether `error` is the caller's (a wrong input), which ONNX Runtime would reject too.
+    fn is_input_error(error: &Error) -> bool {
+        matches!(
+            error,
+            Error::UnknownInput { .. }
+                | Error::MissingInput { .. }
+                | Error::DuplicateInput { .. }
+                | Error::InputMismatch { .. }
+        )
+    }
+
+    /// The ONNX Runtime session, loaded now if tract has not failed before.
+    fn switch_to_ort(&self, tract_error: Error) -> Result<&OrtSession> {
+        let _guard = self.switch.lock().map_err(|_| Error::Run {
+            message: "an earlier run panicked while switching to ONNX Runtime".into(),
+        })?;
+        if let Some((ort, _)) = self.ort.get() {
+            return Ok(ort);
+        }
+        let ort = match self.source.borrow() {
+            ModelSource::File(path) => OrtSession::from_file(path, &self.options),
+            ModelSource::Bytes(bytes) => OrtSession::from_bytes(bytes, &self.options),
+        }
+        .map_err(|_| tract_error.clone())?;
+        let (ort, _) = self.ort.get_or_init(|| (ort, tract_error.to_string()));
+        Ok(ort)
+    }
+}
+
+impl Model for TractThenOrt {
+    fn inputs(&self) -> &[TensorInfo] {
+        match self.ort.get() {
+            Some((ort, _)) => ort.inputs(),
+            None => self.tract.inputs(),
+        }
+    }
+
+    fn outputs(&self) -> &[TensorInfo] {
+        match self.ort.get() {
+            Some((ort, _)) => ort.outputs(),
+            None => self.tract.outputs(),
+        }
+    }
+
+    fn run(&self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
+        if let Some((ort, _)) = self.ort.get() {
+            return ort.run(inputs);
+        }
+        match self.tract.run(inputs) {
+            Err(e) if !Self::is_input_error(&e) => self.switch_to_ort(e)?.run(inputs),
+            result => result,
+        }
+    }
+
+    fn backend(&self) -> Option<Backend> {
+        Some(match self.ort.get() {
+            Some(_) => Backend::Ort,
+            None => Backend::Tract,
+        })
+    }
+
+    fn fallback_reason(&self) -> Option<String> {
+        self.ort.get().map(|(_, why)| why.clone())
     }
 }

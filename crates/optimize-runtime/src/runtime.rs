@@ -21,7 +21,7 @@ use std::path::Path;
 
 use optimize_data::Tensor;
 
-use crate::{OrtSession, Result, SessionOptions, TensorInfo, TractSession};
+use crate::{Backend, OrtSession, Result, SessionOptions, TensorInfo, TractSession};
 
 /// A way of running ONNX models.
 pub trait Runtime: Send + Sync {
@@ -39,6 +39,17 @@ pub trait Model: Send + Sync {
     fn outputs(&self) -> &[TensorInfo];
     /// Runs the model on named inputs; returns every output, named, in graph order.
     fn run(&self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>>;
+    /// Which of this crate's back ends runs the model now; `None` for a model from elsewhere.
+    /// A model from [`load_model`](crate::load_model) may change from tract to ONNX Runtime
+    /// after a run (see [`fallback_reason`](Model::fallback_reason)).
+    fn backend(&self) -> Option<Backend> {
+        None
+    }
+    /// Why this model left tract for ONNX Runtime after loading, if it did (only models from
+    /// [`load_model`](crate::load_model) do): tract's error on one line.
+    fn fallback_reason(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The ONNX Runtime back end: loads models as [`OrtSession`]s with fixed options.
@@ -77,6 +88,10 @@ impl Model for OrtSession {
     fn run(&self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
         OrtSession::run(self, inputs)
     }
+
+    fn backend(&self) -> Option<Backend> {
+        Some(Backend::Ort)
+    }
 }
 
 /// The tract back end: loads models as [`TractSession`]s with fixed options.
@@ -114,5 +129,9 @@ impl Model for TractSession {
 
     fn run(&self, inputs: &[(String, Tensor)]) -> Result<Vec<(String, Tensor)>> {
         TractSession::run(self, inputs)
+    }
+
+    fn backend(&self) -> Option<Backend> {
+        Some(Backend::Tract)
     }
 }

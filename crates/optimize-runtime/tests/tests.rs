@@ -17,3 +17,9 @@ mod runtime;
 // TractSession: the digits models against ONNX Runtime, symbolic batch and its plan cache,
 // intermediate outputs, errors naming the input or the operator.
 mod tract;
+
+// The "test" tier of models/manifest.json: tract against ONNX Runtime, or the fallback.
+mod zoo;
+
+// load_model: tract first, ONNX Runtime when tract lacks an operator, errors when both fail.
+mod backend;
