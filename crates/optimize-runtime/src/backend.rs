@@ -119,7 +119,7 @@ impl<'a> From<&'a Vec<u8>> for ModelSource<'a> {
 }
 
 /// Loads a model with `preferred`, falling back to the other back end if allowed; see the
-/// module doc for the rule. Uses [`SessionOptions::default`]; see [`load_model_with`].
+/// [module doc](self) for the rule. Uses [`SessionOptions::default`]; see [`load_model_with`].
 ///
 /// Returns the model, the back end that loaded it, and, when that is not `preferred`, why
 /// `preferred` could not (its error on one line).

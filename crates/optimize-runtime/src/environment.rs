@@ -1,6 +1,6 @@
 //! Loading ONNX Runtime once per process.
 //!
-//! [`init`] finds the library ([`find_onnxruntime`](crate::find_onnxruntime)), checks its
+//! [`init`] finds the library ([`find_onnxruntime`]), checks its
 //! version, hands it to the `ort` crate and creates the ONNX Runtime environment every session
 //! shares. This happens on the first call only; later calls return the same
 //! [`OrtLibrary`], or the same error, without searching again. Nothing here panics on a

@@ -161,6 +161,54 @@ fn an_intermediate_tensor_added_as_output_is_returned_by_both_back_ends() {
     assert!(a[1].1.to_f32_vec().unwrap().iter().all(|&v| v >= 0.0));
 }
 
+/// Every node output of digits-cnn added as a graph output (Conv before its Relu, Flatten,
+/// Gemm, ...): what calibration asks for. tract keeps each one even where it would otherwise
+/// fuse it away, and every one matches ONNX Runtime.
+#[test]
+fn every_intermediate_of_digits_cnn_matches_onnx_runtime() {
+    let bytes = std::fs::read(workspace("models/digits-cnn.onnx")).unwrap();
+    let mut model = ModelProto::decode(bytes.as_slice()).unwrap();
+    let graph = model.graph.as_mut().unwrap();
+    let declared: Vec<String> = graph.output.iter().map(|o| o.name().to_string()).collect();
+    let intermediates: Vec<String> = graph
+        .node
+        .iter()
+        .flat_map(|n| n.output.clone())
+        .filter(|name| !declared.contains(name))
+        .collect();
+    assert!(intermediates.len() >= 5, "{intermediates:?}");
+    for name in &intermediates {
+        graph.output.push(ValueInfoProto {
+            name: Some(name.clone()),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: Some(1),
+                    shape: None,
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    let bytes = model.encode_to_vec();
+    let inputs = digits_input(&[3, 1, 8, 8], 5);
+    let a = TractSession::from_bytes(&bytes, &SessionOptions::default())
+        .unwrap()
+        .run(&inputs)
+        .unwrap();
+    let b = OrtSession::from_bytes(&bytes, &SessionOptions::deterministic())
+        .unwrap()
+        .run(&inputs)
+        .unwrap();
+    assert_eq!(a.len(), 1 + intermediates.len());
+    for ((name, ta), (ort_name, tb)) in a.iter().zip(&b) {
+        assert_eq!(name, ort_name);
+        assert_eq!(ta.shape(), tb.shape(), "{name}");
+        let diff = max_abs_diff(ta, tb);
+        assert!(diff <= 1e-4, "{name}: {diff}");
+    }
+}
+
 #[test]
 fn through_the_runtime_trait() {
     let runtime: Box<dyn Runtime> = Box::new(Tract::default());

@@ -22,7 +22,22 @@
 //! usual path). tract runs on the calling thread; [`SessionOptions::threads`] is ignored.
 //!
 //! Extra graph outputs that name intermediate tensors (as calibration adds) are kept: tract
-//! never prunes or fuses away a tensor that is a graph output, and needs no shape for it.
+//! never prunes or fuses away a tensor that is a graph output, and needs no shape or type for
+//! it (both are inferred).
+//!
+//! ```no_run
+//! use optimize_data::{DType, Tensor};
+//! use optimize_runtime::{SessionOptions, TractSession};
+//!
+//! let session = TractSession::from_file("models/digits-mlp.onnx", &SessionOptions::default())?;
+//! for batch in [1, 8, 1] {
+//!     let x = Tensor::zeros(DType::F32, vec![batch, 64])?;
+//!     let outputs = session.run(&[("input".to_string(), x)])?;
+//!     assert_eq!(outputs[0].1.shape(), [batch, 10]);
+//! }
+//! assert_eq!(session.cached_plans(), 2); // one per batch size
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod convert;
 mod diagnose;
