@@ -8,6 +8,7 @@ writes:
   models/digits-mlp.onnx        Gemm(64->128)+Relu+Gemm(128->64)+Relu+Gemm(64->10)
   models/digits-cnn.onnx        Conv(1->16,3x3)+Relu+Conv(16->32,3x3)+Relu+MaxPool2x2
                                 +Flatten+Gemm(512->64)+Relu+Gemm(64->10)
+  models/data/digits-test-cnn.npz  the same split with input shaped [n,1,8,8] for the CNN
   models/data/digits-test.npz   the test split: input float32 [n,64] (pixels/16),
                                 label int64 [n]
 
@@ -43,6 +44,7 @@ DATA = ROOT / "models" / "data" / "digits.csv.gz"
 OUT_MLP = ROOT / "models" / "digits-mlp.onnx"
 OUT_CNN = ROOT / "models" / "digits-cnn.onnx"
 OUT_TEST = ROOT / "models" / "data" / "digits-test.npz"
+OUT_TEST_CNN = ROOT / "models" / "data" / "digits-test-cnn.npz"
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -402,6 +404,8 @@ def main():
         print(msg)
         outputs[path] = data
     outputs[OUT_TEST] = npz_bytes({"input": xte, "label": yte})
+    # The same split shaped for the CNN's [n, 1, 8, 8] input, so both models calibrate on it.
+    outputs[OUT_TEST_CNN] = npz_bytes({"input": xte.reshape(-1, 1, 8, 8), "label": yte})
 
     for path, data in outputs.items():
         rel = path.relative_to(ROOT)
