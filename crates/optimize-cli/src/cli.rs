@@ -40,7 +40,23 @@ Example:
 
 Models over protobuf's 2 GiB limit get external data automatically.")]
     Convert(ConvertArgs),
+    /// Quantize a model to int8 (dynamic, or static QDQ with --calibrate) or fp16, then verify it.
+    #[command(after_help = QUANTIZE_EXAMPLES)]
+    Quantize(QuantizeArgs),
 }
+
+const QUANTIZE_EXAMPLES: &str = "\
+Examples:
+  optimize quantize --int8 models/digits-mlp.onnx
+      dynamic int8: weights int8, activations quantized at run time (no data needed)
+  optimize quantize --int8 --calibrate models/data/digits-test.npz --per-channel models/digits-cnn.onnx
+      static int8 in QDQ form, activation ranges calibrated on the data (arrays named after the
+      model's inputs; the first axis indexes samples; the last --holdout samples verify)
+  optimize quantize --int8 --calibrate calib/ --method percentile=99.99 model.onnx -o model.int8.onnx
+  optimize quantize --fp16 model.onnx
+
+Every output is loaded and run in ONNX Runtime (and tract where it can) and compared with the
+original: size, nodes quantized and skipped (with why), output error, time per phase.";
 
 /// `optimize inspect`.
 #[derive(Debug, Args)]
@@ -64,6 +80,68 @@ pub struct ConvertArgs {
     #[arg(long)]
     pub external_data: bool,
     /// Print what was written as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `optimize quantize`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("precision").required(true).args(["int8", "fp16"])))]
+pub struct QuantizeArgs {
+    /// The .onnx file to quantize (never modified).
+    pub model: PathBuf,
+    /// Where to write the result [default: MODEL with .int8.onnx or .fp16.onnx].
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// int8 quantization: dynamic, or static QDQ with --calibrate.
+    #[arg(long)]
+    pub int8: bool,
+    /// float16 weights and compute.
+    #[arg(long)]
+    pub fp16: bool,
+    /// Calibration data: .npz, .npy, .safetensors, or a folder of them. Selects static QDQ.
+    #[arg(long, value_name = "DATA")]
+    pub calibrate: Option<PathBuf>,
+    /// Calibration method: minmax, percentile[=99.999], entropy, mse.
+    #[arg(long, default_value = "minmax")]
+    pub method: String,
+    /// Symmetric int8 activations (zero point 0) instead of asymmetric uint8.
+    #[arg(long)]
+    pub symmetric: bool,
+    /// One weight scale per output channel (Conv, MatMul, Gemm).
+    #[arg(long)]
+    pub per_channel: bool,
+    /// Only quantize these op types (comma-separated), e.g. Conv,MatMul.
+    #[arg(long, value_delimiter = ',')]
+    pub op_types: Vec<String>,
+    /// Never quantize these nodes (names, or first output names for unnamed nodes).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_nodes: Vec<String>,
+    /// Never quantize these op types.
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_op_types: Vec<String>,
+    /// Calibration samples held back for verification [default: 10% of the data, at most 64].
+    #[arg(long)]
+    pub holdout: Option<usize>,
+    /// Data to verify on when there is no calibration data (default: seeded random inputs).
+    #[arg(long, value_name = "DATA")]
+    pub verify_data: Option<PathBuf>,
+    /// fp16: make graph inputs and outputs float16 too.
+    #[arg(long)]
+    pub no_keep_io_types: bool,
+    /// fp16: more op types to keep in float32 (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub fp16_block_ops: Vec<String>,
+    /// Skip loading and comparing the output.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Quantize even an already-quantized model, and write the model even if nothing changed.
+    #[arg(long)]
+    pub force: bool,
+    /// Store weights in <OUTPUT>.data (automatic past 2 GiB).
+    #[arg(long)]
+    pub external_data: bool,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -128,6 +128,21 @@ impl Model {
         first_err.map_or(Ok(()), Err)
     }
 
+    /// Records who made this model and how: `producer_name` = `optimize`, `producer_version` =
+    /// `version`, and a `metadata_props` entry `optimize.<step>` = `description` (replacing an
+    /// earlier entry for the same step), so every file we write says what was done to it.
+    pub fn stamp(&mut self, version: &str, step: &str, description: &str) {
+        use crate::proto::StringStringEntryProto;
+        self.proto.producer_name = Some("optimize".into());
+        self.proto.producer_version = Some(version.to_string());
+        let key = format!("optimize.{step}");
+        self.proto.metadata_props.retain(|m| m.key() != key);
+        self.proto.metadata_props.push(StringStringEntryProto {
+            key: Some(key),
+            value: Some(description.to_string()),
+        });
+    }
+
     /// The file this model was loaded from, if any.
     pub fn source(&self) -> Option<&Path> {
         self.source.as_deref()

@@ -2,6 +2,7 @@
 
 mod convert;
 mod inspect;
+mod quantize;
 
 use crate::cli::{Cli, Command};
 
@@ -10,6 +11,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Convert(args) => convert::run(&args),
+        Command::Quantize(args) => quantize::run(&args),
     }
 }
 

@@ -1,0 +1,444 @@
+//! `optimize quantize`: int8 (dynamic, or static QDQ with calibration) or fp16, then verify.
+
+use crate::cli::QuantizeArgs;
+use crate::commands::print;
+use crate::exit::UsageError;
+use crate::table::{bytes, Table};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use optimize_data::CalibrationSet;
+use optimize_onnx::{save, ExternalData, Model, SaveOptions, Summary};
+use optimize_quant::report::{CalibrationSummary, FileSize, RunReport};
+use optimize_quant::verify::{seeded_samples, verify, Inputs};
+use optimize_quant::{
+    fp16, input_specs, quantize_dynamic, quantize_static_with, CalibrationMethod,
+    Error as QuantError, NodeFilter, QuantConfig,
+};
+use optimize_runtime::{load_model, Backend};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+const MAX_HOLDOUT: usize = 64;
+const RANDOM_SAMPLES: usize = 8;
+
+pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
+    let mut timings: Vec<(String, f64)> = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &str, timings: &mut Vec<(String, f64)>| {
+        timings.push((name.to_string(), clock.elapsed().as_secs_f64() * 1000.0));
+        clock = Instant::now();
+    };
+
+    let config = config(args)?;
+    let output = output_path(args);
+    let model = Model::load(&args.model)?;
+    let input_bytes = model_bytes(&args.model, &model);
+    let precision = Summary::of(&model, None).precision;
+    let already = if args.fp16 {
+        !precision.formats.is_empty()
+    } else {
+        precision.formats.iter().any(|f| *f != "fp16")
+    };
+    if already && !args.force {
+        return Err(QuantError::AlreadyQuantized {
+            summary: precision.summary,
+        }
+        .into());
+    }
+    lap("load", &mut timings);
+
+    let specs = input_specs(&model);
+    let mut verify_samples: Vec<Inputs> = Vec::new();
+    let mut verify_source = String::new();
+    let mut calibration = None;
+    let (mut out, quant_report, fp16_report) = if args.fp16 {
+        let cfg = fp16::Fp16Config {
+            keep_io_types: !args.no_keep_io_types,
+            block_ops: fp16::default_block_ops()
+                .into_iter()
+                .chain(args.fp16_block_ops.iter().cloned())
+                .collect(),
+            ..Default::default()
+        };
+        let (proto, report) = fp16::convert_to_fp16(&model.proto, &cfg)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+        (Model::from_proto(proto), None, Some(report))
+    } else if let Some(data) = &args.calibrate {
+        let set = CalibrationSet::open(data, &specs).map_err(QuantError::from)?;
+        let holdout = args
+            .holdout
+            .unwrap_or_else(|| (set.len() / 10).clamp(usize::from(set.len() > 1), MAX_HOLDOUT));
+        let (cal_range, held) = set.split(holdout);
+        if cal_range.is_empty() {
+            return Err(UsageError(format!(
+                "{}: --holdout {holdout} leaves no sample to calibrate on ({} in all)",
+                data.display(),
+                set.len()
+            ))
+            .into());
+        }
+        let bar = progress_bar(cal_range.len() as u64, args.json);
+        let samples = set
+            .iter_range(cal_range.clone())
+            .map(|s| s.map(|s| s.inputs).map_err(QuantError::from));
+        let load = |bytes: &[u8]| -> optimize_quant::Result<_> {
+            let (m, backend, why) = load_model(bytes, Backend::Tract, true)?;
+            Ok((
+                m,
+                match why {
+                    None => backend.name().to_string(),
+                    Some(w) => format!(
+                        "{} (tract could not run it: {})",
+                        backend.name(),
+                        first_line(&w)
+                    ),
+                },
+            ))
+        };
+        let (out, report, cal) = quantize_static_with(&model, samples, &config, &load, &mut |n| {
+            bar.set_position(n as u64)
+        })?;
+        bar.finish_and_clear();
+        calibration = Some(CalibrationSummary {
+            data: data.display().to_string(),
+            method: config.method.to_string(),
+            samples: cal.samples,
+            held_out: held.len(),
+            backend: cal.backend.clone(),
+            tensors: cal.ranges.len() + cal.empty.len(),
+            empty: cal.empty.clone(),
+        });
+        let (range, source) = if held.is_empty() {
+            (
+                0..set.len().min(MAX_HOLDOUT),
+                "calibration samples (no sample was held out)".to_string(),
+            )
+        } else {
+            (
+                held.clone(),
+                format!("{} held-out samples of {}", held.len(), data.display()),
+            )
+        };
+        verify_samples = set
+            .iter_range(range)
+            .map(|s| s.map(|s| s.inputs))
+            .collect::<Result<_, _>>()
+            .map_err(QuantError::from)?;
+        verify_source = source;
+        lap("calibrate + quantize", &mut timings);
+        (out, Some(report), None)
+    } else {
+        let (out, report) = quantize_dynamic(&model, &config)?;
+        (out, Some(report), None)
+    };
+    if !timings.iter().any(|(p, _)| p.starts_with("calibrate")) {
+        lap("quantize", &mut timings);
+    }
+
+    let changed = match (&quant_report, &fp16_report) {
+        (Some(r), _) => r.nodes_quantized() > 0,
+        (_, Some(r)) => r.initializers_converted + r.nodes_fp16 > 0,
+        _ => false,
+    };
+    if !changed && !args.force {
+        let ops: Vec<String> = Summary::of(&model, None)
+            .op_types
+            .iter()
+            .take(8)
+            .map(|o| format!("{} {}", o.op_type, o.count))
+            .collect();
+        return Err(QuantError::NothingToQuantize {
+            detail: format!(
+                "{}: no supported node (its ops: {})",
+                args.model.display(),
+                ops.join(", ")
+            ),
+        }
+        .into());
+    }
+    let description = describe(args, &config);
+    out.stamp(env!("CARGO_PKG_VERSION"), "quantize", &description);
+    let options = SaveOptions {
+        external_data: if args.external_data {
+            ExternalData::Always
+        } else {
+            ExternalData::Auto
+        },
+        ..Default::default()
+    };
+    let saved = save(&out, &output, &options)?;
+    let output_bytes = saved.bytes + saved.external_data.as_ref().map_or(0, |e| e.bytes);
+    lap("save", &mut timings);
+
+    let verification = if args.no_verify {
+        None
+    } else {
+        if verify_samples.is_empty() {
+            if let Some(data) = &args.verify_data {
+                let set = CalibrationSet::open(data, &specs).map_err(QuantError::from)?;
+                verify_samples = set
+                    .iter_range(0..MAX_HOLDOUT)
+                    .map(|s| s.map(|s| s.inputs))
+                    .collect::<Result<_, _>>()
+                    .map_err(QuantError::from)?;
+                verify_source = format!("{} samples of {}", verify_samples.len(), data.display());
+            } else {
+                verify_samples = seeded_samples(&specs, RANDOM_SAMPLES, 0)?;
+                verify_source = format!("{RANDOM_SAMPLES} seeded random inputs");
+            }
+        }
+        match verify(&args.model, &output, &verify_samples, &verify_source) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                remove_output(
+                    &saved.path,
+                    saved.external_data.as_ref().map(|e| e.path.as_path()),
+                );
+                return Err(
+                    anyhow::Error::from(e).context(format!("{} was not kept", output.display()))
+                );
+            }
+        }
+    };
+    if verification.is_some() {
+        lap("verify", &mut timings);
+    }
+
+    let report = RunReport {
+        schema: "optimize.quantize/1",
+        input: FileSize {
+            path: args.model.display().to_string(),
+            bytes: input_bytes,
+        },
+        output: FileSize {
+            path: output.display().to_string(),
+            bytes: output_bytes,
+        },
+        size_ratio: output_bytes as f64 / input_bytes.max(1) as f64,
+        quantization: quant_report,
+        fp16: fp16_report,
+        calibration,
+        verification,
+        timings_ms: timings,
+    };
+    if args.json {
+        print(&(serde_json::to_string_pretty(&report)? + "\n"))
+    } else {
+        print(&render(&report))
+    }
+}
+
+fn config(args: &QuantizeArgs) -> anyhow::Result<QuantConfig> {
+    let method: CalibrationMethod = args
+        .method
+        .parse()
+        .map_err(|e: QuantError| UsageError(e.to_string()))?;
+    if args.fp16 && (args.calibrate.is_some() || args.per_channel || args.symmetric) {
+        return Err(UsageError(
+            "--calibrate, --per-channel and --symmetric apply to --int8, not --fp16".into(),
+        )
+        .into());
+    }
+    Ok(QuantConfig {
+        per_channel: args.per_channel,
+        method,
+        symmetric_activations: args.symmetric,
+        filter: NodeFilter {
+            op_types: (!args.op_types.is_empty()).then(|| args.op_types.iter().cloned().collect()),
+            exclude_nodes: args.exclude_nodes.iter().cloned().collect(),
+            exclude_op_types: args.exclude_op_types.iter().cloned().collect(),
+        },
+        ..Default::default()
+    })
+}
+
+fn output_path(args: &QuantizeArgs) -> PathBuf {
+    if let Some(o) = &args.output {
+        return o.clone();
+    }
+    let stem = args
+        .model
+        .file_stem()
+        .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+    let suffix = if args.fp16 { "fp16" } else { "int8" };
+    args.model.with_file_name(format!("{stem}.{suffix}.onnx"))
+}
+
+fn model_bytes(path: &Path, model: &Model) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+        + model.external_files().iter().map(|f| f.bytes).sum::<u64>()
+}
+
+fn describe(args: &QuantizeArgs, config: &QuantConfig) -> String {
+    if args.fp16 {
+        return format!("fp16, keep_io_types={}", !args.no_keep_io_types);
+    }
+    match &args.calibrate {
+        Some(_) => format!(
+            "int8 static QDQ, method={}, {} activations, {} weights",
+            config.method,
+            if config.symmetric_activations {
+                "symmetric int8"
+            } else {
+                "asymmetric uint8"
+            },
+            if config.per_channel {
+                "per-channel"
+            } else {
+                "per-tensor"
+            }
+        ),
+        None => format!(
+            "int8 dynamic, {} weights",
+            if config.per_channel {
+                "per-channel"
+            } else {
+                "per-tensor"
+            }
+        ),
+    }
+}
+
+fn progress_bar(len: u64, json: bool) -> ProgressBar {
+    let visible =
+        !json && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let bar = ProgressBar::with_draw_target(
+        Some(len),
+        if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    if let Ok(style) =
+        ProgressStyle::with_template("calibrating {bar:30} {pos}/{len} samples {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn remove_output(model: &Path, data: Option<&Path>) {
+    let _ = std::fs::remove_file(model);
+    if let Some(d) = data {
+        let _ = std::fs::remove_file(d);
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+fn render(r: &RunReport) -> String {
+    let mut out = format!(
+        "{} ({}) -> {} ({}), {:.2}x the size\n",
+        r.input.path,
+        bytes(r.input.bytes),
+        r.output.path,
+        bytes(r.output.bytes),
+        r.size_ratio
+    );
+    if let Some(q) = &r.quantization {
+        out += &format!(
+            "\n{}: {} nodes quantized, {} weights ({} -> {})",
+            q.mode,
+            q.nodes_quantized(),
+            q.weights.tensors,
+            bytes(q.weights.bytes_before),
+            bytes(q.weights.bytes_after)
+        );
+        if q.constants_folded > 0 {
+            out += &format!(
+                ", {} Constant weights folded into initializers",
+                q.constants_folded
+            );
+        }
+        out += "\n";
+        let mut t = Table::new(&["op", ">nodes", "status"]);
+        for (op, n) in &q.quantized {
+            t.row(vec![op.clone(), n.to_string(), "quantized".into()]);
+        }
+        for s in &q.skipped {
+            t.row(vec![
+                s.op_type.clone(),
+                s.count.to_string(),
+                format!("skipped: {}", s.reason),
+            ]);
+        }
+        out += &t.render(2);
+        for (name, n) in q.non_finite_weights.iter().chain(&q.non_finite_activations) {
+            out +=
+                &format!("  warning: '{name}' held {n} NaN/Inf values (excluded from its range)\n");
+        }
+    }
+    if let Some(f) = &r.fp16 {
+        out += &format!(
+            "\nfp16: {} tensors converted, {} nodes in fp16, {} casts inserted, {} values clamped to ±65504, {} tiny values flushed to 0\n",
+            f.initializers_converted, f.nodes_fp16, f.casts_inserted, f.values_clamped, f.tiny_values_flushed
+        );
+        for (op, n) in &f.nodes_kept_fp32 {
+            out += &format!("  kept in fp32: {op} x{n}\n");
+        }
+    }
+    if let Some(c) = &r.calibration {
+        out += &format!(
+            "\ncalibration: {} on {} samples of {} ({} held out), {} tensors, run by {}\n",
+            c.method, c.samples, c.data, c.held_out, c.tensors, c.backend
+        );
+        if !c.empty.is_empty() {
+            out += &format!(
+                "  no finite value seen (left unquantized): {}\n",
+                c.empty.join(", ")
+            );
+        }
+    }
+    if let Some(v) = &r.verification {
+        out += &format!("\nverification on {}:\n", v.source);
+        let mut t = Table::new(&[
+            "runtime",
+            "output",
+            ">max abs",
+            ">mean abs",
+            ">cosine",
+            ">top-1 agree",
+        ]);
+        for rt in &v.runtimes {
+            if !rt.ok {
+                t.row(vec![
+                    rt.runtime.clone(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                    format!(
+                        "not run: {}",
+                        first_line(rt.error.as_deref().unwrap_or(""))
+                            .chars()
+                            .take(70)
+                            .collect::<String>()
+                    ),
+                ]);
+                continue;
+            }
+            for o in &rt.outputs {
+                t.row(vec![
+                    rt.runtime.clone(),
+                    o.name.clone(),
+                    format!("{:.3e}", o.max_abs),
+                    format!("{:.3e}", o.mean_abs),
+                    o.cosine.map_or("-".into(), |c| format!("{c:.6}")),
+                    o.top1_agreement
+                        .map_or("-".into(), |a| format!("{:.1}%", a * 100.0)),
+                ]);
+            }
+        }
+        out += &t.render(2);
+    }
+    let times: Vec<String> = r
+        .timings_ms
+        .iter()
+        .map(|(p, ms)| format!("{p} {ms:.0} ms"))
+        .collect();
+    out += &format!("\ntime: {}\n", times.join(", "));
+    out
+}

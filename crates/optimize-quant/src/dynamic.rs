@@ -1,0 +1,451 @@
+//! Dynamic int8 quantization: int8 weights, activations quantized at run time.
+//!
+//! Each quantized node becomes the integer form ONNX Runtime's CPU provider executes (and fuses
+//! into `DynamicQuantizeMatMul` / `MatMulIntegerToFloat` when it optimizes the graph):
+//!
+//! ```text
+//! MatMul(A, W)  ->  DynamicQuantizeLinear(A) -> A_q, A_scale, A_zp      (uint8, once per A)
+//!                   MatMulInteger(A_q, W_q, A_zp, W_zp) -> Y_i32          (W_q int8, W_zp = 0)
+//!                   Cast(Y_i32, FLOAT) * (A_scale * W_scale)  -> Y
+//! Gemm(A, B, C) ->  the same with W = alpha * (transB ? B^T : B), then + beta * C
+//! Conv(X, W, B) ->  ConvInteger(X_q, W_q, X_zp, W_zp), then * (X_scale * W_scale[O,1,1]) + B[O,1,1]
+//! ```
+//!
+//! Weights are symmetric int8, per tensor or per output channel (`W_scale` and `W_zp` then have
+//! one entry per column of a MatMul weight or per output channel of a Conv). Nodes inside
+//! subgraphs are quantized too. Declines (and says why in the report): a weight that is not a
+//! float32 initializer of the same graph, `Gemm` with `transA`, a non-constant `Gemm` bias with
+//! `beta != 1`, weights of rank below 2. Needs opset 11 (`DynamicQuantizeLinear`).
+
+use crate::config::{NodeFilter, QuantConfig};
+use crate::names::Names;
+use crate::ops;
+use crate::report::QuantReport;
+use crate::weights::{float_values, quantize_weight, transpose, QuantizedWeight};
+use crate::{Error, Result};
+use optimize_onnx::build::{attr_f, attr_i, attr_int, node, opset, tensor_f32, WithAttr};
+use optimize_onnx::proto::tensor_proto::DataType;
+use optimize_onnx::proto::{GraphProto, NodeProto, TensorProto};
+use optimize_onnx::transform::constants_to_initializers;
+use optimize_onnx::{GraphView, Model};
+use std::collections::HashMap;
+
+/// The opset `DynamicQuantizeLinear` first appears in.
+pub const MIN_OPSET: i64 = 11;
+
+/// Quantizes `model` dynamically. The input is not modified.
+pub fn quantize_dynamic(model: &Model, config: &QuantConfig) -> Result<(Model, QuantReport)> {
+    let mut proto = model.proto.clone();
+    let have = opset(&proto, "").unwrap_or(0);
+    if have < MIN_OPSET {
+        return Err(Error::OpsetTooOld {
+            have,
+            need: MIN_OPSET,
+            form: "dynamic int8 (DynamicQuantizeLinear)".into(),
+        });
+    }
+    let mut report = QuantReport {
+        mode: "int8-dynamic".into(),
+        ..Default::default()
+    };
+    report.constants_folded = constants_to_initializers(&mut proto);
+    let mut pass = Pass {
+        config,
+        names: Names::of(&proto),
+        report,
+    };
+    if let Some(g) = proto.graph.as_mut() {
+        pass.graph(g)?;
+    }
+    Ok((Model::from_proto(proto), pass.report))
+}
+
+struct Pass<'a> {
+    config: &'a QuantConfig,
+    names: Names,
+    report: QuantReport,
+}
+
+/// The dynamically quantized form of one activation: `DynamicQuantizeLinear` outputs.
+#[derive(Clone)]
+struct DynAct {
+    q: String,
+    scale: String,
+    zp: String,
+}
+
+/// What one node turns into.
+struct Rewrite {
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+}
+
+impl Pass<'_> {
+    fn graph(&mut self, g: &mut GraphProto) -> Result<()> {
+        let mut rewrites: HashMap<usize, Rewrite> = HashMap::new();
+        let mut acts: HashMap<String, DynAct> = HashMap::new();
+        let mut weights: HashMap<(String, Option<usize>), (String, QuantizedWeight)> =
+            HashMap::new();
+        {
+            let view = GraphView::new(g);
+            for (i, n) in g.node.iter().enumerate() {
+                let Some(rule) = ops::rule(n) else { continue };
+                if let Err(why) = self.config.filter.check(n) {
+                    self.report.skip(n.op_type(), format!("excluded ({why:?})"));
+                    continue;
+                }
+                let result = match rule.op_type {
+                    "MatMul" | "Gemm" => self.matmul(&view, n, &mut acts, &mut weights),
+                    "Conv" => self.conv(&view, n, &mut acts, &mut weights),
+                    _ => Err("no dynamic form".to_string()),
+                };
+                match result {
+                    Ok(rw) => {
+                        self.report.quantized(n.op_type());
+                        rewrites.insert(i, rw);
+                    }
+                    Err(reason) => self.report.skip(n.op_type(), reason),
+                }
+            }
+        }
+        // Apply: each rewritten node is replaced in place, keeping topological order.
+        let mut nodes = Vec::with_capacity(g.node.len() + rewrites.len() * 4);
+        for (i, mut n) in std::mem::take(&mut g.node).into_iter().enumerate() {
+            match rewrites.remove(&i) {
+                Some(rw) => {
+                    nodes.extend(rw.nodes);
+                    g.initializer.extend(rw.initializers);
+                }
+                None => {
+                    for attr in &mut n.attribute {
+                        for sub in attr.g.iter_mut().chain(attr.graphs.iter_mut()) {
+                            self.graph(sub)?;
+                        }
+                    }
+                    nodes.push(n);
+                }
+            }
+        }
+        g.node = nodes;
+        let mut replaced = std::collections::HashSet::new();
+        for (_, (source, w)) in weights {
+            replaced.insert(source);
+            self.report.weights.tensors += 1;
+            self.report.weights.bytes_before +=
+                w.data.raw_data.as_ref().map_or(0, |r| r.len() as u64) * 4;
+            self.report.weights.bytes_after +=
+                (w.data.raw_data.as_ref().map_or(0, |r| r.len()) + w.params.len() * 5) as u64;
+            if w.non_finite > 0 {
+                self.report
+                    .non_finite_weights
+                    .push((w.data.name().to_string(), w.non_finite));
+            }
+            g.initializer.extend([w.data, w.scale, w.zero_point]);
+        }
+        remove_unused_initializers(g, &replaced);
+        Ok(())
+    }
+
+    fn dyn_act(
+        &mut self,
+        a: &str,
+        nodes: &mut Vec<NodeProto>,
+        acts: &mut HashMap<String, DynAct>,
+    ) -> DynAct {
+        if let Some(d) = acts.get(a) {
+            return d.clone();
+        }
+        let d = DynAct {
+            q: self.names.fresh(&format!("{a}_quantized")),
+            scale: self.names.fresh(&format!("{a}_scale")),
+            zp: self.names.fresh(&format!("{a}_zero_point")),
+        };
+        let name = self.names.fresh(&format!("{a}_DynamicQuantizeLinear"));
+        nodes.push(node(
+            "DynamicQuantizeLinear",
+            &[a],
+            &[&d.q, &d.scale, &d.zp],
+            &name,
+        ));
+        acts.insert(a.to_string(), d.clone());
+        d
+    }
+
+    fn weight(
+        &mut self,
+        source: &str,
+        key: (String, Option<usize>),
+        values: &[f32],
+        shape: &[usize],
+        weights: &mut HashMap<(String, Option<usize>), (String, QuantizedWeight)>,
+    ) -> std::result::Result<QuantizedWeight, String> {
+        if let Some((_, w)) = weights.get(&key) {
+            return Ok(w.clone());
+        }
+        let base = &key.0;
+        let names = [
+            self.names.fresh(&format!("{base}_quantized")),
+            self.names.fresh(&format!("{base}_scale")),
+            self.names.fresh(&format!("{base}_zero_point")),
+        ];
+        let w = quantize_weight(values, shape, key.1, [&names[0], &names[1], &names[2]])
+            .map_err(|e| e.to_string())?;
+        weights.insert(key, (source.to_string(), w.clone()));
+        Ok(w)
+    }
+
+    fn matmul(
+        &mut self,
+        view: &GraphView,
+        n: &NodeProto,
+        acts: &mut HashMap<String, DynAct>,
+        weights: &mut HashMap<(String, Option<usize>), (String, QuantizedWeight)>,
+    ) -> std::result::Result<Rewrite, String> {
+        let gemm = n.op_type() == "Gemm";
+        let (a, b) = match n.input.as_slice() {
+            [a, b, ..] => (a.as_str(), b.as_str()),
+            _ => return Err("fewer than two inputs".into()),
+        };
+        if view.initializer(a).is_some() {
+            return Err("first input is a constant, not an activation".into());
+        }
+        let w = view
+            .initializer(b)
+            .ok_or("second input is not a constant weight of this graph")?;
+        let (mut values, mut shape) =
+            float_values(w).map_err(|_| "weight is not float32".to_string())?;
+        if shape.len() < 2 || (gemm && shape.len() != 2) {
+            return Err(format!("weight of rank {} (need 2)", shape.len()));
+        }
+        let mut key = b.to_string();
+        let mut bias: Option<String> = None;
+        let mut initializers = Vec::new();
+        if gemm {
+            if attr_i(n, "transA", 0) != 0 {
+                return Err("transA=1".into());
+            }
+            let (alpha, beta) = (attr_f(n, "alpha", 1.0), attr_f(n, "beta", 1.0));
+            if attr_i(n, "transB", 0) != 0 {
+                values = transpose(&values, shape[0], shape[1]);
+                shape.swap(0, 1);
+                key.push_str("_transposed");
+            }
+            if alpha != 1.0 {
+                values.iter_mut().for_each(|v| *v *= alpha);
+                key.push_str(&format!("_alpha{alpha}"));
+            }
+            if let Some(c) = n.input.get(2).filter(|c| !c.is_empty()) {
+                if beta == 1.0 {
+                    bias = Some(c.clone());
+                } else {
+                    let ct = view
+                        .initializer(c)
+                        .ok_or("bias with beta != 1 is not a constant")?;
+                    let (cv, _) = float_values(ct).map_err(|e| e.to_string())?;
+                    let name = self.names.fresh(&format!("{c}_beta"));
+                    initializers.push(tensor_f32(
+                        &name,
+                        &ct.dims,
+                        &cv.iter().map(|v| v * beta).collect::<Vec<_>>(),
+                    ));
+                    bias = Some(name);
+                }
+            }
+        }
+        let axis = self.config.per_channel.then(|| shape.len() - 1);
+        if self.config.per_channel && shape.len() != 2 {
+            return Err("per-channel needs a 2-D weight".into());
+        }
+        let qw = self.weight(b, (key, axis), &values, &shape, weights)?;
+        let y = n.output.first().ok_or("no output")?.clone();
+        let id = NodeFilter::node_id(n).to_string();
+        let mut nodes = Vec::new();
+        let act = self.dyn_act(a, &mut nodes, acts);
+        let y_int = self.names.fresh(&format!("{y}_int32"));
+        let y_f = self.names.fresh(&format!("{y}_float"));
+        let s = self.names.fresh(&format!("{y}_scale"));
+        let mm_name = self.names.fresh(&format!("{id}_MatMulInteger"));
+        nodes.push(node(
+            "MatMulInteger",
+            &[&act.q, qw.data.name(), &act.zp, qw.zero_point.name()],
+            &[&y_int],
+            &mm_name,
+        ));
+        nodes.push(
+            node(
+                "Cast",
+                &[&y_int],
+                &[&y_f],
+                &self.names.fresh(&format!("{id}_Cast")),
+            )
+            .with_attr(attr_int("to", DataType::Float as i64)),
+        );
+        nodes.push(node(
+            "Mul",
+            &[&act.scale, qw.scale.name()],
+            &[&s],
+            &self.names.fresh(&format!("{id}_scale_Mul")),
+        ));
+        match bias {
+            None => nodes.push(node(
+                "Mul",
+                &[&y_f, &s],
+                &[&y],
+                &self.names.fresh(&format!("{id}_Mul")),
+            )),
+            Some(c) => {
+                let y_mm = self.names.fresh(&format!("{y}_matmul"));
+                nodes.push(node(
+                    "Mul",
+                    &[&y_f, &s],
+                    &[&y_mm],
+                    &self.names.fresh(&format!("{id}_Mul")),
+                ));
+                nodes.push(node(
+                    "Add",
+                    &[&y_mm, &c],
+                    &[&y],
+                    &self.names.fresh(&format!("{id}_bias_Add")),
+                ));
+            }
+        }
+        Ok(Rewrite {
+            nodes,
+            initializers,
+        })
+    }
+
+    fn conv(
+        &mut self,
+        view: &GraphView,
+        n: &NodeProto,
+        acts: &mut HashMap<String, DynAct>,
+        weights: &mut HashMap<(String, Option<usize>), (String, QuantizedWeight)>,
+    ) -> std::result::Result<Rewrite, String> {
+        let (x, wname) = match n.input.as_slice() {
+            [x, w, ..] => (x.as_str(), w.as_str()),
+            _ => return Err("fewer than two inputs".into()),
+        };
+        let w = view
+            .initializer(wname)
+            .ok_or("weight is not a constant of this graph")?;
+        let (values, shape) = float_values(w).map_err(|_| "weight is not float32".to_string())?;
+        if shape.len() < 3 {
+            return Err(format!("weight of rank {}", shape.len()));
+        }
+        let channels = shape[0];
+        // Shape that broadcasts a per-output-channel vector over [N, O, spatial...].
+        let bdims: Vec<i64> = std::iter::once(channels as i64)
+            .chain(std::iter::repeat_n(1, shape.len() - 2))
+            .collect();
+        let mut initializers = Vec::new();
+        let bias = match n.input.get(2).filter(|b| !b.is_empty()) {
+            None => None,
+            Some(b) => {
+                let bt = view
+                    .initializer(b)
+                    .ok_or("bias is not a constant of this graph")?;
+                let (bv, _) = float_values(bt).map_err(|e| e.to_string())?;
+                let name = self.names.fresh(&format!("{b}_reshaped"));
+                initializers.push(tensor_f32(&name, &bdims, &bv));
+                Some(name)
+            }
+        };
+        let axis = self.config.per_channel.then_some(0);
+        let qw = self.weight(wname, (wname.to_string(), axis), &values, &shape, weights)?;
+        let scales: Vec<f32> = qw.params.iter().map(|p| p.scale).collect();
+        let wscale = self.names.fresh(&format!("{wname}_scale_reshaped"));
+        let sdims: Vec<i64> = if axis.is_some() {
+            bdims.clone()
+        } else {
+            vec![]
+        };
+        initializers.push(tensor_f32(&wscale, &sdims, &scales));
+
+        let y = n.output.first().ok_or("no output")?.clone();
+        let id = NodeFilter::node_id(n).to_string();
+        let mut nodes = Vec::new();
+        let act = self.dyn_act(x, &mut nodes, acts);
+        let y_int = self.names.fresh(&format!("{y}_int32"));
+        let y_f = self.names.fresh(&format!("{y}_float"));
+        let s = self.names.fresh(&format!("{y}_scale"));
+        let mut conv = node(
+            "ConvInteger",
+            &[&act.q, qw.data.name(), &act.zp, qw.zero_point.name()],
+            &[&y_int],
+            &self.names.fresh(&format!("{id}_ConvInteger")),
+        );
+        conv.attribute = n.attribute.clone();
+        nodes.push(conv);
+        nodes.push(
+            node(
+                "Cast",
+                &[&y_int],
+                &[&y_f],
+                &self.names.fresh(&format!("{id}_Cast")),
+            )
+            .with_attr(attr_int("to", DataType::Float as i64)),
+        );
+        nodes.push(node(
+            "Mul",
+            &[&act.scale, &wscale],
+            &[&s],
+            &self.names.fresh(&format!("{id}_scale_Mul")),
+        ));
+        match bias {
+            None => nodes.push(node(
+                "Mul",
+                &[&y_f, &s],
+                &[&y],
+                &self.names.fresh(&format!("{id}_Mul")),
+            )),
+            Some(b) => {
+                let y_c = self.names.fresh(&format!("{y}_conv"));
+                nodes.push(node(
+                    "Mul",
+                    &[&y_f, &s],
+                    &[&y_c],
+                    &self.names.fresh(&format!("{id}_Mul")),
+                ));
+                nodes.push(node(
+                    "Add",
+                    &[&y_c, &b],
+                    &[&y],
+                    &self.names.fresh(&format!("{id}_bias_Add")),
+                ));
+            }
+        }
+        Ok(Rewrite {
+            nodes,
+            initializers,
+        })
+    }
+}
+
+/// Removes the `candidates` (float weights that were replaced) that nothing reads any more;
+/// returns their bytes. Other unused initializers of the input are left as they were.
+pub fn remove_unused_initializers(
+    g: &mut GraphProto,
+    candidates: &std::collections::HashSet<String>,
+) -> u64 {
+    let unused: std::collections::HashSet<String> = {
+        let view = GraphView::new(g);
+        g.initializer
+            .iter()
+            .filter(|t| candidates.contains(t.name()))
+            .filter(|t| view.consumers(t.name()).is_empty() && !view.is_output(t.name()))
+            .map(|t| t.name().to_string())
+            .collect()
+    };
+    let mut bytes = 0;
+    g.initializer.retain(|t| {
+        let keep = !unused.contains(t.name());
+        if !keep {
+            bytes += optimize_onnx::tensor::data_bytes(t);
+        }
+        keep
+    });
+    // IR < 4 lists initializers among the inputs; drop the entries of removed ones.
+    g.input.retain(|v| !unused.contains(v.name()));
+    bytes
+}

@@ -1,0 +1,130 @@
+//! What a quantization pass did, for people (the CLI's tables) and machines (`--json`).
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What a pass changed and what it left alone, and why.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QuantReport {
+    /// `int8-dynamic`, `int8-static-qdq` or `fp16`.
+    pub mode: String,
+    /// `Constant` nodes moved into initializers first.
+    pub constants_folded: usize,
+    /// Nodes quantized, by op type.
+    pub quantized: BTreeMap<String, usize>,
+    /// Nodes left in float, by op type and reason.
+    pub skipped: Vec<Skipped>,
+    /// Weights quantized: how many, and their bytes before and after.
+    pub weights: WeightStats,
+    /// Weights that held NaN or infinite values: name and count.
+    pub non_finite_weights: Vec<(String, u64)>,
+    /// Activation tensors given a calibrated range (static only).
+    pub activations_quantized: usize,
+    /// Activations whose calibration data held NaN or infinite values: name and count.
+    pub non_finite_activations: Vec<(String, u64)>,
+}
+
+/// Nodes of one op type skipped for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Op type.
+    pub op_type: String,
+    /// Why.
+    pub reason: String,
+    /// How many nodes.
+    pub count: usize,
+}
+
+/// Weight sizes before and after.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WeightStats {
+    /// Weight tensors quantized.
+    pub tensors: usize,
+    /// Their float32 bytes.
+    pub bytes_before: u64,
+    /// Their int8 bytes plus scales and zero points.
+    pub bytes_after: u64,
+}
+
+impl QuantReport {
+    /// Records a skipped node.
+    pub fn skip(&mut self, op_type: &str, reason: impl Into<String>) {
+        let reason = reason.into();
+        match self
+            .skipped
+            .iter_mut()
+            .find(|s| s.op_type == op_type && s.reason == reason)
+        {
+            Some(s) => s.count += 1,
+            None => self.skipped.push(Skipped {
+                op_type: op_type.to_string(),
+                reason,
+                count: 1,
+            }),
+        }
+    }
+
+    /// Records a quantized node.
+    pub fn quantized(&mut self, op_type: &str) {
+        *self.quantized.entry(op_type.to_string()).or_default() += 1;
+    }
+
+    /// Total nodes quantized.
+    pub fn nodes_quantized(&self) -> usize {
+        self.quantized.values().sum()
+    }
+}
+
+/// Everything one `optimize quantize` run did, as `--json` prints it.
+///
+/// Schema `optimize.quantize/1`: fields are only ever added; a breaking change bumps the schema.
+/// Sizes are bytes, times milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Always `optimize.quantize/1`.
+    pub schema: &'static str,
+    /// The input model and its size (with external data).
+    pub input: FileSize,
+    /// The output model and its size (with external data).
+    pub output: FileSize,
+    /// Output size / input size.
+    pub size_ratio: f64,
+    /// What the int8 pass did (absent for fp16).
+    pub quantization: Option<QuantReport>,
+    /// What the fp16 pass did (absent for int8).
+    pub fp16: Option<crate::fp16::Fp16Report>,
+    /// Calibration, for static int8.
+    pub calibration: Option<CalibrationSummary>,
+    /// Verification of the output (absent with `--no-verify`).
+    pub verification: Option<crate::verify::Verification>,
+    /// Wall time of each phase, in order.
+    pub timings_ms: Vec<(String, f64)>,
+}
+
+/// A file and its size.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSize {
+    /// Path as given.
+    pub path: String,
+    /// Bytes, external data included.
+    pub bytes: u64,
+}
+
+/// How calibration went.
+#[derive(Debug, Clone, Serialize)]
+pub struct CalibrationSummary {
+    /// The data.
+    pub data: String,
+    /// `minmax`, `percentile=99.999`, ...
+    pub method: String,
+    /// Samples calibrated on.
+    pub samples: usize,
+    /// Samples held out for verification.
+    pub held_out: usize,
+    /// Runtime that ran the model (and why, if it fell back).
+    pub backend: String,
+    /// Activation tensors observed.
+    pub tensors: usize,
+    /// Tensors that never held a finite value (left unquantized).
+    pub empty: Vec<String>,
+}
