@@ -200,10 +200,18 @@ fn compare(
     errors
 }
 
+/// How close a float16 model's float outputs must stay to the original's.
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    /// Largest absolute difference (for probabilities).
+    Abs(f32),
+    /// Largest absolute difference over the output's largest magnitude (for embeddings, states).
+    Rel(f32),
+}
+
 /// Converts a model from models/manifest.json with the default config, checks it, runs both on
-/// seeded inputs and asserts every float output is within `rel_tol` of the original (max
-/// absolute error over max magnitude). Returns the report.
-fn real_model(name: &str, rel_tol: f32) -> Fp16Report {
+/// seeded inputs and asserts every float output is within `bound`. Returns the report.
+fn real_model(name: &str, bound: Bound) -> Fp16Report {
     let m = entry(name);
     let path = root().join(m["file"].as_str().unwrap());
     assert!(
@@ -216,10 +224,14 @@ fn real_model(name: &str, rel_tol: f32) -> Fp16Report {
     let inputs = inputs(&m["inputs"]);
     let errors = compare(name, &run(&path, &inputs), &run(&saved, &inputs));
     eprintln!("{name}: {report:?}\n{name}: max abs / relative error per output: {errors:?}");
-    for (out, (abs, rel)) in &errors {
+    for (out, &(abs, rel)) in &errors {
+        let ok = match bound {
+            Bound::Abs(b) => abs <= b,
+            Bound::Rel(b) => rel <= b,
+        };
         assert!(
-            *rel <= rel_tol,
-            "{name}/{out}: error {abs} is {rel} of the output's range, more than {rel_tol}"
+            ok,
+            "{name}/{out}: error {abs} ({rel} of the range) exceeds {bound:?}"
         );
     }
     assert!(report.nodes_fp16 > 0, "{name}: nothing converted");
@@ -267,31 +279,40 @@ fn digits_cnn_predicts_the_same_class_on_every_test_digit() {
 
 #[test]
 fn ppocr_cls_mobile_v2() {
-    // Softmax over 2 classes: probabilities within 1e-2.
-    real_model("ppocr-cls-mobile-v2", 1e-2);
+    // Softmax over 2 classes (measured: 2.7e-3).
+    real_model("ppocr-cls-mobile-v2", Bound::Abs(1e-2));
 }
 
 #[test]
 fn ppocr_v4_det() {
-    // Sigmoid probability map.
-    real_model("ppocr-v4-det", 2e-2);
+    // Sigmoid text-probability map (measured: 1.4e-6 on a map whose maximum is 9e-5). Without
+    // folding BatchNormalization's 1e7 variances instead of clamping them, pixels reach 1.0.
+    let report = real_model("ppocr-v4-det", Bound::Abs(1e-3));
+    assert_eq!((report.batch_norms_folded, report.values_clamped), (1, 0));
 }
 
 #[test]
 fn silero_vad() {
-    // Speech probability and LSTM state, through 25 If nodes.
-    real_model("silero-vad", 1e-2);
+    // Speech probability and LSTM state, through 25 If nodes (measured: 3.6e-6 and 1.7e-3).
+    let report = real_model("silero-vad", Bound::Abs(1e-2));
+    assert_eq!(
+        report.nodes_kept_fp32,
+        BTreeMap::from([("Pow".to_string(), 4)])
+    );
 }
 
 #[test]
 fn silero_vad_half() {
-    real_model("silero-vad-half", 1e-2);
+    // Measured: 5.8e-5 and 2.4e-3.
+    real_model("silero-vad-half", Bound::Abs(1e-2));
 }
 
 #[test]
 fn paraphrase_minilm_l3() {
-    // Token and sentence embeddings; the two int64 pass-through outputs must be identical.
-    real_model("paraphrase-minilm-l3", 1e-2);
+    // Token and sentence embeddings (measured: 9.5e-4 and 6.8e-4 of the range); the two int64
+    // pass-through outputs must be identical. The -3.4e38 attention-mask constant is clamped.
+    let report = real_model("paraphrase-minilm-l3", Bound::Rel(1e-2));
+    assert_eq!(report.values_clamped, 1);
 }
 
 // ---- small graphs -------------------------------------------------------------------------
