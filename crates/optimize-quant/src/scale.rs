@@ -83,7 +83,7 @@ impl QuantType {
     }
 
     /// The raw byte that stores `q` (two's complement for I8), `q` saturated.
-    fn to_byte(self, q: i32) -> u8 {
+    fn encode(self, q: i32) -> u8 {
         let (lo, hi) = self.full_range();
         let q = q.clamp(lo, hi);
         match self {
@@ -93,7 +93,7 @@ impl QuantType {
     }
 
     /// The integer stored in a raw byte.
-    fn from_byte(self, b: u8) -> i32 {
+    fn decode(self, b: u8) -> i32 {
         match self {
             QuantType::I8 => b as i8 as i32,
             QuantType::U8 => b as i32,
@@ -194,10 +194,10 @@ fn quantize_one(v: f32, p: QuantParams, qtype: QuantType) -> u8 {
     let q = if v.is_nan() {
         p.zero_point
     } else {
-        // `as i32` saturates and maps ±Inf to i32::MIN/MAX; to_byte clamps.
+        // `as i32` saturates and maps ±Inf to i32::MIN/MAX; encode clamps.
         ((v / p.scale).round_ties_even() as i32).saturating_add(p.zero_point)
     };
-    qtype.to_byte(q)
+    qtype.encode(q)
 }
 
 /// Min and max of the finite values, and how many were not finite.
@@ -299,7 +299,7 @@ pub fn quantize_per_channel(
 /// `scale * (q - zero_point)`.
 pub fn dequantize(data: &[u8], params: QuantParams, qtype: QuantType) -> Vec<f32> {
     data.iter()
-        .map(|&b| params.scale * (qtype.from_byte(b) - params.zero_point) as f32)
+        .map(|&b| params.scale * (qtype.decode(b) - params.zero_point) as f32)
         .collect()
 }
 
@@ -328,7 +328,7 @@ pub fn dequantize_per_channel(
         .enumerate()
         .map(|(n, &b)| {
             let p = params[(n / inner) % channels];
-            p.scale * (qtype.from_byte(b) - p.zero_point) as f32
+            p.scale * (qtype.decode(b) - p.zero_point) as f32
         })
         .collect())
 }
@@ -583,11 +583,11 @@ mod tests {
             for c in 0..shape[axis] {
                 let mut slice = vec![];
                 let mut codes = vec![];
-                for n in 0..12 {
+                for (n, (&v, &code)) in values.iter().zip(&q.data).enumerate() {
                     let idx = [n / 6, (n / 2) % 3, n % 2];
                     if idx[axis] == c {
-                        slice.push(values[n]);
-                        codes.push(q.data[n]);
+                        slice.push(v);
+                        codes.push(code);
                     }
                 }
                 let t = quantize_per_tensor(&slice, QuantType::I8, false);

@@ -69,7 +69,7 @@ impl EntropyObserver {
     /// [`Error::InvalidBins`] unless `bins` is even and at least 2 and
     /// `quantized_bins` is even and at least 2.
     pub fn with_bins(bins: usize, quantized_bins: usize) -> Result<Self> {
-        if quantized_bins < 2 || quantized_bins % 2 != 0 {
+        if quantized_bins < 2 || !quantized_bins.is_multiple_of(2) {
             return Err(Error::InvalidBins {
                 bins: quantized_bins,
             });

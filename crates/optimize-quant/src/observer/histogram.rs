@@ -77,7 +77,7 @@ impl Histogram {
     /// # Errors
     /// [`Error::InvalidBins`] unless `bins` is even, at least 2 and below 2^29.
     pub fn new(bins: usize, domain: Domain) -> Result<Self> {
-        if bins < 2 || bins % 2 != 0 || bins >= 1 << 29 {
+        if bins < 2 || !bins.is_multiple_of(2) || bins >= 1 << 29 {
             return Err(Error::InvalidBins { bins });
         }
         Ok(Histogram {

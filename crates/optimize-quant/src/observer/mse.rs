@@ -99,10 +99,10 @@ impl MseObserver {
         };
         let mut best = (f64::INFINITY, 0.0, 0.0);
         if self.symmetric {
-            for k in 1..=bins {
+            for (k, &inside) in m0.iter().enumerate().skip(1) {
                 let t = self.hist.edge(k);
                 let delta = 2.0 * t / s;
-                let e = m0[k] * delta * delta / 12.0 + clip(k, bins, t);
+                let e = inside * delta * delta / 12.0 + clip(k, bins, t);
                 if e < best.0 {
                     best = (e, -t, t);
                 }
