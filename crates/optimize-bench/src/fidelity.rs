@@ -72,7 +72,7 @@ pub struct CompareError {
 
 impl FidelityAccumulator {
     /// Adds one sample's output `name`: `candidate` against `reference`. Both must have the same
-    /// shape and be convertible to f32.
+    /// shape and dtype (any numeric dtype; compared as f64).
     pub fn add(
         &mut self,
         name: &str,
@@ -90,8 +90,15 @@ impl FidelityAccumulator {
                 reference.shape()
             )));
         }
-        let a = candidate.to_f32_vec().map_err(|e| err(e.to_string()))?;
-        let b = reference.to_f32_vec().map_err(|e| err(e.to_string()))?;
+        if candidate.dtype() != reference.dtype() {
+            return Err(err(format!(
+                "dtype {} vs reference {}",
+                candidate.dtype(),
+                reference.dtype()
+            )));
+        }
+        let a = candidate.to_f64_lossy();
+        let b = reference.to_f64_lossy();
         let idx = match self.outputs.iter().position(|o| o.name == name) {
             Some(i) => i,
             None => {
@@ -112,7 +119,6 @@ impl FidelityAccumulator {
                 }
                 continue;
             }
-            let (x, y) = (f64::from(x), f64::from(y));
             let d = (x - y).abs();
             acc.max_abs = acc.max_abs.max(d);
             acc.sum_abs += d;
@@ -150,7 +156,7 @@ impl FidelityAccumulator {
 }
 
 /// Index of the largest value (first one on ties; NaN never wins).
-pub fn argmax(values: &[f32]) -> usize {
+pub fn argmax(values: &[f64]) -> usize {
     let mut best = 0;
     for (i, &v) in values.iter().enumerate() {
         if v > values[best] || values[best].is_nan() && !v.is_nan() {
@@ -191,6 +197,6 @@ mod tests {
         let f = &acc.finish()[0];
         assert_eq!(f.non_finite_mismatches, 1);
         assert_eq!(f.top1_agreement, None);
-        assert_eq!(argmax(&[f32::NAN, 1.0, 3.0, 3.0]), 2);
+        assert_eq!(argmax(&[f64::NAN, 1.0, 3.0, 3.0]), 2);
     }
 }

@@ -170,6 +170,31 @@ impl Tensor {
         })
     }
 
+    /// Every element as `f64`, whatever the dtype (booleans as 0/1; 64-bit integers beyond 2^53
+    /// round). For comparing outputs of any type with one set of metrics.
+    pub fn to_f64_lossy(&self) -> Vec<f64> {
+        fn conv<T: Element>(t: &Tensor, f: impl Fn(T) -> f64) -> Vec<f64> {
+            t.to_vec::<T>()
+                .map(|v| v.into_iter().map(f).collect())
+                .unwrap_or_default()
+        }
+        match self.dtype {
+            DType::F32 => conv(self, |v: f32| f64::from(v)),
+            DType::F16 => conv(self, |v: f16| f64::from(v.to_f32())),
+            DType::BF16 => conv(self, |v: bf16| f64::from(v.to_f32())),
+            DType::F64 => conv(self, |v: f64| v),
+            DType::I8 => conv(self, |v: i8| f64::from(v)),
+            DType::U8 => conv(self, |v: u8| f64::from(v)),
+            DType::I16 => conv(self, |v: i16| f64::from(v)),
+            DType::U16 => conv(self, |v: u16| f64::from(v)),
+            DType::I32 => conv(self, |v: i32| f64::from(v)),
+            DType::U32 => conv(self, |v: u32| f64::from(v)),
+            DType::I64 => conv(self, |v: i64| v as f64),
+            DType::U64 => conv(self, |v: u64| v as f64),
+            DType::Bool => conv(self, |v: bool| f64::from(u8::from(v))),
+        }
+    }
+
     /// Copies out the elements as `T`; [`Error::DTypeMismatch`] unless `T::DTYPE` is the
     /// tensor's dtype (no conversion happens).
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {

@@ -188,6 +188,10 @@ fn builder(options: &SessionOptions, model: &str) -> Result<SessionBuilder> {
     let mut builder = Session::builder(&ort.environment)
         .map_err(|e| load_error(&e))?
         .with_optimization_level(options.optimization_level.to_ort())
+        .map_err(|e| load_error(&e))?
+        // Failures come back to us as errors and are reported once, on one line; ONNX Runtime's
+        // own log would print them again (and its warnings about unused initializers) to stderr.
+        .with_log_level(ort::logging::LogLevel::Fatal)
         .map_err(|e| load_error(&e))?;
     if let Some(threads) = options.threads {
         builder = builder

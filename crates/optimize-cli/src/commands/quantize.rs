@@ -392,7 +392,13 @@ fn render(r: &RunReport) -> String {
             );
         }
     }
-    if let Some(v) = &r.verification {
+    if let Some(v) = r.verification.as_ref().filter(|v| v.not_compared.is_some()) {
+        out += &format!(
+            "\nverification: the output loads in ONNX Runtime, but was not compared: {}\n",
+            v.not_compared.as_deref().unwrap_or("")
+        );
+    }
+    if let Some(v) = r.verification.as_ref().filter(|v| v.not_compared.is_none()) {
         out += &format!("\nverification on {}:\n", v.source);
         let mut t = Table::new(&[
             "runtime",
