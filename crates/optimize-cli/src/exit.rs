@@ -49,6 +49,16 @@ fn code(err: &anyhow::Error) -> u8 {
                 FAILURE
             };
         }
+        if let Some(e) = e.downcast_ref::<optimize_quant::Error>() {
+            return if e.is_input_error() {
+                BAD_INPUT
+            } else {
+                FAILURE
+            };
+        }
+        if e.downcast_ref::<optimize_data::Error>().is_some() {
+            return BAD_INPUT;
+        }
     }
     FAILURE
 }

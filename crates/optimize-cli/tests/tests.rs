@@ -8,3 +8,5 @@ mod inspect;
 mod bad_input;
 // Every model in models/: convert -> onnx.checker accepts, same fields, bit-identical ORT outputs.
 mod roundtrip;
+// `optimize quantize` on every model in every mode, checked in onnx.checker and ONNX Runtime.
+mod quantize;

@@ -31,6 +31,10 @@ pub struct Calibration {
     pub backend: String,
 }
 
+/// Builds a runtime for a model given as serialized bytes, returning it and a description of the
+/// back end used (and why, when it fell back).
+pub type Loader<'a> = &'a dyn Fn(&[u8]) -> Result<(Box<dyn RuntimeModel>, String)>;
+
 /// A copy of `model` whose graph also outputs `tensors` (those it does not already output).
 pub fn with_extra_outputs(model: &ModelProto, tensors: &BTreeSet<String>) -> ModelProto {
     let mut m = model.clone();
@@ -66,7 +70,7 @@ pub fn calibrate<I>(
     tensors: &BTreeSet<String>,
     samples: I,
     config: &QuantConfig,
-    load: &dyn Fn(&[u8]) -> Result<(Box<dyn RuntimeModel>, String)>,
+    load: Loader<'_>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Calibration>
 where

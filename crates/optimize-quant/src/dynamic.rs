@@ -11,8 +11,9 @@
 //! Conv(X, W, B) ->  ConvInteger(X_q, W_q, X_zp, W_zp), then * (X_scale * W_scale[O,1,1]) + B[O,1,1]
 //! ```
 //!
-//! Weights are symmetric int8, per tensor or per output channel (`W_scale` and `W_zp` then have
-//! one entry per column of a MatMul weight or per output channel of a Conv). Nodes inside
+//! Weights are symmetric int8, per tensor or (MatMul/Gemm, with `per_channel`) per column, with
+//! `W_scale` and `W_zp` then holding one entry per column. Conv weights stay per tensor even then:
+//! ONNX Runtime's `ConvInteger` rejects a per-channel weight zero point at run time. Nodes inside
 //! subgraphs are quantized too. Declines (and says why in the report): a weight that is not a
 //! float32 initializer of the same graph, `Gemm` with `transA`, a non-constant `Gemm` bias with
 //! `beta != 1`, weights of rank below 2. Needs opset 11 (`DynamicQuantizeLinear`).
@@ -108,11 +109,16 @@ impl Pass<'_> {
                 }
             }
         }
-        // Apply: each rewritten node is replaced in place, keeping topological order.
+        // Apply: each rewritten node is replaced in place, keeping topological order. What the
+        // old nodes read and what the rewrite adds may end up unused (a replaced weight or bias,
+        // a scale ConvInteger does not take): those are dropped at the end if nothing reads them.
+        let mut candidates: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut nodes = Vec::with_capacity(g.node.len() + rewrites.len() * 4);
         for (i, mut n) in std::mem::take(&mut g.node).into_iter().enumerate() {
             match rewrites.remove(&i) {
                 Some(rw) => {
+                    candidates.extend(n.input.iter().cloned());
+                    candidates.extend(rw.initializers.iter().map(|t| t.name().to_string()));
                     nodes.extend(rw.nodes);
                     g.initializer.extend(rw.initializers);
                 }
@@ -127,9 +133,9 @@ impl Pass<'_> {
             }
         }
         g.node = nodes;
-        let mut replaced = std::collections::HashSet::new();
-        for (_, (source, w)) in weights {
-            replaced.insert(source);
+        for (_, (_, w)) in weights {
+            candidates
+                .extend([w.data.name(), w.scale.name(), w.zero_point.name()].map(String::from));
             self.report.weights.tensors += 1;
             self.report.weights.bytes_before +=
                 w.data.raw_data.as_ref().map_or(0, |r| r.len() as u64) * 4;
@@ -142,7 +148,7 @@ impl Pass<'_> {
             }
             g.initializer.extend([w.data, w.scale, w.zero_point]);
         }
-        remove_unused_initializers(g, &replaced);
+        remove_unused_initializers(g, &candidates);
         Ok(())
     }
 
@@ -190,6 +196,14 @@ impl Pass<'_> {
         ];
         let w = quantize_weight(values, shape, key.1, [&names[0], &names[1], &names[2]])
             .map_err(|e| e.to_string())?;
+        if w.relative_error > crate::weights::MAX_RELATIVE_ERROR {
+            return Err(format!(
+                "weight would lose over {:.0}% of its norm in int8 (outliers stretch its {} scale){}",
+                crate::weights::MAX_RELATIVE_ERROR * 100.0,
+                if key.1.is_some() { "per-channel" } else { "per-tensor" },
+                if key.1.is_none() { "; try --per-channel or static QDQ" } else { "" }
+            ));
+        }
         weights.insert(key, (source.to_string(), w.clone()));
         Ok(w)
     }
@@ -351,7 +365,10 @@ impl Pass<'_> {
                 Some(name)
             }
         };
-        let axis = self.config.per_channel.then_some(0);
+        // ONNX Runtime's ConvInteger accepts only a scalar weight zero point ("Non per-tensor
+        // quantization is not supported now"), so Conv weights stay per tensor here; use static
+        // QDQ for per-channel Conv.
+        let axis = None;
         let qw = self.weight(wname, (wname.to_string(), axis), &values, &shape, weights)?;
         let scales: Vec<f32> = qw.params.iter().map(|p| p.scale).collect();
         let wscale = self.names.fresh(&format!("{wname}_scale_reshaped"));

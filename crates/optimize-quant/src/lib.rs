@@ -58,7 +58,6 @@ pub use report::QuantReport;
 use optimize_data::{DType, InputSpec, Tensor};
 use optimize_onnx::inspect::Dim;
 use optimize_onnx::Model;
-use optimize_runtime::Model as RuntimeModel;
 
 /// The graph inputs of `model` as calibration data must provide them (initializers listed as
 /// inputs in old IR versions excluded; non-tensor inputs skipped).
@@ -92,7 +91,7 @@ pub fn quantize_static_with<I>(
     model: &Model,
     samples: I,
     config: &QuantConfig,
-    load: &dyn Fn(&[u8]) -> Result<(Box<dyn RuntimeModel>, String)>,
+    load: calibrate::Loader<'_>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<(Model, QuantReport, Calibration)>
 where

@@ -112,7 +112,28 @@ pub fn plan(model: &ModelProto, config: &QuantConfig) -> StaticPlan {
                 plan.report.skip(n.op_type(), "weight is not a constant");
                 continue;
             }
-            (_, Some(_)) => acts.push(n.input[0].as_str()),
+            (_, Some(w)) => {
+                // Leave weights in float that int8 would wreck (outliers stretching the scale).
+                if let Ok((values, shape)) = float_values(w) {
+                    let axis = config
+                        .per_channel
+                        .then(|| (rule.channel_axis)(n, shape.len()));
+                    if let Ok(q) = quantize_weight(&values, &shape, axis, ["", "", ""]) {
+                        if q.relative_error > crate::weights::MAX_RELATIVE_ERROR {
+                            plan.report.skip(
+                                n.op_type(),
+                                format!(
+                                    "weight would lose over {:.0}% of its norm in int8 (outliers stretch its scale){}",
+                                    crate::weights::MAX_RELATIVE_ERROR * 100.0,
+                                    if axis.is_none() { "; try --per-channel" } else { "" }
+                                ),
+                            );
+                            continue;
+                        }
+                    }
+                }
+                acts.push(n.input[0].as_str())
+            }
         }
         if acts
             .iter()

@@ -21,6 +21,35 @@ pub struct QuantizedWeight {
     pub axis: Option<usize>,
     /// NaN or infinite values found in the weight (quantized to the zero point or saturated).
     pub non_finite: u64,
+    /// ‖W − dequantize(quantize(W))‖ / ‖W‖ over the finite values: how much of the weight int8
+    /// loses. Well-behaved weights land near 1%; a few large outliers push it far higher.
+    pub relative_error: f64,
+}
+
+/// Weights whose int8 form loses more than this share of their norm are left in float (a
+/// per-tensor scale stretched by outliers rounds most values to 0 or ±1).
+pub const MAX_RELATIVE_ERROR: f64 = 0.08;
+
+fn relative_error(
+    values: &[f32],
+    data: &[u8],
+    scales: &[f32],
+    channel_of: impl Fn(usize) -> usize,
+) -> f64 {
+    let (mut err, mut norm) = (0f64, 0f64);
+    for (i, (&v, &q)) in values.iter().zip(data).enumerate() {
+        if !v.is_finite() {
+            continue;
+        }
+        let d = f64::from(q as i8) * f64::from(scales[channel_of(i)]);
+        err += (f64::from(v) - d).powi(2);
+        norm += f64::from(v).powi(2);
+    }
+    if norm == 0.0 {
+        0.0
+    } else {
+        (err / norm).sqrt()
+    }
 }
 
 /// The float values and shape of a float32 tensor.
@@ -54,6 +83,16 @@ pub fn quantize_weight(
     };
     let scales: Vec<f32> = params.iter().map(|p| p.scale).collect();
     let zps: Vec<u8> = params.iter().map(|p| p.zero_point as i8 as u8).collect();
+    // Symmetric int8: zero point 0, so a value is q * scale of its channel.
+    let inner: usize = axis.map_or(1, |a| shape[a + 1..].iter().product());
+    let channels = params.len();
+    let rel = relative_error(values, &data, &scales, |i| {
+        if axis.is_some() {
+            (i / inner.max(1)) % channels
+        } else {
+            0
+        }
+    });
     let pdims: Vec<i64> = if axis.is_some() {
         vec![params.len() as i64]
     } else {
@@ -66,6 +105,7 @@ pub fn quantize_weight(
         params,
         axis,
         non_finite,
+        relative_error: rel,
     })
 }
 

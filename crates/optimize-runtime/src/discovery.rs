@@ -8,7 +8,9 @@
 //! 2. A virtual environment `.venv` in the current directory or any ancestor directory:
 //!    `.venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so*`
 //!    (`.venv/Lib/site-packages/…` on Windows). Walking up means tests run from a crate folder
-//!    still find the workspace's `.venv`, which `scripts/setup-venv.sh` creates.
+//!    still find the workspace's `.venv`, which `scripts/setup-venv.sh` creates. Then the same
+//!    walk from the running executable's folder, so `target/release/optimize` run from
+//!    anywhere finds its checkout's `.venv`.
 //! 3. The `onnxruntime` package of the active Python: `$VIRTUAL_ENV/bin/python` when
 //!    `VIRTUAL_ENV` is set, else `python3` on `PATH`, asked where the package lives.
 //!
@@ -39,13 +41,16 @@ pub struct LibrarySearch {
     pub ort_dylib_path: Option<PathBuf>,
     /// Directory to start looking for `.venv` from, walking up to the root.
     pub start_dir: Option<PathBuf>,
+    /// A second directory to walk up from: the running executable's, so a binary built in a
+    /// checkout (`target/release/optimize`) finds the checkout's `.venv` from any folder.
+    pub exe_dir: Option<PathBuf>,
     /// Python interpreter to ask for its `onnxruntime` package; `None` skips this step.
     pub python: Option<PathBuf>,
 }
 
 impl LibrarySearch {
-    /// The search this process would do: `ORT_DYLIB_PATH`, the current directory, and
-    /// `$VIRTUAL_ENV/bin/python` or `python3`.
+    /// The search this process would do: `ORT_DYLIB_PATH`, the current directory, the
+    /// executable's directory, and `$VIRTUAL_ENV/bin/python` or `python3`.
     pub fn from_env() -> Self {
         let non_empty = |v: Option<OsString>| v.filter(|v| !v.is_empty());
         let python = match non_empty(std::env::var_os("VIRTUAL_ENV")) {
@@ -55,6 +60,9 @@ impl LibrarySearch {
         Self {
             ort_dylib_path: non_empty(std::env::var_os("ORT_DYLIB_PATH")).map(PathBuf::from),
             start_dir: std::env::current_dir().ok(),
+            exe_dir: std::env::current_exe()
+                .ok()
+                .and_then(|e| e.parent().map(Path::to_path_buf)),
             python: Some(python),
         }
     }
@@ -77,8 +85,11 @@ impl LibrarySearch {
             });
         }
 
-        if let Some(start) = &self.start_dir {
+        for start in self.start_dir.iter().chain(&self.exe_dir) {
             for dir in start.ancestors() {
+                if searched.contains(&dir.join(".venv")) {
+                    continue;
+                }
                 let venv = dir.join(".venv");
                 searched.push(venv.clone());
                 if let Some(lib) = venv_site_packages(&venv)
@@ -211,6 +222,7 @@ mod tests {
         let search = LibrarySearch {
             ort_dylib_path: Some("/nonexistent/libonnxruntime.so".into()),
             start_dir: Some(tmp.path().into()),
+            exe_dir: None,
             python: None,
         };
         let err = search.find().unwrap_err();
@@ -234,6 +246,7 @@ mod tests {
         let search = LibrarySearch {
             ort_dylib_path: Some(lib.clone()),
             start_dir: None,
+            exe_dir: None,
             python: None,
         };
         assert_eq!(search.find().unwrap(), lib);
@@ -252,6 +265,7 @@ mod tests {
         let search = LibrarySearch {
             ort_dylib_path: None,
             start_dir: Some(nested),
+            exe_dir: None,
             python: None,
         };
         assert_eq!(
@@ -268,6 +282,7 @@ mod tests {
         let search = LibrarySearch {
             ort_dylib_path: None,
             start_dir: Some(start.clone()),
+            exe_dir: None,
             python: Some(tmp.path().join("no-such-python")),
         };
         let err = search.find().unwrap_err();

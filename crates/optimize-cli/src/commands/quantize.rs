@@ -64,7 +64,7 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
         (Model::from_proto(proto), None, Some(report))
     } else if let Some(data) = &args.calibrate {
-        let set = CalibrationSet::open(data, &specs).map_err(QuantError::from)?;
+        let set = open_data(data, &specs)?;
         let holdout = args
             .holdout
             .unwrap_or_else(|| (set.len() / 10).clamp(usize::from(set.len() > 1), MAX_HOLDOUT));
@@ -175,7 +175,7 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     } else {
         if verify_samples.is_empty() {
             if let Some(data) = &args.verify_data {
-                let set = CalibrationSet::open(data, &specs).map_err(QuantError::from)?;
+                let set = open_data(data, &specs)?;
                 verify_samples = set
                     .iter_range(0..MAX_HOLDOUT)
                     .map(|s| s.map(|s| s.inputs))
@@ -226,6 +226,19 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     } else {
         print(&render(&report))
     }
+}
+
+/// Opens calibration or verification data; errors name the file.
+fn open_data(path: &Path, specs: &[optimize_data::InputSpec]) -> anyhow::Result<CalibrationSet> {
+    CalibrationSet::open(path, specs).map_err(|e| {
+        let named = e.to_string().contains(&path.display().to_string());
+        let err = anyhow::Error::from(QuantError::from(e));
+        if named {
+            err
+        } else {
+            err.context(path.display().to_string())
+        }
+    })
 }
 
 fn config(args: &QuantizeArgs) -> anyhow::Result<QuantConfig> {
