@@ -10,3 +10,5 @@ mod bad_input;
 mod roundtrip;
 // `optimize quantize` on every model in every mode, checked in onnx.checker and ONNX Runtime.
 mod quantize;
+// `optimize quantize` on bad input: data that does not fit, NaN/Inf, old opsets, overwrites.
+mod quantize_bad_input;

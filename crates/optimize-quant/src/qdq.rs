@@ -400,3 +400,129 @@ fn zero_point_tensor(name: &str, t: QuantType, zp: i32) -> optimize_onnx::proto:
         QuantType::I8 => tensor_raw(name, DataType::Int8, &[], vec![zp as i8 as u8]),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Golden case: a one-MatMul graph whose scales and zero points are worked out by hand.
+    use super::*;
+    use crate::observer::Range;
+    use optimize_onnx::build::{read_f32, tensor_f32};
+    use optimize_onnx::proto::{GraphProto, OperatorSetIdProto};
+
+    fn graph() -> Model {
+        let g = GraphProto {
+            node: vec![node("MatMul", &["x", "w"], &["y"], "mm")],
+            initializer: vec![tensor_f32("w", &[2, 2], &[1.0, -2.0, 0.5, 4.0])],
+            ..Default::default()
+        };
+        Model::from_proto(ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![OperatorSetIdProto {
+                domain: Some(String::new()),
+                version: Some(13),
+            }],
+            graph: Some(g),
+            ..Default::default()
+        })
+    }
+
+    fn init<'a>(m: &'a Model, name: &str) -> &'a optimize_onnx::proto::TensorProto {
+        m.proto
+            .graph
+            .as_ref()
+            .unwrap()
+            .initializer
+            .iter()
+            .find(|t| t.name() == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    #[test]
+    fn scales_and_zero_points_by_hand() {
+        let model = graph();
+        let config = QuantConfig::default();
+        let plan = plan(&model.proto, &config);
+        assert_eq!(plan.nodes, vec![0]);
+        assert_eq!(
+            plan.activations
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            ["x", "y"]
+        );
+        let ranges = BTreeMap::from([
+            (
+                "x".to_string(),
+                Range {
+                    min: -1.0,
+                    max: 3.0,
+                },
+            ),
+            (
+                "y".to_string(),
+                Range {
+                    min: 0.5,
+                    max: 10.0,
+                },
+            ),
+        ]);
+        let (q, report) = quantize_static(&model, &plan, &ranges, &config).unwrap();
+        assert_eq!(report.nodes_quantized(), 1);
+        // x: uint8 asymmetric over [-1, 3]: scale 4/255, zero point round(1 / (4/255)) = 64.
+        assert_eq!(read_f32(init(&q, "x_scale")).unwrap(), vec![4.0 / 255.0]);
+        assert_eq!(
+            init(&q, "x_zero_point").raw_data.as_deref(),
+            Some(&[64u8][..])
+        );
+        // y: the range is widened to include 0: [0, 10] -> scale 10/255, zero point 0.
+        assert_eq!(read_f32(init(&q, "y_scale")).unwrap(), vec![10.0 / 255.0]);
+        assert_eq!(
+            init(&q, "y_zero_point").raw_data.as_deref(),
+            Some(&[0u8][..])
+        );
+        // w: int8 symmetric, absmax 4 -> scale 4/127; 1, -2, 0.5, 4 -> 31.75, -63.5, 15.875, 127
+        // -> 32, -64 (half to even), 16, 127.
+        assert_eq!(read_f32(init(&q, "w_scale")).unwrap(), vec![4.0 / 127.0]);
+        let wq: Vec<i8> = init(&q, "w_quantized")
+            .raw_data
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|&b| b as i8)
+            .collect();
+        assert_eq!(wq, vec![32, -64, 16, 127]);
+        // The float weight is gone; MatMul reads the dequantized activations and weight.
+        let g = q.proto.graph.as_ref().unwrap();
+        assert!(g.initializer.iter().all(|t| t.name() != "w"));
+        let mm = g.node.iter().find(|n| n.op_type() == "MatMul").unwrap();
+        assert_eq!(mm.input, vec!["x_dequantized", "w_dequantized"]);
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type()).collect();
+        assert_eq!(
+            ops,
+            [
+                "QuantizeLinear",
+                "DequantizeLinear",
+                "DequantizeLinear",
+                "MatMul",
+                "QuantizeLinear",
+                "DequantizeLinear"
+            ]
+        );
+    }
+
+    #[test]
+    fn per_channel_needs_opset_13() {
+        let mut model = graph();
+        model.proto.opset_import[0].version = Some(12);
+        let config = QuantConfig {
+            per_channel: true,
+            ..Default::default()
+        };
+        let plan = plan(&model.proto, &config);
+        let err = quantize_static(&model, &plan, &BTreeMap::new(), &config).unwrap_err();
+        assert!(
+            err.to_string().contains("opset 12") && err.to_string().contains("13"),
+            "{err}"
+        );
+    }
+}

@@ -32,6 +32,13 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     let config = config(args)?;
     let output = output_path(args);
     let model = Model::load(&args.model)?;
+    if model.source_files().iter().any(|f| same_file(f, &output)) {
+        return Err(UsageError(format!(
+            "{}: refusing to overwrite the input model; choose another output path",
+            output.display()
+        ))
+        .into());
+    }
     let input_bytes = model_bytes(&args.model, &model);
     let precision = Summary::of(&model, None).precision;
     let already = if args.fp16 {
@@ -226,6 +233,20 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     } else {
         print(&render(&report))
     }
+}
+
+/// True if `a` and `b` name the same file (`b` need not exist yet).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| {
+        p.canonicalize().ok().or_else(|| {
+            let parent = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
+                _ => std::env::current_dir().ok()?,
+            };
+            Some(parent.join(p.file_name()?))
+        })
+    };
+    matches!((canon(a), canon(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// Opens calibration or verification data; errors name the file.

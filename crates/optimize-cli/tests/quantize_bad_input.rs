@@ -1,0 +1,318 @@
+//! `optimize quantize` on bad input: each case gets a clear message naming the problem, the
+//! right exit code, no panic and no output file; NaN/Inf and constant tensors are handled, never
+//! turned into NaN or zero scales.
+
+use crate::util::{listing, model, optimize};
+use optimize_data::{read_npz, write_npz, Tensor};
+use optimize_onnx::build::read_f32;
+use optimize_onnx::proto::ModelProto;
+use optimize_onnx::Model;
+use prost::Message;
+use serde_json::Value;
+use std::path::Path;
+
+fn digits_input() -> Tensor {
+    read_npz(model("data/digits-test.npz"))
+        .unwrap()
+        .into_iter()
+        .find(|(n, _)| n == "input")
+        .unwrap()
+        .1
+}
+
+fn write(dir: &Path, name: &str, arrays: &[(&str, &Tensor)]) -> String {
+    write_npz(dir.join(name), arrays.iter().map(|(n, t)| (*n, *t))).unwrap();
+    name.to_string()
+}
+
+/// Runs quantize in `dir` and checks it fails with `code` and a message containing `needles`.
+fn expect_failure(dir: &Path, args: &[&str], code: i32, needles: &[&str]) {
+    let before = listing(dir);
+    let r = optimize(dir, args);
+    assert_eq!(r.code, code, "{args:?}: {r:?}");
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().count(),
+        1,
+        "one line expected: {}",
+        r.stderr
+    );
+    for n in needles {
+        assert!(
+            r.stderr.contains(n),
+            "{args:?}: expected {n:?} in {}",
+            r.stderr
+        );
+    }
+    assert_eq!(listing(dir), before, "{args:?}: files appeared");
+}
+
+#[test]
+fn calibration_data_that_does_not_fit_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mlp = model("digits-mlp.onnx");
+    let mlp = mlp.to_str().unwrap();
+    let x = digits_input();
+    let wrong_name = write(dir.path(), "name.npz", &[("pixels", &x)]);
+    expect_failure(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "--calibrate",
+            &wrong_name,
+            mlp,
+            "-o",
+            "o.onnx",
+        ],
+        2,
+        &["name.npz", "input", "pixels"],
+    );
+    let f64s = Tensor::from_f64(vec![4, 64], vec![0.5; 256]).unwrap();
+    let wrong_dtype = write(dir.path(), "dtype.npz", &[("input", &f64s)]);
+    expect_failure(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "--calibrate",
+            &wrong_dtype,
+            mlp,
+            "-o",
+            "o.onnx",
+        ],
+        2,
+        &["dtype.npz", "float64", "float32"],
+    );
+    let short = Tensor::from_f32(vec![4, 63], vec![0.5; 252]).unwrap();
+    let wrong_shape = write(dir.path(), "shape.npz", &[("input", &short)]);
+    expect_failure(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "--calibrate",
+            &wrong_shape,
+            mlp,
+            "-o",
+            "o.onnx",
+        ],
+        2,
+        &["shape.npz", "63"],
+    );
+    expect_failure(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "--calibrate",
+            "missing.npz",
+            mlp,
+            "-o",
+            "o.onnx",
+        ],
+        2,
+        &["missing.npz"],
+    );
+    expect_failure(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "--calibrate",
+            &wrong_name,
+            "--method",
+            "kl",
+            mlp,
+        ],
+        2,
+        &["kl", "minmax"],
+    );
+}
+
+fn scales_are_sane(path: &Path) {
+    let m = Model::load(path).unwrap();
+    let mut n = 0;
+    for t in &m.proto.graph.as_ref().unwrap().initializer {
+        if t.name().ends_with("_scale") {
+            for s in read_f32(t).unwrap() {
+                assert!(
+                    s.is_finite() && s >= f32::MIN_POSITIVE,
+                    "{}: scale {s}",
+                    t.name()
+                );
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 0, "no scales in {}", path.display());
+}
+
+#[test]
+fn nan_inf_and_constant_calibration_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = digits_input().to_f32_vec().unwrap();
+    v[3] = f32::NAN;
+    v[100] = f32::INFINITY;
+    v[200] = f32::NEG_INFINITY;
+    let n = v.len() / 64;
+    let bad = Tensor::from_f32(vec![n, 64], v).unwrap();
+    let data = write(dir.path(), "nan.npz", &[("input", &bad)]);
+    let mlp = model("digits-mlp.onnx");
+    let r = optimize(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "--calibrate",
+            &data,
+            mlp.to_str().unwrap(),
+            "-o",
+            "nan.onnx",
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    // The three bad inputs are counted where they enter (and NaN spreads to later activations,
+    // which are counted too); none of them reaches a range.
+    let non_finite = report["quantization"]["non_finite_activations"]
+        .as_array()
+        .unwrap();
+    let input = non_finite
+        .iter()
+        .find(|e| e[0] == "input")
+        .unwrap_or_else(|| panic!("{report}"));
+    assert_eq!(input[1], 3, "{report}");
+    scales_are_sane(&dir.path().join("nan.onnx"));
+
+    // All zeros: every range is [0, 0]; no division by zero, no zero scale.
+    let zeros = Tensor::from_f32(vec![8, 64], vec![0.0; 8 * 64]).unwrap();
+    let data = write(dir.path(), "zeros.npz", &[("input", &zeros)]);
+    let r = optimize(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "--calibrate",
+            &data,
+            mlp.to_str().unwrap(),
+            "-o",
+            "zeros.onnx",
+            "--holdout",
+            "0",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    scales_are_sane(&dir.path().join("zeros.onnx"));
+}
+
+#[test]
+fn nan_and_inf_weights_are_reported_and_never_make_nan_scales() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m =
+        ModelProto::decode(std::fs::read(model("digits-mlp.onnx")).unwrap().as_slice()).unwrap();
+    let w = m
+        .graph
+        .as_mut()
+        .unwrap()
+        .initializer
+        .iter_mut()
+        .find(|t| t.dims.len() == 2)
+        .unwrap();
+    let mut vals = read_f32(w).unwrap();
+    vals[0] = f32::NAN;
+    vals[1] = f32::INFINITY;
+    w.raw_data = Some(
+        vals.iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>()
+            .into(),
+    );
+    std::fs::write(dir.path().join("nan.onnx"), m.encode_to_vec()).unwrap();
+    let r = optimize(
+        dir.path(),
+        &["quantize", "--int8", "nan.onnx", "-o", "q.onnx", "--json"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        report["quantization"]["non_finite_weights"][0][1], 2,
+        "{report}"
+    );
+    scales_are_sane(&dir.path().join("q.onnx"));
+}
+
+#[test]
+fn opset_too_old_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m =
+        ModelProto::decode(std::fs::read(model("digits-mlp.onnx")).unwrap().as_slice()).unwrap();
+    m.opset_import[0].version = Some(9);
+    std::fs::write(dir.path().join("old.onnx"), m.encode_to_vec()).unwrap();
+    expect_failure(
+        dir.path(),
+        &["quantize", "--int8", "old.onnx", "-o", "q.onnx"],
+        2,
+        &["opset 9", "11"],
+    );
+}
+
+#[test]
+fn output_equal_to_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(model("digits-mlp.onnx"), dir.path().join("m.onnx")).unwrap();
+    let before = std::fs::read(dir.path().join("m.onnx")).unwrap();
+    expect_failure(
+        dir.path(),
+        &["quantize", "--int8", "m.onnx", "-o", "m.onnx"],
+        2,
+        &["refusing to overwrite the input"],
+    );
+    assert_eq!(std::fs::read(dir.path().join("m.onnx")).unwrap(), before);
+}
+
+#[test]
+fn already_quantized_and_nothing_to_quantize() {
+    let dir = tempfile::tempdir().unwrap();
+    let mlp = model("digits-mlp.onnx");
+    let r = optimize(
+        dir.path(),
+        &["quantize", "--int8", mlp.to_str().unwrap(), "-o", "q.onnx"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    expect_failure(
+        dir.path(),
+        &["quantize", "--int8", "q.onnx", "-o", "qq.onnx"],
+        2,
+        &["already int8", "--force"],
+    );
+    let r = optimize(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "q.onnx",
+            "-o",
+            "qq.onnx",
+            "--force",
+            "--no-verify",
+        ],
+    );
+    assert_eq!(r.code, 0, "--force: {r:?}");
+    // Only Conv is asked for, and the MLP has none.
+    expect_failure(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "--op-types",
+            "Conv",
+            mlp.to_str().unwrap(),
+            "-o",
+            "c.onnx",
+        ],
+        2,
+        &["nothing to quantize", "Gemm"],
+    );
+}
