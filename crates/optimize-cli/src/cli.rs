@@ -99,7 +99,8 @@ pub struct QuantizeArgs {
     /// float16 weights and compute.
     #[arg(long)]
     pub fp16: bool,
-    /// Calibration data: .npz, .npy, .safetensors, or a folder of them. Selects static QDQ.
+    /// Calibration data: .npz, .npy, .safetensors, or a folder of them. With --int8 it selects
+    /// static QDQ; with --fp16 it is what the float16 overflow check runs on.
     #[arg(long, value_name = "DATA")]
     pub calibrate: Option<PathBuf>,
     /// Calibration method: minmax, percentile[=99.999], entropy, mse.

@@ -122,3 +122,48 @@ where
         .collect();
     Ok((out, report, cal))
 }
+
+/// Activations that overflow float16: what [`fp16_overflow`] found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Fp16Overflow {
+    /// Samples the float32 model ran on.
+    pub samples: usize,
+    /// Float32 activations checked.
+    pub tensors_checked: usize,
+    /// Activations whose magnitude passed the float16 range, with the largest seen; their
+    /// producers stay float32.
+    pub overflowing: Vec<(String, f32)>,
+}
+
+/// Largest finite float16 value.
+pub const FP16_MAX: f32 = 65504.0;
+
+/// Runs the float32 model on `samples` and lists the main-graph activations whose magnitude
+/// passes the float16 range (they would become Inf); pass their names as
+/// [`fp16::Fp16Config::keep_fp32_nodes`] so their producers stay float32.
+pub fn fp16_overflow<I>(
+    model: &Model,
+    samples: I,
+    load: calibrate::Loader<'_>,
+) -> Result<Fp16Overflow>
+where
+    I: Iterator<Item = Result<Vec<(String, Tensor)>>>,
+{
+    let tensors = fp16::float32_activations(&model.proto);
+    let config = QuantConfig {
+        method: CalibrationMethod::MinMax,
+        ..Default::default()
+    };
+    let cal = calibrate(&model.proto, &tensors, samples, &config, load, &mut |_| {})?;
+    let overflowing = cal
+        .ranges
+        .iter()
+        .map(|(name, r)| (name.clone(), r.min.abs().max(r.max.abs())))
+        .filter(|(_, m)| *m > FP16_MAX)
+        .collect();
+    Ok(Fp16Overflow {
+        samples: cal.samples,
+        tensors_checked: tensors.len(),
+        overflowing,
+    })
+}

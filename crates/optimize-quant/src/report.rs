@@ -93,6 +93,10 @@ pub struct RunReport {
     pub quantization: Option<QuantReport>,
     /// What the fp16 pass did (absent for int8).
     pub fp16: Option<crate::fp16::Fp16Report>,
+    /// The fp16 activation-overflow check: samples run, activations kept float32.
+    pub fp16_overflow: Option<crate::Fp16Overflow>,
+    /// Why the fp16 overflow check could not run, when it could not.
+    pub fp16_overflow_skipped: Option<String>,
     /// Calibration, for static int8.
     pub calibration: Option<CalibrationSummary>,
     /// Verification of the output (absent with `--no-verify`).

@@ -58,14 +58,50 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     let mut verify_samples: Vec<Inputs> = Vec::new();
     let mut verify_source = String::new();
     let mut calibration = None;
+    let mut overflow = None;
+    let mut overflow_skipped = None;
     let (mut out, quant_report, fp16_report) = if args.fp16 {
+        // Run the float32 model on data (calibration data, verification data, or seeded inputs)
+        // and keep in float32 the nodes whose activations would overflow float16.
+        let (samples, source): (Vec<Inputs>, String) =
+            match args.calibrate.as_ref().or(args.verify_data.as_ref()) {
+                Some(data) => {
+                    let set = open_data(data, &specs)?;
+                    let s = set
+                        .iter_range(0..MAX_HOLDOUT)
+                        .map(|s| s.map(|s| s.inputs))
+                        .collect::<Result<_, _>>()
+                        .map_err(QuantError::from)?;
+                    (s, format!("samples of {}", data.display()))
+                }
+                None => (
+                    seeded_samples(&specs, RANDOM_SAMPLES, 0)?,
+                    format!("{RANDOM_SAMPLES} seeded random inputs"),
+                ),
+            };
+        let mut keep = std::collections::BTreeSet::new();
+        match optimize_quant::fp16_overflow(
+            &model,
+            samples.iter().cloned().map(Ok),
+            &runtime_loader,
+        ) {
+            Ok(o) => {
+                keep.extend(o.overflowing.iter().map(|(n, _)| n.clone()));
+                overflow = Some(o);
+            }
+            Err(e) => {
+                overflow_skipped = Some(format!("the float32 model does not run on {source}: {e}"))
+            }
+        }
+        verify_samples = samples;
+        verify_source = source;
         let cfg = fp16::Fp16Config {
             keep_io_types: !args.no_keep_io_types,
             block_ops: fp16::default_block_ops()
                 .into_iter()
                 .chain(args.fp16_block_ops.iter().cloned())
                 .collect(),
-            ..Default::default()
+            keep_fp32_nodes: keep,
         };
         let (proto, report) = fp16::convert_to_fp16(&model.proto, &cfg)
             .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
@@ -88,23 +124,11 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
         let samples = set
             .iter_range(cal_range.clone())
             .map(|s| s.map(|s| s.inputs).map_err(QuantError::from));
-        let load = |bytes: &[u8]| -> optimize_quant::Result<_> {
-            let (m, backend, why) = load_model(bytes, Backend::Tract, true)?;
-            Ok((
-                m,
-                match why {
-                    None => backend.name().to_string(),
-                    Some(w) => format!(
-                        "{} (tract could not run it: {})",
-                        backend.name(),
-                        first_line(&w)
-                    ),
-                },
-            ))
-        };
-        let (out, report, cal) = quantize_static_with(&model, samples, &config, &load, &mut |n| {
-            bar.set_position(n as u64)
-        })?;
+
+        let (out, report, cal) =
+            quantize_static_with(&model, samples, &config, &runtime_loader, &mut |n| {
+                bar.set_position(n as u64)
+            })?;
         bar.finish_and_clear();
         calibration = Some(CalibrationSummary {
             data: data.display().to_string(),
@@ -224,6 +248,8 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
         size_ratio: output_bytes as f64 / input_bytes.max(1) as f64,
         quantization: quant_report,
         fp16: fp16_report,
+        fp16_overflow: overflow,
+        fp16_overflow_skipped: overflow_skipped,
         calibration,
         verification,
         timings_ms: timings,
@@ -233,6 +259,22 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     } else {
         print(&render(&report))
     }
+}
+
+/// Loads a model for calibration: tract first, ONNX Runtime when tract cannot run it.
+fn runtime_loader(
+    bytes: &[u8],
+) -> optimize_quant::Result<(Box<dyn optimize_runtime::Model>, String)> {
+    let (m, backend, why) = load_model(bytes, Backend::Tract, true)?;
+    let name = match why {
+        None => backend.name().to_string(),
+        Some(w) => format!(
+            "{} (tract could not run it: {})",
+            backend.name(),
+            first_line(&w)
+        ),
+    };
+    Ok((m, name))
 }
 
 /// True if `a` and `b` name the same file (`b` need not exist yet).
@@ -267,11 +309,10 @@ fn config(args: &QuantizeArgs) -> anyhow::Result<QuantConfig> {
         .method
         .parse()
         .map_err(|e: QuantError| UsageError(e.to_string()))?;
-    if args.fp16 && (args.calibrate.is_some() || args.per_channel || args.symmetric) {
-        return Err(UsageError(
-            "--calibrate, --per-channel and --symmetric apply to --int8, not --fp16".into(),
-        )
-        .into());
+    if args.fp16 && (args.per_channel || args.symmetric) {
+        return Err(
+            UsageError("--per-channel and --symmetric apply to --int8, not --fp16".into()).into(),
+        );
     }
     Ok(QuantConfig {
         per_channel: args.per_channel,
@@ -410,6 +451,20 @@ fn render(r: &RunReport) -> String {
             "\nfp16: {} tensors converted, {} nodes in fp16, {} casts inserted, {} values clamped to ±65504, {} tiny values flushed to 0\n",
             f.initializers_converted, f.nodes_fp16, f.casts_inserted, f.values_clamped, f.tiny_values_flushed
         );
+        if let Some(o) = &r.fp16_overflow {
+            out += &format!(
+                "  overflow check: {} float32 activations on {} samples; {} pass ±65504 and stay float32{}\n",
+                o.tensors_checked,
+                o.samples,
+                o.overflowing.len(),
+                if o.overflowing.is_empty() { String::new() } else {
+                    format!(": {}", o.overflowing.iter().map(|(n, m)| format!("{n} (|x| up to {m:.3e})")).collect::<Vec<_>>().join(", "))
+                }
+            );
+        }
+        if let Some(why) = &r.fp16_overflow_skipped {
+            out += &format!("  overflow check skipped: {why}\n");
+        }
         for (op, n) in &f.nodes_kept_fp32 {
             out += &format!("  kept in fp32: {op} x{n}\n");
         }

@@ -235,3 +235,20 @@ pub fn convert_to_fp16(
     report.batch_norms_folded = batch_norms_folded;
     Ok((out, report))
 }
+
+/// Float32 values produced by nodes of the main graph, by name: the activations a conversion
+/// turns to float16, which callers run the model on data to check for overflow (see
+/// [`crate::fp16_overflow`]). Types come from the same analysis the conversion uses, so no
+/// int64 shape tensor is ever listed.
+pub fn float32_activations(model: &ModelProto) -> BTreeSet<String> {
+    let Some(main) = model.graph.as_ref() else {
+        return BTreeSet::new();
+    };
+    let scope = scope::Scope::new(main);
+    main.node
+        .iter()
+        .flat_map(|n| n.output.iter())
+        .filter(|o| !o.is_empty() && scope.ty_of(0, o) == Some(ops::FLOAT))
+        .cloned()
+        .collect()
+}
