@@ -10,6 +10,8 @@ each mode
   int8-dynamic-pc       dynamic int8, per-channel weights
   int8-static-qdq       static int8 QDQ, MinMax calibration, per-channel weights,
                         uint8 asymmetric activations, int8 weights
+  int8-static-qdq-pt    the same with per-tensor weights (extra mode: per-channel
+                        DequantizeLinear needs opset 13, and the PaddleOCR models are opset 11/12)
   fp16                  float16 weights/compute, float32 graph inputs/outputs
 
 it produces two models:
@@ -22,13 +24,16 @@ it produces two models:
           onnxconverter_common.float16.convert_float_to_float16(keep_io_types=True).
           ORT's documented flow recommends running `quant_pre_process` (symbolic shape
           inference + ORT graph optimisation) before quantizing; the int8 runs do that, inside
-          the timed process, and its time is reported separately (`pre_ms`). If pre-processing
-          fails the model is quantized as is and the JSON says so.
+          the timed process, and its time is reported separately (`pre_ms`). Its symbolic shape
+          inference needs sympy, which onnxruntime 1.31.1 does not install and
+          benches/requirements.txt does not add, so it falls back (as ORT's own error message
+          suggests) to skip_symbolic_shape=True; the notes under each table say so. If
+          pre-processing fails outright the model is quantized as is and the JSON says so.
 
 and measures, for each produced model:
 
   * quantize cost: wall time of the whole command in a fresh process and its peak RSS
-    (os.wait4 rusage of that child). Ours is timed twice: the command as a user runs it (it
+    (GNU time's %M for that command). Ours is timed twice: the command as a user runs it (it
     also loads the result in ONNX Runtime and tract and verifies it) and with --no-verify
     (the same work as theirs: read, quantize, write). Theirs is a fresh `python` process that
     imports onnxruntime.quantization / onnxconverter_common, (pre-processes,) quantizes and
@@ -57,7 +62,12 @@ Is each comparison fair?
     does more work than theirs (verification in two runtimes); the `--no-verify` run is the
     like-for-like number. Theirs includes quant_pre_process for int8 (their recommended flow).
   * Other processes on the machine (e.g. a concurrent `cargo test`) disturb absolute
-    timings; the load average is recorded at start and end.
+    timings; the load average is recorded at start and end. On a 2-core machine with other
+    work running, the 2-thread latencies are the noisiest (a second thread competes with
+    that work); compare ours and theirs within a row, not across runs.
+  * Ours' own verification (`--verify-data`) gets the first 2 evaluation samples (all of
+    the test split for digits): on full-size inputs its fp16 verification is slow, and its
+    result does not enter the tables (this script measures every output itself).
   * silero-vad: its `state` input is [2, batch, 128] and `sr` a scalar, so no first axis is a
     batch axis; `optimize quantize --calibrate` refuses such models (recorded as a finding),
     and the calibration .npz is written with the full per-sample shape.
@@ -106,16 +116,18 @@ CLI = "target/release/optimize"
 PY = ".venv/bin/python"
 SELF = "benches/quantize_vs_onnxruntime.py"
 
-MODES = ["int8-dynamic", "int8-dynamic-pc", "int8-static-qdq", "fp16"]
+MODES = ["int8-dynamic", "int8-dynamic-pc", "int8-static-qdq", "int8-static-qdq-pt", "fp16"]
 MODE_TITLES = {
     "int8-dynamic": "int8 dynamic, per-tensor weights",
     "int8-dynamic-pc": "int8 dynamic, per-channel weights",
     "int8-static-qdq": "int8 static QDQ, MinMax, per-channel weights",
+    "int8-static-qdq-pt": "int8 static QDQ, MinMax, per-tensor weights (extra: per-channel QDQ needs opset 13)",
     "fp16": "fp16 (float32 I/O kept)",
 }
 SKIP_ALWAYS = {"minilm-l6-int8": "already int8 (weight-only); not re-quantized"}
 N_CAL = 64
 N_EVAL = 16
+N_VERIFY = 2  # ours' own verification (--verify-data) on real-size inputs is slow for fp16
 
 # Output used for the headline "accuracy or cosine" column, and outputs that are class scores
 # (top-1 over the last axis is meaningful).
@@ -203,7 +215,7 @@ def worker(argv):
                 def get_next(self):
                     if self.i >= count:
                         return None
-                    feed = {n: arrays[n][self.i] for n in names}
+                    feed = {n: np.asarray(arrays[n][self.i]) for n in names}
                     self.i += 1
                     return feed
 
@@ -216,7 +228,7 @@ def worker(argv):
                 Reader(),
                 quant_format=QuantFormat.QDQ,
                 calibrate_method=CalibrationMethod.MinMax,
-                per_channel=True,
+                per_channel=(a.mode == "int8-static-qdq"),
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
             )
@@ -228,28 +240,47 @@ def worker(argv):
 # =========================================================================== helpers
 
 
-def run_timed(cmd, log=None):
-    """Runs cmd in a fresh process; returns (rc, stdout, stderr, wall_s, peak_rss_kib)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # communicate() reaps via waitpid; use wait4 ourselves to get this child's rusage.
-    out_chunks, err_chunks = [], []
+TIMEOUT_S = 240
+
+
+def run_timed(cmd):
+    """Runs cmd in a fresh process (killed after TIMEOUT_S); returns
+    (rc, stdout, stderr, wall_s, peak_rss_kib). rc is -9 when it was killed.
+
+    Peak RSS comes from GNU time (`/usr/bin/time -f %M`), which forks the command from its
+    own small process: the rusage of a child forked straight from this (large) Python
+    process would report this process's RSS at fork time as the child's peak."""
+    import tempfile
     import threading
 
-    def pump(src, dst):
-        for line in src:
-            dst.append(line)
-
-    ts = [threading.Thread(target=pump, args=(p.stdout, out_chunks)),
-          threading.Thread(target=pump, args=(p.stderr, err_chunks))]
-    for t in ts:
-        t.start()
-    _, status, ru = os.wait4(p.pid, 0)
+    with tempfile.NamedTemporaryFile(prefix="rss", suffix=".txt", delete=False) as f:
+        rss_file = f.name
+    t0 = time.perf_counter()
+    p = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", rss_file, *cmd], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killer = threading.Timer(TIMEOUT_S, p.kill)
+    killer.start()
+    so, se = p.communicate()
     wall = time.perf_counter() - t0
-    for t in ts:
-        t.join()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, "".join(out_chunks), "".join(err_chunks), wall, ru.ru_maxrss
+    killer.cancel()
+    rc = p.returncode
+    try:
+        lines = [l for l in Path(rss_file).read_text().splitlines() if l.strip()]
+        rss = int(lines[-1])
+        # GNU time reports a failing command as "Command exited with non-zero status N".
+        for l in lines:
+            if l.startswith("Command exited with non-zero status"):
+                rc = int(l.rsplit(" ", 1)[1])
+            elif l.startswith("Command terminated by signal"):
+                rc = -int(l.rsplit(" ", 1)[1])
+    except (OSError, ValueError, IndexError):
+        rss = None
+    finally:
+        Path(rss_file).unlink(missing_ok=True)
+    if rc == -9 or p.returncode == -9:
+        rc = -9
+        se += f"\nkilled after {TIMEOUT_S} s (bench time limit)"
+    return rc, so, se, wall, rss
 
 
 def file_size(path):
@@ -351,7 +382,9 @@ def model_input_shapes(path):
     for i in m.graph.input:
         if i.name in init:
             continue
-        dims = [d.dim_value if d.HasField("dim_value") else None for d in i.type.tensor_type.shape.dim]
+        # Paddle exports write unknown dims as dim_value -1: treat <= 0 as symbolic.
+        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                for d in i.type.tensor_type.shape.dim]
         shapes[i.name] = dims
     return shapes
 
@@ -457,12 +490,13 @@ def quantize_ours(mode, model, out, cal_npz, eval_npz, can_batch):
     base = [CLI, "quantize"]
     if mode == "fp16":
         args = ["--fp16", model, "-o", out]
-    elif mode == "int8-static-qdq":
-        args = ["--int8", "--calibrate", cal_npz, "--method", "minmax", "--per-channel",
-                "--holdout", "0", model, "-o", out]
+    elif mode.startswith("int8-static-qdq"):
+        args = ["--int8", "--calibrate", cal_npz, "--method", "minmax"]
+        args += ["--per-channel"] if mode == "int8-static-qdq" else []
+        args += ["--holdout", "0", model, "-o", out]
     else:
         args = ["--int8", model, "-o", out] + (["--per-channel"] if mode == "int8-dynamic-pc" else [])
-    if mode != "int8-static-qdq" and can_batch:
+    if not mode.startswith("int8-static-qdq") and can_batch:
         args += ["--verify-data", eval_npz]
     res = {}
     cmd = base + args + ["--json"]
@@ -498,7 +532,7 @@ def quantize_theirs(mode, model, out, cal_npz_theirs, work):
     cmd = [PY, SELF, "--worker", mode, model, out]
     if mode.startswith("int8"):
         cmd += ["--pre", str(Path(work) / (Path(out).stem + ".pre.onnx"))]
-    if mode == "int8-static-qdq":
+    if mode.startswith("int8-static-qdq"):
         cmd += ["--calib", cal_npz_theirs]
     rc, so, se, wall, rss = run_timed(cmd)
     res = {"cmd": " ".join(shlex.quote(c) for c in cmd), "rc": rc, "wall_s": wall, "peak_rss_kib": rss}
@@ -542,7 +576,8 @@ def bench_model(entry, modes, work, lat_budget, log):
                        f"generated samples (seed 1)")
     write_npz_ours(cal_ours, cal, shapes)
     write_npz_theirs(cal_theirs, cal)
-    write_npz_ours(eval_ours, evals, shapes)
+    # Ours' --verify-data: the first N_VERIFY evaluation samples (all of them for digits).
+    write_npz_ours(eval_ours, evals if labels is not None else evals[:N_VERIFY], shapes)
 
     # ---- quantize
     produced = {}
@@ -714,7 +749,7 @@ def write_markdown(path, meta, recs, modes, skipped):
              "activation_type=QUInt8, weight_type=QInt8)`, or "
              "`float16.convert_float_to_float16(keep_io_types=True)`")
     L.append("- Time = wall time of the whole process; RSS = its peak resident set "
-             "(`os.wait4`). Latency = ORT CPU, batch 1, ORT_ENABLE_ALL, median over "
+             "(GNU `time -f %M`). Latency = ORT CPU, batch 1, ORT_ENABLE_ALL, median over "
              "round-robin rounds of all variants in one process (rounds per model in the JSON).")
     L.append("")
     if skipped:
@@ -740,7 +775,8 @@ def write_markdown(path, meta, recs, modes, skipped):
             tt = fmt_s(t["wall_s"])
             ratio = (f"{o['wall_s'] / t['wall_s']:.2f}" + (f" / {nv['wall_s'] / t['wall_s']:.2f} nv"
                      if nv.get("rc") == 0 else "")) if o.get("rc") == 0 and t.get("rc") == 0 else "–"
-            rss = f"{o['peak_rss_kib'] / 1024:.0f} / {t['peak_rss_kib'] / 1024:.0f} MiB"
+            rss = " / ".join("–" if r.get("peak_rss_kib") is None else f"{r['peak_rss_kib'] / 1024:.0f}"
+                             for r in (o, t)) + " MiB"
             qo, _ = quality(rec, o)
             qt, _ = quality(rec, t)
             fpq = f"{100 * rec['fp32_accuracy']:.2f}%" if "fp32_accuracy" in rec else "1"
