@@ -152,6 +152,51 @@ impl Pass<'_> {
         Ok(())
     }
 
+    /// `Cast(y_int, FLOAT) * (act_scale * w_scale) [+ bias] -> y`: back to float after an
+    /// integer MatMul or Conv.
+    fn rescale(
+        &mut self,
+        id: &str,
+        y: &str,
+        y_int: &str,
+        act_scale: &str,
+        w_scale: &str,
+        bias: Option<String>,
+    ) -> Vec<NodeProto> {
+        let y_f = self.names.fresh(&format!("{y}_float"));
+        let s = self.names.fresh(&format!("{y}_scale"));
+        let mut nodes = vec![
+            node(
+                "Cast",
+                &[y_int],
+                &[&y_f],
+                &self.names.fresh(&format!("{id}_Cast")),
+            )
+            .with_attr(attr_int("to", DataType::Float as i64)),
+            node(
+                "Mul",
+                &[act_scale, w_scale],
+                &[&s],
+                &self.names.fresh(&format!("{id}_scale_Mul")),
+            ),
+        ];
+        let mul_name = self.names.fresh(&format!("{id}_Mul"));
+        match bias {
+            None => nodes.push(node("Mul", &[&y_f, &s], &[y], &mul_name)),
+            Some(b) => {
+                let unbiased = self.names.fresh(&format!("{y}_unbiased"));
+                nodes.push(node("Mul", &[&y_f, &s], &[&unbiased], &mul_name));
+                nodes.push(node(
+                    "Add",
+                    &[&unbiased, &b],
+                    &[y],
+                    &self.names.fresh(&format!("{id}_bias_Add")),
+                ));
+            }
+        }
+        nodes
+    }
+
     fn dyn_act(
         &mut self,
         a: &str,
@@ -276,8 +321,6 @@ impl Pass<'_> {
         let mut nodes = Vec::new();
         let act = self.dyn_act(a, &mut nodes, acts);
         let y_int = self.names.fresh(&format!("{y}_int32"));
-        let y_f = self.names.fresh(&format!("{y}_float"));
-        let s = self.names.fresh(&format!("{y}_scale"));
         let mm_name = self.names.fresh(&format!("{id}_MatMulInteger"));
         nodes.push(node(
             "MatMulInteger",
@@ -285,44 +328,7 @@ impl Pass<'_> {
             &[&y_int],
             &mm_name,
         ));
-        nodes.push(
-            node(
-                "Cast",
-                &[&y_int],
-                &[&y_f],
-                &self.names.fresh(&format!("{id}_Cast")),
-            )
-            .with_attr(attr_int("to", DataType::Float as i64)),
-        );
-        nodes.push(node(
-            "Mul",
-            &[&act.scale, qw.scale.name()],
-            &[&s],
-            &self.names.fresh(&format!("{id}_scale_Mul")),
-        ));
-        match bias {
-            None => nodes.push(node(
-                "Mul",
-                &[&y_f, &s],
-                &[&y],
-                &self.names.fresh(&format!("{id}_Mul")),
-            )),
-            Some(c) => {
-                let y_mm = self.names.fresh(&format!("{y}_matmul"));
-                nodes.push(node(
-                    "Mul",
-                    &[&y_f, &s],
-                    &[&y_mm],
-                    &self.names.fresh(&format!("{id}_Mul")),
-                ));
-                nodes.push(node(
-                    "Add",
-                    &[&y_mm, &c],
-                    &[&y],
-                    &self.names.fresh(&format!("{id}_bias_Add")),
-                ));
-            }
-        }
+        nodes.extend(self.rescale(&id, &y, &y_int, &act.scale, qw.scale.name(), bias));
         Ok(Rewrite {
             nodes,
             initializers,
@@ -384,8 +390,6 @@ impl Pass<'_> {
         let mut nodes = Vec::new();
         let act = self.dyn_act(x, &mut nodes, acts);
         let y_int = self.names.fresh(&format!("{y}_int32"));
-        let y_f = self.names.fresh(&format!("{y}_float"));
-        let s = self.names.fresh(&format!("{y}_scale"));
         let mut conv = node(
             "ConvInteger",
             &[&act.q, qw.data.name(), &act.zp, qw.zero_point.name()],
@@ -394,44 +398,7 @@ impl Pass<'_> {
         );
         conv.attribute = n.attribute.clone();
         nodes.push(conv);
-        nodes.push(
-            node(
-                "Cast",
-                &[&y_int],
-                &[&y_f],
-                &self.names.fresh(&format!("{id}_Cast")),
-            )
-            .with_attr(attr_int("to", DataType::Float as i64)),
-        );
-        nodes.push(node(
-            "Mul",
-            &[&act.scale, &wscale],
-            &[&s],
-            &self.names.fresh(&format!("{id}_scale_Mul")),
-        ));
-        match bias {
-            None => nodes.push(node(
-                "Mul",
-                &[&y_f, &s],
-                &[&y],
-                &self.names.fresh(&format!("{id}_Mul")),
-            )),
-            Some(b) => {
-                let y_c = self.names.fresh(&format!("{y}_conv"));
-                nodes.push(node(
-                    "Mul",
-                    &[&y_f, &s],
-                    &[&y_c],
-                    &self.names.fresh(&format!("{id}_Mul")),
-                ));
-                nodes.push(node(
-                    "Add",
-                    &[&y_c, &b],
-                    &[&y],
-                    &self.names.fresh(&format!("{id}_bias_Add")),
-                ));
-            }
-        }
+        nodes.extend(self.rescale(&id, &y, &y_int, &act.scale, &wscale, bias));
         Ok(Rewrite {
             nodes,
             initializers,
