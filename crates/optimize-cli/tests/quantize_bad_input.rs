@@ -316,3 +316,46 @@ fn already_quantized_and_nothing_to_quantize() {
         &["nothing to quantize", "Gemm"],
     );
 }
+
+/// Real exports carry stale value_info; the quantizer must not depend on it.
+#[test]
+fn stale_value_info_does_not_stop_the_quantizer() {
+    use optimize_onnx::proto::tensor_shape_proto::{dimension::Value as D, Dimension};
+    use optimize_onnx::proto::type_proto::{Tensor as TT, Value as TV};
+    use optimize_onnx::proto::{TensorShapeProto, TypeProto, ValueInfoProto};
+    let dir = tempfile::tempdir().unwrap();
+    let mut m =
+        ModelProto::decode(std::fs::read(model("digits-mlp.onnx")).unwrap().as_slice()).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    let act = g.node[1].output[0].clone();
+    let wrong_shape = TensorShapeProto {
+        dim: [7, 999]
+            .iter()
+            .map(|&d| Dimension {
+                value: Some(D::DimValue(d)),
+                ..Default::default()
+            })
+            .collect(),
+    };
+    g.value_info.push(ValueInfoProto {
+        name: Some(act),
+        r#type: Some(TypeProto {
+            value: Some(TV::TensorType(TT {
+                elem_type: Some(1),
+                shape: Some(wrong_shape),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    std::fs::write(dir.path().join("stale.onnx"), m.encode_to_vec()).unwrap();
+    let data = model("data/digits-test.npz");
+    for extra in [vec![], vec!["--calibrate", data.to_str().unwrap()]] {
+        let mut args = vec!["quantize", "--int8", "stale.onnx", "-o", "q.onnx", "--json"];
+        args.extend(extra.iter().copied());
+        let r = optimize(dir.path(), &args);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        let report: Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(report["quantization"]["quantized"]["Gemm"], 3, "{report}");
+    }
+}
