@@ -112,6 +112,10 @@ pub struct QuantizeArgs {
     /// One weight scale per output channel (Conv, MatMul, Gemm).
     #[arg(long)]
     pub per_channel: bool,
+    /// Dynamic int8: run Conv as ConvInteger (activations quantized at run time) instead of
+    /// int8 weights before a float Conv. ONNX Runtime's CPU ConvInteger is several times slower.
+    #[arg(long)]
+    pub conv_integer: bool,
     /// Only quantize these op types (comma-separated), e.g. Conv,MatMul.
     #[arg(long, value_delimiter = ',')]
     pub op_types: Vec<String>,

@@ -67,6 +67,10 @@ pub struct QuantConfig {
     pub filter: NodeFilter,
     /// Histogram bins of the percentile, entropy and mse observers.
     pub bins: usize,
+    /// Dynamic mode: quantize Conv activations at run time with `ConvInteger` instead of
+    /// storing int8 weights dequantized before a float Conv. Off by default: ONNX Runtime's CPU
+    /// `ConvInteger` is several times slower than a float Conv.
+    pub conv_integer: bool,
 }
 
 impl Default for QuantConfig {
@@ -77,6 +81,7 @@ impl Default for QuantConfig {
             symmetric_activations: false,
             filter: NodeFilter::default(),
             bins: 2048,
+            conv_integer: false,
         }
     }
 }

@@ -8,12 +8,19 @@
 //!                   MatMulInteger(A_q, W_q, A_zp, W_zp) -> Y_i32          (W_q int8, W_zp = 0)
 //!                   Cast(Y_i32, FLOAT) * (A_scale * W_scale)  -> Y
 //! Gemm(A, B, C) ->  the same with W = alpha * (transB ? B^T : B), then + beta * C
-//! Conv(X, W, B) ->  ConvInteger(X_q, W_q, X_zp, W_zp), then * (X_scale * W_scale[O,1,1]) + B[O,1,1]
+//! Conv(X, W, B) ->  Conv(X, DequantizeLinear(W_q, W_scale, W_zp), B)         (weight-only, default)
+//!               or  ConvInteger(X_q, W_q, X_zp, W_zp) * (X_scale * W_scale[O,1,1]) + B[O,1,1]
+//!                   with `conv_integer`
 //! ```
 //!
+//! Conv is weight-only by default because ONNX Runtime's CPU `ConvInteger` runs 4-6x slower
+//! than a float Conv on the convolutional models in models/ (results/quantize-vs-onnxruntime.md):
+//! an int8 model slower than its float32 original is exactly what users complain about.
+//!
 //! Weights are symmetric int8, per tensor or (MatMul/Gemm, with `per_channel`) per column, with
-//! `W_scale` and `W_zp` then holding one entry per column. Conv weights stay per tensor even then:
-//! ONNX Runtime's `ConvInteger` rejects a per-channel weight zero point at run time. Nodes inside
+//! `W_scale` and `W_zp` then holding one entry per column. Weight-only Conv weights are per
+//! output channel too (opset 13+); `ConvInteger` weights stay per tensor, as ONNX Runtime's
+//! `ConvInteger` rejects a per-channel weight zero point at run time. Nodes inside
 //! subgraphs are quantized too. Declines (and says why in the report): a weight that is not a
 //! float32 initializer of the same graph, `Gemm` with `transA`, a non-constant `Gemm` bias with
 //! `beta != 1`, weights of rank below 2. Needs opset 11 (`DynamicQuantizeLinear`).
@@ -52,6 +59,7 @@ pub fn quantize_dynamic(model: &Model, config: &QuantConfig) -> Result<(Model, Q
     report.constants_folded = constants_to_initializers(&mut proto);
     let mut pass = Pass {
         config,
+        opset: have,
         names: Names::of(&proto),
         report,
     };
@@ -63,6 +71,7 @@ pub fn quantize_dynamic(model: &Model, config: &QuantConfig) -> Result<(Model, Q
 
 struct Pass<'a> {
     config: &'a QuantConfig,
+    opset: i64,
     names: Names,
     report: QuantReport,
 }
@@ -352,6 +361,31 @@ impl Pass<'_> {
         let (values, shape) = float_values(w).map_err(|_| "weight is not float32".to_string())?;
         if shape.len() < 3 {
             return Err(format!("weight of rank {}", shape.len()));
+        }
+        if !self.config.conv_integer {
+            // Weight-only: int8 weight, DequantizeLinear, float Conv. ONNX Runtime's CPU
+            // ConvInteger runs 4-6x slower than a float Conv (results/quantize-vs-onnxruntime.md),
+            // so this keeps the size gain without the slowdown.
+            let axis = (self.config.per_channel && self.opset >= crate::qdq::PER_CHANNEL_OPSET)
+                .then_some(0);
+            let qw = self.weight(wname, (wname.to_string(), axis), &values, &shape, weights)?;
+            let id = NodeFilter::node_id(n).to_string();
+            let dq = self.names.fresh(&format!("{wname}_dequantized"));
+            let mut dqn = node(
+                "DequantizeLinear",
+                &[qw.data.name(), qw.scale.name(), qw.zero_point.name()],
+                &[&dq],
+                &self.names.fresh(&format!("{id}_weight_DequantizeLinear")),
+            );
+            if let Some(a) = axis {
+                dqn = dqn.with_attr(attr_int("axis", a as i64));
+            }
+            let mut conv = n.clone();
+            conv.input[1] = dq;
+            return Ok(Rewrite {
+                nodes: vec![dqn, conv],
+                initializers: Vec::new(),
+            });
         }
         let channels = shape[0];
         // Shape that broadcasts a per-output-channel vector over [N, O, spatial...].

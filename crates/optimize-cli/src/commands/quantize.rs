@@ -316,6 +316,7 @@ fn config(args: &QuantizeArgs) -> anyhow::Result<QuantConfig> {
     }
     Ok(QuantConfig {
         per_channel: args.per_channel,
+        conv_integer: args.conv_integer,
         method,
         symmetric_activations: args.symmetric,
         filter: NodeFilter {
