@@ -65,6 +65,7 @@ pub fn quantize_dynamic(model: &Model, config: &QuantConfig) -> Result<(Model, Q
     };
     if let Some(g) = proto.graph.as_mut() {
         pass.graph(g)?;
+        crate::gather::quantize_gathers(g, &mut pass.names, config, &mut pass.report);
     }
     Ok((Model::from_proto(proto), pass.report))
 }

@@ -39,6 +39,7 @@ pub mod config;
 pub mod dynamic;
 mod error;
 pub mod fp16;
+pub mod gather;
 mod names;
 pub mod observer;
 pub mod ops;

@@ -50,6 +50,11 @@ pub struct StaticPlan {
     pub activations: BTreeSet<String>,
     /// What was skipped and why, to carry into the report.
     pub report: QuantReport,
+    /// Relu nodes folded into the quantization of the node before them: producer output →
+    /// (Relu node index, Relu output). Quantizing to uint8 with zero point 0 clamps negatives
+    /// exactly as Relu does, so `Conv → Relu` becomes `Conv → Q → DQ`, which ONNX Runtime fuses
+    /// into one integer kernel (with a Q/DQ between them it cannot).
+    pub fused_relus: HashMap<String, (usize, String)>,
 }
 
 fn is_float_value(g: &GraphProto, name: &str) -> Option<bool> {
@@ -148,7 +153,23 @@ pub fn plan(model: &ModelProto, config: &QuantConfig) -> StaticPlan {
         plan.nodes.push(i);
         plan.activations.extend(acts.iter().map(|s| s.to_string()));
         if let Some(y) = n.output.first().filter(|y| !y.is_empty()) {
-            plan.activations.insert(y.clone());
+            let relu = match view.consumers(y) {
+                [r] if !config.symmetric_activations && !view.is_output(y) => {
+                    let rn = view.node(*r);
+                    (rn.op_type() == "Relu" && rn.domain().is_empty() && rn.output.len() == 1)
+                        .then(|| (*r, rn.output[0].clone()))
+                }
+                _ => None,
+            };
+            match relu {
+                Some((r, out)) => {
+                    plan.activations.insert(out.clone());
+                    plan.fused_relus.insert(y.clone(), (r, out));
+                }
+                None => {
+                    plan.activations.insert(y.clone());
+                }
+            }
         }
     }
     plan
@@ -369,7 +390,16 @@ pub fn quantize_static(
     // Rebuild the node list: head first, then each node (inputs rewired) followed by the Q/DQ of
     // its outputs.
     let mut nodes = head;
+    let fused: HashSet<usize> = plan.fused_relus.values().map(|(r, _)| *r).collect();
     for (i, mut n) in std::mem::take(&mut g.node).into_iter().enumerate() {
+        if fused.contains(&i) {
+            continue;
+        }
+        for o in n.output.iter_mut() {
+            if let Some((_, relu_out)) = plan.fused_relus.get(o.as_str()) {
+                *o = relu_out.clone();
+            }
+        }
         for (k, input) in n.input.iter_mut().enumerate() {
             if let Some(new) = rewired
                 .get(&i)
@@ -391,6 +421,7 @@ pub fn quantize_static(
     g.node = nodes;
     g.initializer.extend(inits);
     remove_unused_initializers(g, &replaced);
+    crate::gather::quantize_gathers(g, &mut names, config, &mut report);
     Ok((Model::from_proto(proto), report))
 }
 
