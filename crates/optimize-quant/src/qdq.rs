@@ -196,7 +196,7 @@ pub fn quantize_static(
         return Err(Error::OpsetTooOld {
             have,
             need: PER_CHANNEL_OPSET,
-            form: "per-channel QDQ (DequantizeLinear axis); rerun without --per-channel".into(),
+            form: "per-channel QDQ (DequantizeLinear with axis)".into(),
         });
     }
     let mut report = plan.report.clone();
