@@ -100,15 +100,14 @@ fn hint_samples(name: &str, count: usize) -> Vec<Vec<(String, Tensor)>> {
         .collect()
 }
 
-/// A calibration file from the hints: each input's samples stacked on a new first axis (the
-/// hints' leading batch of 1 dropped).
+/// A calibration file from the hints: each input's samples stacked on a new first axis, each
+/// sample keeping the hint's full shape (the layout for inputs whose batch axis is not first).
 fn hint_npz(name: &str, count: usize, dir: &Path) -> PathBuf {
     let samples = hint_samples(name, count);
     let mut arrays: Vec<(String, Tensor)> = Vec::new();
     for (k, (input, first)) in samples[0].iter().enumerate() {
-        let mut shape = first.shape().to_vec();
-        assert_eq!(shape[0], 1, "{name}/{input}: hint batch must be 1");
-        shape[0] = count;
+        let mut shape = vec![count];
+        shape.extend_from_slice(first.shape());
         let bytes: Vec<u8> = samples
             .iter()
             .flat_map(|s| s[k].1.as_bytes().to_vec())
@@ -246,6 +245,16 @@ fn run_mode(name: &str, mode: Mode, tol: Tolerance) {
             args.extend(["--method".into(), "percentile=99.99".into()]);
         }
     }
+    if calibrated && name == "silero-vad-half" {
+        // Static QDQ of this one Conv alone moves the speech probability by 0.18: its weights
+        // have outliers (absmax 55 vs 99.9th percentile 1.2), and so do its activations; the
+        // other five Convs together move it by under 0.01 (measured by quantizing one node at a
+        // time). Keeping it in float is what a user does after reading that.
+        args.extend([
+            "--exclude-nodes".into(),
+            "/encoder/3/reparam_conv/Conv".into(),
+        ]);
+    }
     let argv: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
     let r = optimize(dir.path(), &argv);
     assert_eq!(r.code, 0, "{name} {mode:?}: {}", r.stderr);
@@ -330,6 +339,9 @@ quantize_tests! {
     silero_vad_dynamic_per_channel: "silero-vad", DynamicPerChannel, Cosine(0.99);
     silero_vad_fp16: "silero-vad", Fp16, Cosine(0.9999);
     silero_vad_half_dynamic: "silero-vad-half", Dynamic, Cosine(0.99);
+    silero_vad_half_dynamic_per_channel: "silero-vad-half", DynamicPerChannel, Cosine(0.99);
+    silero_vad_half_static_minmax: "silero-vad-half", StaticMinMax, Cosine(0.99);
+    silero_vad_half_static_percentile: "silero-vad-half", StaticHistogram, Cosine(0.99);
     silero_vad_half_fp16: "silero-vad-half", Fp16, Cosine(0.9999);
     minilm_dynamic: "paraphrase-minilm-l3", Dynamic, Cosine(0.96);
     minilm_dynamic_per_channel: "paraphrase-minilm-l3", DynamicPerChannel, Cosine(0.96);
@@ -338,14 +350,12 @@ quantize_tests! {
     minilm_fp16: "paraphrase-minilm-l3", Fp16, Cosine(0.9999);
 }
 
-/// Silero's `state` input is [2, batch, 128]: its batch axis is not first, so calibration data
-/// cannot be laid out samples-first for it, and the tool says so instead of guessing.
+/// Every Conv of silero-vad sits inside an If branch, where activations cannot be captured for
+/// calibration: static QDQ has nothing to quantize and says so (dynamic mode does reach them).
 #[test]
-fn silero_static_is_refused_clearly() {
+fn silero_static_says_nothing_to_quantize() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("calib.npz");
-    let t = Tensor::from_f32(vec![2, 576], vec![0.0; 2 * 576]).unwrap();
-    write_npz(&data, [("input", &t)]).unwrap();
+    let data = hint_npz("silero-vad", 4, dir.path());
     let model = model_path("silero-vad");
     let r = optimize(
         dir.path(),
@@ -361,7 +371,7 @@ fn silero_static_is_refused_clearly() {
     );
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
-        r.stderr.contains("calib.npz") && r.stderr.contains("state"),
+        r.stderr.contains("nothing to quantize") && r.stderr.contains("inside a subgraph"),
         "{}",
         r.stderr
     );

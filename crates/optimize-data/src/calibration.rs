@@ -6,10 +6,13 @@
 //!
 //! - Arrays are named after the model's inputs. Every array's **first axis indexes samples**:
 //!   `input` of shape `[100, 64]` is 100 samples of `[64]`. Each sample is yielded with a batch
-//!   axis of 1 (`[1, 64]`), so a model input's first axis must be its batch axis, symbolic or 1.
-//! - The rest of an array's shape must fit the model input's shape after the batch axis
-//!   (symbolic dimensions fit anything) and the dtypes must be equal: no conversion is made,
-//!   the error says what to save instead.
+//!   axis of 1 (`[1, 64]`) when the model input's first axis is its batch axis (symbolic or 1).
+//! - The rest of an array's shape must fit the model input's shape after the batch axis, or the
+//!   model input's whole shape: then each sample is fed as it is. That second form is for
+//!   inputs whose batch axis is not first or that have none (a recurrent state `[2, batch, 128]`
+//!   stored as `[n, 2, 1, 128]`, a sample-rate scalar stored as `[n]`). Symbolic dimensions fit
+//!   anything; the dtypes must be equal: no conversion is made, the error says what to save
+//!   instead.
 //! - Arrays that are not model inputs (such as `label`) are *extras*: they follow the same
 //!   first-axis rule, come with each [`Sample`], and can be read whole ([`CalibrationSet::extra`],
 //!   [`CalibrationSet::labels`]) to score predictions.
@@ -56,7 +59,6 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use crate::error::model_shape;
 use crate::format::{read_array_infos, read_arrays, ArrayInfo, Format};
 use crate::tensor::numel;
 use crate::{DType, Error, Result, Tensor};
@@ -380,7 +382,15 @@ impl CalibrationSet {
             .inputs
             .iter()
             .zip(&loaded.inputs)
-            .map(|(spec, t)| Ok((spec.name.clone(), slice_sample(t, local)?)))
+            .map(|(spec, t)| {
+                let mut sample = slice_sample(t, local)?;
+                // Whole-input layout: the array's sample already has the input's full rank.
+                if spec.shape.len() + 1 == t.shape().len() {
+                    let shape = sample.shape()[1..].to_vec();
+                    sample = sample.reshape(shape)?;
+                }
+                Ok((spec.name.clone(), sample))
+            })
             .collect::<Result<Vec<_>>>()?;
         let extras = self
             .extras
@@ -482,21 +492,6 @@ fn check_specs(inputs: &[InputSpec]) -> Result<()> {
         if inputs[..k].iter().any(|other| other.name == spec.name) {
             return Err(bad("two model inputs have this name".into()));
         }
-        match spec.shape.first() {
-            None => {
-                return Err(bad(
-                    "it is a scalar, with no batch axis to feed samples along".into(),
-                ))
-            }
-            Some(Some(n)) if *n != 1 => {
-                return Err(bad(format!(
-                    "its first (batch) axis is fixed to {n}; samples are fed one at a time, \
-                     so the batch axis must be symbolic or 1 (shape {})",
-                    model_shape(&spec.shape)
-                )))
-            }
-            Some(_) => {}
-        }
     }
     Ok(())
 }
@@ -555,12 +550,17 @@ fn check_file(path: &Path, arrays: &[ArrayInfo], inputs: &[InputSpec]) -> Result
             });
         }
         let sample = array.shape.get(1..).unwrap_or(&[]);
-        let fits = !array.shape.is_empty()
-            && spec.shape.len() == sample.len() + 1
-            && spec.shape[1..]
-                .iter()
-                .zip(sample)
-                .all(|(m, s)| m.is_none_or(|m| m == *s));
+        let dims_fit = |model: &[Option<usize>]| {
+            model.len() == sample.len()
+                && model
+                    .iter()
+                    .zip(sample)
+                    .all(|(m, s)| m.is_none_or(|m| m == *s))
+        };
+        // Batch-first input: samples get a batch axis of 1. Otherwise: samples are whole inputs.
+        let batched = spec.shape.first().is_some_and(|b| b.is_none_or(|b| b == 1))
+            && dims_fit(&spec.shape[1..]);
+        let fits = !array.shape.is_empty() && (batched || dims_fit(&spec.shape));
         if !fits {
             return Err(Error::SampleShape {
                 path: path.to_path_buf(),

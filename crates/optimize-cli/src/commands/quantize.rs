@@ -178,14 +178,25 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
             .take(8)
             .map(|o| format!("{} {}", o.op_type, o.count))
             .collect();
-        return Err(QuantError::NothingToQuantize {
-            detail: format!(
+        let skipped: Vec<String> = quant_report
+            .iter()
+            .flat_map(|r| &r.skipped)
+            .map(|k| format!("{} {}x {}", k.op_type, k.count, k.reason))
+            .collect();
+        let detail = if skipped.is_empty() {
+            format!(
                 "{}: no supported node (its ops: {})",
                 args.model.display(),
                 ops.join(", ")
-            ),
-        }
-        .into());
+            )
+        } else {
+            format!(
+                "{}: every candidate was skipped: {}",
+                args.model.display(),
+                skipped.join("; ")
+            )
+        };
+        return Err(QuantError::NothingToQuantize { detail }.into());
     }
     let description = describe(args, &config);
     out.stamp(env!("CARGO_PKG_VERSION"), "quantize", &description);
