@@ -4,7 +4,7 @@
 //! so every node they add reads like the ONNX it stands for:
 //!
 //! ```
-//! use optimize_onnx::build::{attr_int, node, tensor_f32};
+//! use optimize_onnx::build::{attr_int, node, tensor_f32, WithAttr};
 //! let q = node("QuantizeLinear", &["x", "x_scale", "x_zp"], &["x_q"], "x_QuantizeLinear")
 //!     .with_attr(attr_int("axis", 1));
 //! let scale = tensor_f32("x_scale", &[], &[0.02]);
