@@ -7,9 +7,9 @@
 //! digits classifiers are held to their real test split: top-1 agreement with float32 ≥ 98% for
 //! int8 and 100% for fp16.
 
-use crate::util::{optimize, root};
+use crate::util::{entry, hint_shape, hint_tensor, optimize, root};
 use optimize_bench::FidelityAccumulator;
-use optimize_data::{random_tensor, read_npz, write_npz, DType, RandomRange, Tensor};
+use optimize_data::{read_npz, write_npz, DType, Tensor};
 use optimize_runtime::{OrtSession, SessionOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -35,44 +35,6 @@ enum Tolerance {
     MaxAbs(f64),
 }
 
-fn entry(name: &str) -> Value {
-    let text = std::fs::read_to_string(root().join("models/manifest.json")).unwrap();
-    let m: Value = serde_json::from_str(&text).unwrap();
-    m["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == name)
-        .unwrap()
-        .clone()
-}
-
-fn hint_tensor(h: &Value, shape: &[usize], seed: u64) -> Tensor {
-    let dtype: DType = h["dtype"].as_str().unwrap().parse().unwrap();
-    if let Some(v) = h.get("value") {
-        let n: usize = shape.iter().product();
-        return match dtype {
-            DType::F32 => {
-                Tensor::from_f32(shape.to_vec(), vec![v.as_f64().unwrap() as f32; n]).unwrap()
-            }
-            DType::I64 => Tensor::from_i64(shape.to_vec(), vec![v.as_i64().unwrap(); n]).unwrap(),
-            other => panic!("no constant fill for {other}"),
-        };
-    }
-    let range = if dtype.is_float() {
-        RandomRange::Float {
-            low: h["low"].as_f64().unwrap_or(-1.0),
-            high: h["high"].as_f64().unwrap_or(1.0),
-        }
-    } else {
-        RandomRange::Int {
-            low: h["low"].as_i64().unwrap_or(0),
-            high: h["high"].as_i64().unwrap_or(10),
-        }
-    };
-    random_tensor(dtype, shape, seed, range).unwrap()
-}
-
 /// `count` seeded samples from the manifest hints, each with the hint's shape.
 fn hint_samples(name: &str, count: usize) -> Vec<Vec<(String, Tensor)>> {
     let e = entry(name);
@@ -84,12 +46,7 @@ fn hint_samples(name: &str, count: usize) -> Vec<Vec<(String, Tensor)>> {
                 .iter()
                 .enumerate()
                 .map(|(i, (input, h))| {
-                    let shape: Vec<usize> = h["shape"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|d| d.as_u64().unwrap() as usize)
-                        .collect();
+                    let shape = hint_shape(h);
                     (
                         input.clone(),
                         hint_tensor(h, &shape, 7000 + (s * 31 + i) as u64),

@@ -5,30 +5,14 @@
 //! - ONNX Runtime runs to bit-identical outputs on fixed, seeded inputs built from the manifest's
 //!   input hints.
 
-use crate::util::{optimize, root};
-use optimize_data::{random_tensor, DType, RandomRange, Tensor};
+use crate::util::{entry, hint_shape, hint_tensor, manifest, optimize, root};
+use optimize_data::Tensor;
 use optimize_runtime::{OrtSession, SessionOptions};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-fn manifest() -> Value {
-    let text = std::fs::read_to_string(root().join("models/manifest.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn entry(name: &str) -> Value {
-    manifest()["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == name)
-        .unwrap_or_else(|| panic!("{name} not in models/manifest.json"))
-        .clone()
-}
-
-/// Deterministic inputs from the manifest's hints: `value` fills every element; otherwise
-/// integers are uniform in [low, high) and floats uniform in [low, high) (default [-1, 1)).
+/// Deterministic inputs from the manifest's hints (see [`hint_tensor`]).
 fn inputs(hints: &Value) -> Vec<(String, Tensor)> {
     hints
         .as_object()
@@ -36,45 +20,10 @@ fn inputs(hints: &Value) -> Vec<(String, Tensor)> {
         .iter()
         .enumerate()
         .map(|(i, (name, h))| {
-            let dtype: DType = h["dtype"].as_str().unwrap().parse().unwrap();
-            let shape: Vec<usize> = h["shape"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d.as_u64().unwrap() as usize)
-                .collect();
-            let range = if let Some(v) = h.get("value") {
-                if dtype.is_float() {
-                    let v = v.as_f64().unwrap();
-                    RandomRange::Float { low: v, high: v }
-                } else {
-                    let v = v.as_i64().unwrap();
-                    RandomRange::Int {
-                        low: v,
-                        high: v + 1,
-                    }
-                }
-            } else if dtype.is_float() {
-                RandomRange::Float {
-                    low: h["low"].as_f64().unwrap_or(-1.0),
-                    high: h["high"].as_f64().unwrap_or(1.0),
-                }
-            } else {
-                RandomRange::Int {
-                    low: h["low"].as_i64().unwrap_or(0),
-                    high: h["high"].as_i64().unwrap_or(10),
-                }
-            };
-            let t = match range {
-                // A constant float fill: build it directly, the generator wants a non-empty range.
-                RandomRange::Float { low, high } if low == high => {
-                    assert_eq!(dtype, DType::F32, "{name}: constant fill only for float32");
-                    let n: usize = shape.iter().product();
-                    Tensor::from_f32(shape, vec![low as f32; n]).unwrap()
-                }
-                r => random_tensor(dtype, &shape, 1000 + i as u64, r).unwrap(),
-            };
-            (name.clone(), t)
+            (
+                name.clone(),
+                hint_tensor(h, &hint_shape(h), 1000 + i as u64),
+            )
         })
         .collect()
 }
