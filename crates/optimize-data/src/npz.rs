@@ -121,20 +121,12 @@ impl NpzReader {
             path: self.path.clone(),
             detail: format!("member '{name}.npy': {e}"),
         })?;
-        let size = member.size();
-        let header = npy::read_header(&mut member, origin)?;
-        // The zip directory's size is untrusted too, but it must agree with the header; this
-        // catches a lying header before any data is decompressed.
-        let found = size.saturating_sub(header.data_offset as u64);
-        if found != header.data_len as u64 {
-            return Err(origin.data_length(&header, found));
-        }
-        Ok(header)
+        checked_header(&mut member, origin)
     }
 
-    /// Reads one array.
+    /// Reads one array, opening its member once: the header (checked as [`NpzReader::header`]
+    /// checks it), then the data.
     pub fn read(&mut self, name: &str) -> Result<Tensor> {
-        let header = self.header(name)?;
         let index = self.index_of(name)?;
         let origin = Origin {
             path: &self.path,
@@ -144,8 +136,7 @@ impl NpzReader {
             path: self.path.clone(),
             detail: format!("member '{name}.npy': {e}"),
         })?;
-        let again = npy::read_header(&mut member, origin)?;
-        debug_assert_eq!(again, header);
+        let header = checked_header(&mut member, origin)?;
         npy::read_data(&mut member, &header, origin)
     }
 
@@ -257,6 +248,22 @@ fn write_sorted<W: Write + Seek>(
     }
     let mut inner = zip.finish().map_err(zip_error)?;
     inner.flush().map_err(|e| Error::write(path, e))
+}
+
+/// Reads a member's npy header and checks the member's size against it: the zip directory's
+/// size is untrusted too, but it must agree with the header, which catches a lying header
+/// before any data is decompressed.
+fn checked_header<R: std::io::Read>(
+    member: &mut zip::read::ZipFile<'_, R>,
+    origin: Origin<'_>,
+) -> Result<NpyHeader> {
+    let size = member.size();
+    let header = npy::read_header(member, origin)?;
+    let found = size.saturating_sub(header.data_offset as u64);
+    if found != header.data_len as u64 {
+        return Err(origin.data_length(&header, found));
+    }
+    Ok(header)
 }
 
 #[cfg(test)]
