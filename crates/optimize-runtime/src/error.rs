@@ -48,6 +48,16 @@ pub enum Error {
         message: String,
     },
 
+    /// The device asked for cannot be used: this build lacks it, or the ONNX Runtime library
+    /// found has no execution provider for it, or there is no such hardware.
+    #[error("{device} is not available: {hint}")]
+    DeviceUnavailable {
+        /// The device, e.g. `CUDA`.
+        device: String,
+        /// Why, and how to get it.
+        hint: String,
+    },
+
     // --- loading a model ---
     /// The back end rejected the model or the session options.
     #[error("cannot load model {model}: {message}")]

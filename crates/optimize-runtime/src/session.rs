@@ -52,6 +52,31 @@ impl OptimizationLevel {
     }
 }
 
+/// Where ONNX Runtime runs a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Device {
+    /// The CPU execution provider (always there).
+    #[default]
+    Cpu,
+    /// The CUDA execution provider on the GPU with this index. Needs this crate's `cuda`
+    /// feature and a GPU build of ONNX Runtime; otherwise loading returns
+    /// [`Error::DeviceUnavailable`] saying which is missing. tract has no GPU back end.
+    Cuda(i32),
+}
+
+impl Device {
+    /// Checks that this device can be used by the ONNX Runtime library this process loads
+    /// (loading it if needed): for CUDA, that this build has the `cuda` feature and that the
+    /// library has the CUDA execution provider. A missing GPU or driver shows up only when a
+    /// model is loaded.
+    pub fn check(self) -> Result<()> {
+        match self {
+            Device::Cpu => Ok(()),
+            Device::Cuda(_) => cuda::check(),
+        }
+    }
+}
+
 /// Options for loading a model into ONNX Runtime.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct SessionOptions {
@@ -60,6 +85,8 @@ pub struct SessionOptions {
     pub threads: Option<usize>,
     /// Graph optimisation level; all optimisations by default.
     pub optimization_level: OptimizationLevel,
+    /// Where ONNX Runtime runs the model; the CPU by default. tract accepts only the CPU.
+    pub device: Device,
 }
 
 impl SessionOptions {
@@ -74,6 +101,12 @@ impl SessionOptions {
     /// Sets [`SessionOptions::threads`].
     pub fn with_threads(mut self, threads: usize) -> Self {
         self.threads = Some(threads);
+        self
+    }
+
+    /// Sets [`SessionOptions::device`].
+    pub fn with_device(mut self, device: Device) -> Self {
+        self.device = device;
         self
     }
 
@@ -198,5 +231,71 @@ fn builder(options: &SessionOptions, model: &str) -> Result<SessionBuilder> {
             .with_intra_threads(threads)
             .map_err(|e| load_error(&e))?;
     }
+    if let Device::Cuda(id) = options.device {
+        builder = cuda::register(builder, id, model)?;
+    }
     Ok(builder)
+}
+
+#[cfg(feature = "cuda")]
+mod cuda {
+    use ort::ep::ExecutionProvider;
+    use ort::session::builder::SessionBuilder;
+
+    use crate::{environment, Error, Result};
+
+    pub fn check() -> Result<()> {
+        let ort = environment::init()?;
+        let available = ort::ep::CUDA::is_available().map_err(|e| Error::Init {
+            message: e.to_string(),
+        })?;
+        if available {
+            return Ok(());
+        }
+        Err(Error::DeviceUnavailable {
+            device: "CUDA".into(),
+            hint: format!(
+                "ONNX Runtime {} at {} has no CUDA execution provider; install the \
+                 onnxruntime-gpu wheel and point ORT_DYLIB_PATH at its libonnxruntime.so",
+                ort.version,
+                ort.path.display()
+            ),
+        })
+    }
+
+    /// Adds the CUDA execution provider, failing (rather than silently running on the CPU)
+    /// when it cannot be set up.
+    pub fn register(builder: SessionBuilder, id: i32, model: &str) -> Result<SessionBuilder> {
+        check()?;
+        builder
+            .with_execution_providers([ort::ep::CUDA::default()
+                .with_device_id(id)
+                .build()
+                .error_on_failure()])
+            .map_err(|e| Error::DeviceUnavailable {
+                device: format!("CUDA device {id}"),
+                hint: format!("cannot run model {model} on it: {e}"),
+            })
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+mod cuda {
+    use ort::session::builder::SessionBuilder;
+
+    use crate::{Error, Result};
+
+    pub fn check() -> Result<()> {
+        Err(Error::DeviceUnavailable {
+            device: "CUDA".into(),
+            hint: "this build of optimize has no CUDA support; rebuild with `--features cuda` \
+                   and use a GPU build of ONNX Runtime (the onnxruntime-gpu wheel)"
+                .into(),
+        })
+    }
+
+    pub fn register(builder: SessionBuilder, _: i32, _: &str) -> Result<SessionBuilder> {
+        check()?;
+        Ok(builder)
+    }
 }

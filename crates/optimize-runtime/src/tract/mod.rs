@@ -167,6 +167,12 @@ impl TractSession {
         model: String,
         options: &SessionOptions,
     ) -> Result<Self> {
+        if options.device != crate::Device::Cpu {
+            return Err(Error::DeviceUnavailable {
+                device: format!("{:?}", options.device),
+                hint: "tract runs models on the CPU only; use ONNX Runtime for a GPU".into(),
+            });
+        }
         let nodes = diagnose::nodes(proto);
         if let Some(error) = diagnose::missing_ops(onnx, &model, &nodes) {
             return Err(error);
