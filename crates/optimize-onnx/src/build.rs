@@ -51,6 +51,26 @@ pub fn attr_int(name: &str, value: i64) -> AttributeProto {
     }
 }
 
+/// An integer-list attribute.
+pub fn attr_ints(name: &str, values: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.to_string()),
+        r#type: Some(AttributeType::Ints as i32),
+        ints: values.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// A string attribute.
+pub fn attr_string(name: &str, value: &str) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.to_string()),
+        r#type: Some(AttributeType::String as i32),
+        s: Some(value.as_bytes().to_vec()),
+        ..Default::default()
+    }
+}
+
 /// A float attribute.
 pub fn attr_float(name: &str, value: f32) -> AttributeProto {
     AttributeProto {
@@ -138,6 +158,13 @@ pub fn attr_f(node: &NodeProto, name: &str, default: f32) -> f32 {
     attr(node, name).and_then(|a| a.f).unwrap_or(default)
 }
 
+/// A string attribute's value, if the node has it and it is UTF-8.
+pub fn attr_str<'a>(node: &'a NodeProto, name: &str) -> Option<&'a str> {
+    attr(node, name)
+        .and_then(|a| a.s.as_deref())
+        .and_then(|s| std::str::from_utf8(s).ok())
+}
+
 /// The version of `domain` (`""` is the default ONNX domain, also spelled `ai.onnx`) the model imports.
 pub fn opset(model: &ModelProto, domain: &str) -> Option<i64> {
     let norm = |d: &str| {
@@ -182,6 +209,12 @@ mod tests {
         assert_eq!(attr_i(&n, "transB", 0), 1);
         assert_eq!(attr_i(&n, "transA", 0), 0);
         assert_eq!(attr_f(&n, "alpha", 1.0), 0.5);
+        let n = n
+            .with_attr(attr_string("mode", "nearest"))
+            .with_attr(attr_ints("axes", &[0, -1]));
+        assert_eq!(attr_str(&n, "mode"), Some("nearest"));
+        assert_eq!(attr_str(&n, "absent"), None);
+        assert_eq!(attr(&n, "axes").map(|a| a.ints.clone()), Some(vec![0, -1]));
         let m = ModelProto {
             opset_import: vec![crate::proto::OperatorSetIdProto {
                 domain: Some("ai.onnx".into()),

@@ -113,6 +113,46 @@ pub enum Error {
         /// Why.
         detail: String,
     },
+    /// The model's `ai.onnx` opset cannot be upgraded as asked: it imports none, the source or
+    /// target is outside what [`crate::transform::upgrade_opset`] supports, or the model holds
+    /// parts the upgrade does not rewrite (model-local functions, training graphs).
+    #[error("cannot upgrade the ai.onnx opset to {to}: {detail}")]
+    OpsetUnsupported {
+        /// The opset asked for.
+        to: i64,
+        /// Why not.
+        detail: String,
+    },
+    /// Nodes whose meaning changes between the two opsets in a way no rewrite keeps. The model
+    /// was left as it was.
+    #[error(
+        "cannot upgrade the ai.onnx opset from {from} to {to}: {}",
+        refused_list(nodes)
+    )]
+    OpsetRefused {
+        /// The model's opset.
+        from: i64,
+        /// The opset asked for.
+        to: i64,
+        /// Every node refused, with the version step and the reason.
+        nodes: Vec<crate::transform::RefusedNode>,
+    },
+}
+
+/// "N node(s) would change meaning: A; B; ..." with at most ten nodes spelled out.
+fn refused_list(nodes: &[crate::transform::RefusedNode]) -> String {
+    const SHOWN: usize = 10;
+    let mut s = format!(
+        "{} node{} would change meaning: ",
+        nodes.len(),
+        if nodes.len() == 1 { "" } else { "s" }
+    );
+    let listed: Vec<String> = nodes.iter().take(SHOWN).map(|n| n.to_string()).collect();
+    s += &listed.join("; ");
+    if nodes.len() > SHOWN {
+        s += &format!("; and {} more", nodes.len() - SHOWN);
+    }
+    s
 }
 
 impl Error {

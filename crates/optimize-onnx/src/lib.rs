@@ -15,7 +15,8 @@
 //! - [`Summary`]: what `optimize inspect` prints, with a stable JSON schema.
 //! - For passes: [`GraphView`] (producers and consumers of every tensor), [`build`] (node and
 //!   tensor constructors), [`transform`] (rewrites every pass may want first, such as moving
-//!   `Constant` weights into initializers), [`walk`] (every tensor and subgraph).
+//!   `Constant` weights into initializers or upgrading the opset), [`walk`] (every tensor and
+//!   subgraph), [`names`] (fresh names that collide with none in the model).
 //!
 //! ```no_run
 //! use optimize_onnx::{save, Model, SaveOptions, Summary};
@@ -34,6 +35,7 @@ mod error;
 pub mod graph;
 pub mod inspect;
 mod model;
+pub mod names;
 pub mod proto;
 mod save;
 pub mod tensor;

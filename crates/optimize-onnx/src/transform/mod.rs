@@ -2,5 +2,10 @@
 //! doc comment: what it changes, what it leaves alone.
 
 mod constants;
+mod opset;
 
 pub use constants::constants_to_initializers;
+pub use opset::{
+    changed_ops, upgrade_opset, Handling, OpsetUpgrade, RefusedNode, MAX_TARGET_OPSET,
+    MIN_SOURCE_OPSET,
+};
