@@ -109,3 +109,102 @@ pub fn for_each_graph<'a>(graph: &'a GraphProto, f: &mut dyn FnMut(&'a GraphProt
     }
     go(graph, 0, f)
 }
+
+/// One step from a graph into a subgraph it holds: the node (by index in the graph's node list),
+/// the attribute (`then_branch`, `else_branch`, `body`), and the position in the attribute's
+/// `graphs` list (0 for a single-graph attribute).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SubgraphStep {
+    /// Index of the node that holds the subgraph.
+    pub node: usize,
+    /// Name of the attribute that holds it.
+    pub attr: String,
+    /// Position in the attribute's `graphs` (0 for `g`).
+    pub index: usize,
+}
+
+/// Where a graph sits in a model: the steps from the main graph (empty for the main graph).
+pub type GraphPath = Vec<SubgraphStep>;
+
+/// The subgraphs held by one node, with the step that reaches each.
+pub fn subgraphs_of(node_index: usize, node: &NodeProto) -> Vec<(SubgraphStep, &GraphProto)> {
+    let mut out = Vec::new();
+    for attr in &node.attribute {
+        let step = |index| SubgraphStep {
+            node: node_index,
+            attr: attr.name().to_string(),
+            index,
+        };
+        if let Some(g) = &attr.g {
+            out.push((step(0), g));
+        }
+        out.extend(attr.graphs.iter().enumerate().map(|(i, g)| (step(i), g)));
+    }
+    out
+}
+
+/// Calls `f` on `graph` and every subgraph nested in it, depth first, with each one's path.
+pub fn for_each_graph_path<'a>(
+    graph: &'a GraphProto,
+    f: &mut dyn FnMut(&'a GraphProto, &GraphPath),
+) {
+    fn go<'a>(
+        graph: &'a GraphProto,
+        path: &mut GraphPath,
+        f: &mut dyn FnMut(&'a GraphProto, &GraphPath),
+    ) {
+        f(graph, path);
+        for (i, n) in graph.node.iter().enumerate() {
+            for (step, sub) in subgraphs_of(i, n) {
+                path.push(step);
+                go(sub, path, f);
+                path.pop();
+            }
+        }
+    }
+    go(graph, &mut Vec::new(), f)
+}
+
+/// The node that holds the subgraph reached by `step` from `graph`.
+pub fn step_node<'a>(graph: &'a GraphProto, step: &SubgraphStep) -> Option<&'a NodeProto> {
+    graph.node.get(step.node)
+}
+
+/// The subgraph at `path` under `graph`.
+pub fn graph_at<'a>(graph: &'a GraphProto, path: &[SubgraphStep]) -> Option<&'a GraphProto> {
+    let mut g = graph;
+    for step in path {
+        let attr = g
+            .node
+            .get(step.node)?
+            .attribute
+            .iter()
+            .find(|a| a.name() == step.attr)?;
+        g = match (&attr.g, step.index) {
+            (Some(sub), 0) => sub,
+            _ => attr.graphs.get(step.index)?,
+        };
+    }
+    Some(g)
+}
+
+/// The subgraph at `path` under `graph`, mutably.
+pub fn graph_at_mut<'a>(
+    graph: &'a mut GraphProto,
+    path: &[SubgraphStep],
+) -> Option<&'a mut GraphProto> {
+    let mut g = graph;
+    for step in path {
+        let attr = g
+            .node
+            .get_mut(step.node)?
+            .attribute
+            .iter_mut()
+            .find(|a| a.name() == step.attr)?;
+        g = match attr.g {
+            Some(ref mut sub) if step.index == 0 => sub,
+            _ => attr.graphs.get_mut(step.index)?,
+        };
+    }
+    Some(g)
+}

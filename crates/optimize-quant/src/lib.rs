@@ -101,7 +101,7 @@ where
     let mut folded = model.clone();
     let constants = optimize_onnx::transform::constants_to_initializers(&mut folded.proto);
     let plan = qdq::plan(&folded.proto, config);
-    if plan.nodes.is_empty() {
+    if plan.node_count() == 0 {
         let mut report = plan.report;
         report.constants_folded = constants;
         return Ok((folded, report, Calibration::default()));
@@ -114,6 +114,8 @@ where
         load,
         progress,
     )?;
+    let mut plan = plan;
+    plan.float_activations = noisy_activations(&cal, config);
     let (out, mut report) = qdq::quantize_static(&folded, &plan, &cal.ranges, config)?;
     report.constants_folded = constants;
     report.non_finite_activations = cal
@@ -122,6 +124,43 @@ where
         .map(|(k, v)| (k.clone(), *v))
         .collect();
     Ok((out, report, cal))
+}
+
+/// Activations whose int8 rounding noise passes this share of their RMS stay float: their
+/// calibrated range is stretched by outliers far beyond where the values usually are.
+pub const MAX_ACTIVATION_NOISE: f64 = 0.08;
+
+/// The calibrated activations whose int8 form would be too coarse (see
+/// [`calibrate::rounding_noise`]), with why.
+pub fn noisy_activations(
+    cal: &Calibration,
+    config: &QuantConfig,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for (t, r) in &cal.ranges {
+        let Some(&rms) = cal.rms.get(t) else { continue };
+        let p = scale::params_for_range(
+            r.min,
+            r.max,
+            config.activation_type(),
+            config.symmetric_activations,
+        );
+        let noise = calibrate::rounding_noise(p.scale, rms);
+        if noise > MAX_ACTIVATION_NOISE {
+            out.insert(
+                t.clone(),
+                format!(
+                    "its range [{:.3}, {:.3}] is {:.0}x its RMS ({:.2e}); int8 rounding would add {:.0}% noise",
+                    r.min,
+                    r.max,
+                    f64::from(r.max - r.min) / rms,
+                    rms,
+                    noise * 100.0
+                ),
+            );
+        }
+    }
+    out
 }
 
 /// Activations that overflow float16: what [`fp16_overflow`] found.
@@ -167,4 +206,37 @@ where
         tensors_checked: tensors.len(),
         overflowing,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observer::Range;
+
+    #[test]
+    fn outlier_stretched_activations_stay_float() {
+        let mut cal = Calibration::default();
+        // Most values near ±1 (RMS 1) but one outlier at 2000: uint8 steps of 2001/255 ≈ 7.8,
+        // rounding noise 7.85/√12 ≈ 2.27 — over twice the signal.
+        cal.ranges.insert(
+            "spiky".into(),
+            Range {
+                min: -1.0,
+                max: 2000.0,
+            },
+        );
+        cal.rms.insert("spiky".into(), 1.0);
+        // A well-behaved one: range ±4 RMS, noise 8/255/√12 ≈ 0.9% of the RMS.
+        cal.ranges.insert(
+            "calm".into(),
+            Range {
+                min: -4.0,
+                max: 4.0,
+            },
+        );
+        cal.rms.insert("calm".into(), 1.0);
+        let noisy = noisy_activations(&cal, &QuantConfig::default());
+        assert_eq!(noisy.keys().collect::<Vec<_>>(), ["spiky"]);
+        assert!(noisy["spiky"].contains("227%"), "{}", noisy["spiky"]);
+    }
 }

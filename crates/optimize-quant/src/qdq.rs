@@ -17,8 +17,9 @@
 //! - biases of Conv/Gemm: int32 with `scale = X_scale · W_scale[c]` and zero point 0, so the
 //!   runtime's integer kernels can add them exactly.
 //!
-//! Only the main graph is quantized: activations inside If/Loop bodies cannot be captured for
-//! calibration, so their nodes are reported as skipped.
+//! Nodes inside If branches and Loop bodies are quantized like main-graph nodes: calibration
+//! captures their activations through extra If/Loop outputs. Scan bodies and other holders are
+//! left in float and reported.
 
 use crate::config::QuantConfig;
 use crate::dynamic::remove_unused_initializers;
@@ -32,7 +33,8 @@ use crate::{Error, Result};
 use optimize_onnx::build::{attr_int, node, opset, tensor_f32, tensor_i32, tensor_raw, WithAttr};
 use optimize_onnx::proto::tensor_proto::DataType;
 use optimize_onnx::proto::type_proto::Value as TypeValue;
-use optimize_onnx::proto::{GraphProto, ModelProto, NodeProto};
+use optimize_onnx::proto::{GraphProto, ModelProto, NodeProto, TensorProto};
+use optimize_onnx::walk::{self, GraphPath, SubgraphStep};
 use optimize_onnx::{GraphView, Model};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -41,20 +43,40 @@ pub const MIN_OPSET: i64 = 10;
 /// Opset that adds the `axis` attribute (per-channel) to `DequantizeLinear`.
 pub const PER_CHANNEL_OPSET: i64 = 13;
 
-/// Which nodes a static pass will quantize and which activations it needs ranges for.
+/// What a static pass will do in one graph (the main graph or an If/Loop body).
 #[derive(Debug, Clone, Default)]
-pub struct StaticPlan {
-    /// Indices of main-graph nodes to quantize.
+pub struct GraphPlan {
+    /// Indices of this graph's nodes to quantize.
     pub nodes: Vec<usize>,
-    /// Activation tensors (inputs and outputs of those nodes) that need a calibrated range.
+    /// Activation tensors read or written by those nodes that get a Q/DQ pair in this graph.
     pub activations: BTreeSet<String>,
-    /// What was skipped and why, to carry into the report.
-    pub report: QuantReport,
     /// Relu nodes folded into the quantization of the node before them: producer output →
     /// (Relu node index, Relu output). Quantizing to uint8 with zero point 0 clamps negatives
     /// exactly as Relu does, so `Conv → Relu` becomes `Conv → Q → DQ`, which ONNX Runtime fuses
     /// into one integer kernel (with a Q/DQ between them it cannot).
     pub fused_relus: HashMap<String, (usize, String)>,
+}
+
+/// Which nodes a static pass will quantize, in which graphs, and which activations it needs
+/// ranges for.
+#[derive(Debug, Clone, Default)]
+pub struct StaticPlan {
+    /// The plan of each graph that has something to quantize, by its path from the main graph.
+    pub graphs: BTreeMap<GraphPath, GraphPlan>,
+    /// Every activation that needs a calibrated range (the union over all graphs).
+    pub activations: BTreeSet<String>,
+    /// Activations to leave in float after all, with why (filled after calibration, e.g. by
+    /// the outlier guard); nodes that read one stay float.
+    pub float_activations: BTreeMap<String, String>,
+    /// What was skipped and why, to carry into the report.
+    pub report: QuantReport,
+}
+
+impl StaticPlan {
+    /// Number of nodes planned for quantization, over all graphs.
+    pub fn node_count(&self) -> usize {
+        self.graphs.values().map(|g| g.nodes.len()).sum()
+    }
 }
 
 fn is_float_value(g: &GraphProto, name: &str) -> Option<bool> {
@@ -68,8 +90,16 @@ fn is_float_value(g: &GraphProto, name: &str) -> Option<bool> {
         })
 }
 
-/// Decides what to quantize in `model`'s main graph (whose `Constant` weights should already be
-/// initializers, see [`optimize_onnx::transform::constants_to_initializers`]).
+/// The initializer `name` as seen from the innermost of `scopes` (a graph and the graphs that
+/// enclose it, outermost first): a subgraph may read its ancestors' initializers.
+fn initializer_in<'a>(scopes: &[GraphView<'a>], name: &str) -> Option<&'a TensorProto> {
+    scopes.iter().rev().find_map(|v| v.initializer(name))
+}
+
+/// Decides what to quantize in `model`'s main graph and in the bodies of its If and Loop nodes,
+/// however deeply nested (their activations are captured for calibration through added If/Loop
+/// outputs, see [`crate::calibrate::capture_model`]). Weights in `Constant` nodes should already
+/// be initializers (see [`optimize_onnx::transform::constants_to_initializers`]).
 pub fn plan(model: &ModelProto, config: &QuantConfig) -> StaticPlan {
     let mut plan = StaticPlan {
         report: QuantReport {
@@ -78,34 +108,57 @@ pub fn plan(model: &ModelProto, config: &QuantConfig) -> StaticPlan {
         },
         ..Default::default()
     };
-    let Some(g) = model.graph.as_ref() else {
-        return plan;
-    };
-    let view = GraphView::new(g);
+    if let Some(g) = model.graph.as_ref() {
+        plan_graph(
+            g,
+            &mut Vec::new(),
+            &mut Vec::new(),
+            Ok(()),
+            config,
+            &mut plan,
+        );
+    }
+    plan
+}
+
+fn plan_graph<'a>(
+    g: &'a GraphProto,
+    path: &mut GraphPath,
+    scopes: &mut Vec<GraphView<'a>>,
+    capturable: std::result::Result<(), String>,
+    config: &QuantConfig,
+    plan: &mut StaticPlan,
+) {
+    scopes.push(GraphView::new(g));
+    let mut gp = GraphPlan::default();
     for (i, n) in g.node.iter().enumerate() {
-        for attr in &n.attribute {
-            for sub in attr.g.iter().chain(&attr.graphs) {
-                optimize_onnx::walk::for_each_graph(sub, &mut |sg, _| {
-                    for sn in &sg.node {
-                        if ops::rule(sn).is_some() {
-                            plan.report.skip(
-                                sn.op_type(),
-                                "inside a subgraph (activations there cannot be calibrated)",
-                            );
-                        }
-                    }
-                });
-            }
+        for (step, sub) in walk::subgraphs_of(i, n) {
+            // If branches and Loop bodies can hand an inner tensor out as an extra output;
+            // other holders (Scan, custom ops) cannot.
+            let inner = match (n.domain(), n.op_type()) {
+                ("", "If" | "Loop") => capturable.clone(),
+                (_, op) => Err(format!(
+                    "inside a {op} body (its activations cannot be captured for calibration)"
+                )),
+            };
+            path.push(step);
+            plan_graph(sub, path, scopes, inner, config, plan);
+            path.pop();
         }
         let Some(rule) = ops::rule(n) else { continue };
+        if let Err(why) = &capturable {
+            plan.report.skip(n.op_type(), why.clone());
+            continue;
+        }
         if let Err(why) = config.filter.check(n) {
             plan.report.skip(n.op_type(), format!("excluded ({why:?})"));
             continue;
         }
+        let view = scopes.last().expect("pushed above");
         let weight = rule
             .weight_input
             .and_then(|w| n.input.get(w))
-            .and_then(|w| view.initializer(w));
+            .and_then(|w| initializer_in(scopes, w));
         let mut acts: Vec<&str> = Vec::new();
         match (rule.op_type, weight) {
             (_, Some(w)) if w.data_type != Some(DataType::Float as i32) => {
@@ -142,7 +195,7 @@ pub fn plan(model: &ModelProto, config: &QuantConfig) -> StaticPlan {
         }
         if acts
             .iter()
-            .any(|a| view.initializer(a).is_some() || is_float_value(g, a) == Some(false))
+            .any(|a| initializer_in(scopes, a).is_some() || is_float_value(g, a) == Some(false))
         {
             plan.report.skip(
                 n.op_type(),
@@ -150,8 +203,8 @@ pub fn plan(model: &ModelProto, config: &QuantConfig) -> StaticPlan {
             );
             continue;
         }
-        plan.nodes.push(i);
-        plan.activations.extend(acts.iter().map(|s| s.to_string()));
+        gp.nodes.push(i);
+        gp.activations.extend(acts.iter().map(|s| s.to_string()));
         if let Some(y) = n.output.first().filter(|y| !y.is_empty()) {
             let relu = match view.consumers(y) {
                 [r] if !config.symmetric_activations && !view.is_output(y) => {
@@ -163,16 +216,20 @@ pub fn plan(model: &ModelProto, config: &QuantConfig) -> StaticPlan {
             };
             match relu {
                 Some((r, out)) => {
-                    plan.activations.insert(out.clone());
-                    plan.fused_relus.insert(y.clone(), (r, out));
+                    gp.activations.insert(out.clone());
+                    gp.fused_relus.insert(y.clone(), (r, out));
                 }
                 None => {
-                    plan.activations.insert(y.clone());
+                    gp.activations.insert(y.clone());
                 }
             }
         }
     }
-    plan
+    scopes.pop();
+    if !gp.nodes.is_empty() {
+        plan.activations.extend(gp.activations.iter().cloned());
+        plan.graphs.insert(path.clone(), gp);
+    }
 }
 
 /// Inserts QDQ for the planned nodes, using `ranges` for activations. `model` must be the one
@@ -199,230 +256,336 @@ pub fn quantize_static(
             form: "per-channel QDQ (DequantizeLinear with axis)".into(),
         });
     }
-    let mut report = plan.report.clone();
-    let mut names = Names::of(&proto);
-    let act_type = config.activation_type();
-    let Some(g) = proto.graph.as_mut() else {
-        return Ok((Model::from_proto(proto), report));
+    let mut rw = Rewriter {
+        plan,
+        ranges,
+        config,
+        names: Names::of(&proto),
+        report: plan.report.clone(),
+        replaced: HashSet::new(),
     };
-
-    // Activation quantization parameters, and the Q/DQ pair of each activation.
-    let mut act_params: HashMap<String, QuantParams> = HashMap::new();
-    let mut act_dq: HashMap<String, String> = HashMap::new();
-    let mut after: HashMap<String, Vec<NodeProto>> = HashMap::new(); // producer output -> Q/DQ nodes
-    let mut head: Vec<NodeProto> = Vec::new(); // DQs of weights, QDQ of graph inputs
-    let mut inits = Vec::new();
-    let produced: HashSet<String> = g
-        .node
-        .iter()
-        .flat_map(|n| n.output.iter().cloned())
-        .collect();
-    for t in &plan.activations {
-        let Some(r) = ranges.get(t) else { continue };
-        let p = params_for_range(r.min, r.max, act_type, config.symmetric_activations);
-        let (s, zp) = (
-            names.fresh(&format!("{t}_scale")),
-            names.fresh(&format!("{t}_zero_point")),
-        );
-        inits.push(tensor_f32(&s, &[], &[p.scale]));
-        inits.push(zero_point_tensor(&zp, act_type, p.zero_point));
-        let (q, dq) = (
-            names.fresh(&format!("{t}_quantized")),
-            names.fresh(&format!("{t}_dequantized")),
-        );
-        let pair = vec![
-            node(
-                "QuantizeLinear",
-                &[t, &s, &zp],
-                &[&q],
-                &names.fresh(&format!("{t}_QuantizeLinear")),
-            ),
-            node(
-                "DequantizeLinear",
-                &[&q, &s, &zp],
-                &[&dq],
-                &names.fresh(&format!("{t}_DequantizeLinear")),
-            ),
-        ];
-        if produced.contains(t) {
-            after.entry(t.clone()).or_default().extend(pair);
-        } else {
-            head.extend(pair);
-        }
-        act_params.insert(t.clone(), p);
-        act_dq.insert(t.clone(), dq);
-        report.activations_quantized += 1;
+    if let Some(g) = proto.graph.as_mut() {
+        rw.graph(g, &mut Vec::new(), &[])?;
+        crate::gather::quantize_gathers(g, &mut rw.names, config, &mut rw.report);
     }
+    Ok((Model::from_proto(proto), rw.report))
+}
 
-    // Weights and biases of the planned nodes.
-    let mut rewired: HashMap<usize, Vec<(usize, String)>> = HashMap::new(); // node -> (input index, new name)
-    let mut weight_cache: HashMap<(String, Option<usize>), (String, Vec<QuantParams>)> =
-        HashMap::new();
-    let mut replaced = HashSet::new();
-    {
-        let view = GraphView::new(g);
-        for &i in &plan.nodes {
-            let n = &g.node[i];
-            let Some(rule) = ops::rule(n) else { continue };
-            let weight_is_const = rule
-                .weight_input
-                .and_then(|w| n.input.get(w))
-                .is_some_and(|w| view.initializer(w).is_some());
-            let act_inputs = if weight_is_const { 1 } else { 2 };
-            let acts_ok = n
-                .input
-                .iter()
-                .take(act_inputs)
-                .all(|a| act_params.contains_key(a));
-            if !acts_ok {
-                report.skip(n.op_type(), "an activation has no calibrated range");
-                continue;
-            }
-            let mut changes = Vec::new();
-            let mut w_params = None;
-            if let Some(wi) = rule.weight_input {
-                if let Some(w) = n.input.get(wi).and_then(|w| view.initializer(w)) {
-                    let (values, shape) = float_values(w)?;
-                    let axis = config
-                        .per_channel
-                        .then(|| (rule.channel_axis)(n, shape.len()));
-                    let key = (w.name().to_string(), axis);
-                    let (dq, params) = match weight_cache.get(&key) {
-                        Some(c) => c.clone(),
-                        None => {
-                            let base = w.name();
-                            let qn = [
-                                names.fresh(&format!("{base}_quantized")),
-                                names.fresh(&format!("{base}_scale")),
-                                names.fresh(&format!("{base}_zero_point")),
-                            ];
-                            let qw =
-                                quantize_weight(&values, &shape, axis, [&qn[0], &qn[1], &qn[2]])?;
-                            report.weights.tensors += 1;
-                            report.weights.bytes_before += values.len() as u64 * 4;
-                            report.weights.bytes_after +=
-                                values.len() as u64 + qw.params.len() as u64 * 5;
-                            if qw.non_finite > 0 {
-                                report
-                                    .non_finite_weights
-                                    .push((base.to_string(), qw.non_finite));
-                            }
-                            let dq = names.fresh(&format!("{base}_dequantized"));
-                            let mut dqn = node(
-                                "DequantizeLinear",
-                                &[&qn[0], &qn[1], &qn[2]],
-                                &[&dq],
-                                &names.fresh(&format!("{base}_DequantizeLinear")),
-                            );
-                            if let Some(a) = axis {
-                                dqn = dqn.with_attr(attr_int("axis", a as i64));
-                            }
-                            head.push(dqn);
-                            inits.extend([qw.data, qw.scale, qw.zero_point]);
-                            replaced.insert(base.to_string());
-                            weight_cache.insert(key, (dq.clone(), qw.params.clone()));
-                            (dq, qw.params)
-                        }
-                    };
-                    changes.push((wi, dq));
-                    w_params = Some(params);
-                }
-            }
-            // Bias: int32 with scale X_scale * W_scale[c], so integer kernels add it exactly.
-            if let (Some(bi), Some(wp)) = (rule.bias_input, &w_params) {
-                if let Some(b) = n.input.get(bi).and_then(|b| view.initializer(b)) {
-                    let x_scale = act_params[&n.input[0]].scale;
-                    if let Ok((bv, bshape)) = float_values(b) {
-                        let per_channel = wp.len() > 1;
-                        if bshape.len() == 1 && (!per_channel || bshape[0] == wp.len()) {
-                            let scales: Vec<f32> = (0..if per_channel { wp.len() } else { 1 })
-                                .map(|c| (x_scale * wp[c].scale).max(f32::MIN_POSITIVE))
-                                .collect();
-                            let q: Vec<i32> = bv
-                                .iter()
-                                .enumerate()
-                                .map(|(k, v)| {
-                                    let s = scales[if per_channel { k } else { 0 }];
-                                    let r = (f64::from(*v) / f64::from(s)).round_ties_even();
-                                    if r.is_nan() {
-                                        0
-                                    } else {
-                                        r.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
-                                    }
-                                })
-                                .collect();
-                            let base = b.name();
-                            let (qn, sn, zn, dq) = (
-                                names.fresh(&format!("{base}_quantized")),
-                                names.fresh(&format!("{base}_scale")),
-                                names.fresh(&format!("{base}_zero_point")),
-                                names.fresh(&format!("{base}_dequantized")),
-                            );
-                            let sdims: Vec<i64> = if per_channel {
-                                vec![scales.len() as i64]
-                            } else {
-                                vec![]
-                            };
-                            inits.push(tensor_i32(&qn, &b.dims, &q));
-                            inits.push(tensor_f32(&sn, &sdims, &scales));
-                            inits.push(tensor_i32(&zn, &sdims, &vec![0; scales.len()]));
-                            let mut dqn = node(
-                                "DequantizeLinear",
-                                &[&qn, &sn, &zn],
-                                &[&dq],
-                                &names.fresh(&format!("{base}_DequantizeLinear")),
-                            );
-                            if per_channel {
-                                dqn = dqn.with_attr(attr_int("axis", 0));
-                            }
-                            head.push(dqn);
-                            replaced.insert(base.to_string());
-                            changes.push((bi, dq));
-                        }
+/// The state of one QDQ rewrite over all graphs of a model.
+struct Rewriter<'p> {
+    plan: &'p StaticPlan,
+    ranges: &'p BTreeMap<String, Range>,
+    config: &'p QuantConfig,
+    names: Names,
+    report: QuantReport,
+    /// Float weights and biases replaced by int8/int32 ones (removed where nothing reads them).
+    replaced: HashSet<String>,
+}
+
+type Scope<'s> = HashMap<&'s str, &'s TensorProto>;
+
+impl Rewriter<'_> {
+    /// Rewrites `g` (at `path`): its subgraphs first, while its node indices still match the
+    /// plan, then its own planned nodes. `outer` holds the initializers of enclosing graphs.
+    fn graph(
+        &mut self,
+        g: &mut GraphProto,
+        path: &mut GraphPath,
+        outer: &[&Scope<'_>],
+    ) -> Result<()> {
+        {
+            let GraphProto {
+                node, initializer, ..
+            } = &mut *g;
+            let mine: Scope<'_> = initializer.iter().map(|t| (t.name(), t)).collect();
+            let mut scopes: Vec<&Scope<'_>> = outer.to_vec();
+            scopes.push(&mine);
+            for (i, n) in node.iter_mut().enumerate() {
+                for attr in n.attribute.iter_mut() {
+                    let name = attr.name().to_string();
+                    let subs = attr.g.iter_mut().chain(attr.graphs.iter_mut());
+                    for (k, sub) in subs.enumerate() {
+                        path.push(SubgraphStep {
+                            node: i,
+                            attr: name.clone(),
+                            index: k,
+                        });
+                        self.graph(sub, path, &scopes)?;
+                        path.pop();
                     }
                 }
             }
-            report.quantized(n.op_type());
-            rewired.insert(i, changes);
         }
+        if let Some(gp) = self.plan.graphs.get(path.as_slice()) {
+            self.own_nodes(g, gp, outer)?;
+        }
+        remove_unused_initializers(g, &self.replaced);
+        Ok(())
     }
 
-    // Rebuild the node list: head first, then each node (inputs rewired) followed by the Q/DQ of
-    // its outputs.
-    let mut nodes = head;
-    let fused: HashSet<usize> = plan.fused_relus.values().map(|(r, _)| *r).collect();
-    for (i, mut n) in std::mem::take(&mut g.node).into_iter().enumerate() {
-        if fused.contains(&i) {
-            continue;
+    /// Inserts Q/DQ for the planned nodes of one graph.
+    fn own_nodes(
+        &mut self,
+        g: &mut GraphProto,
+        gp: &GraphPlan,
+        outer: &[&Scope<'_>],
+    ) -> Result<()> {
+        let (config, names, report) = (self.config, &mut self.names, &mut self.report);
+        let lookup = |view: &GraphView<'_>, name: &str| -> Option<TensorProto> {
+            view.initializer(name)
+                .or_else(|| outer.iter().rev().find_map(|s| s.get(name).copied()))
+                .cloned()
+        };
+        let act_type = config.activation_type();
+        // Activation quantization parameters, and the Q/DQ pair of each activation.
+        let mut act_params: HashMap<String, QuantParams> = HashMap::new();
+        let mut act_dq: HashMap<String, String> = HashMap::new();
+        let mut after: HashMap<String, Vec<NodeProto>> = HashMap::new(); // producer output -> Q/DQ nodes
+        let mut head: Vec<NodeProto> = Vec::new(); // DQs of weights, QDQ of graph inputs
+        let mut inits = Vec::new();
+        let produced: HashSet<String> = g
+            .node
+            .iter()
+            .flat_map(|n| n.output.iter().cloned())
+            .collect();
+        // A folded Relu disappears: its producer keeps its own output name (read only by the
+        // Relu), the Q reads that, and the DQ takes over the Relu's output name, so every reader
+        // of it (in this graph, in subgraphs, a graph output) gets the clamped value.
+        let relu_inputs: HashMap<&str, &str> = gp
+            .fused_relus
+            .iter()
+            .map(|(y, (_, out))| (out.as_str(), y.as_str()))
+            .collect();
+        let mut folded: HashSet<usize> = HashSet::new(); // Relu nodes whose Q/DQ replaces them
+        for t in &gp.activations {
+            if self.plan.float_activations.contains_key(t) {
+                continue;
+            }
+            let Some(r) = self.ranges.get(t) else {
+                continue;
+            };
+            let p = params_for_range(r.min, r.max, act_type, config.symmetric_activations);
+            let (s, zp) = (
+                names.fresh(&format!("{t}_scale")),
+                names.fresh(&format!("{t}_zero_point")),
+            );
+            inits.push(tensor_f32(&s, &[], &[p.scale]));
+            inits.push(zero_point_tensor(&zp, act_type, p.zero_point));
+            let before_relu = relu_inputs.get(t.as_str()).copied();
+            let q = names.fresh(&format!("{t}_quantized"));
+            let dq = match before_relu {
+                Some(_) => t.clone(),
+                None => names.fresh(&format!("{t}_dequantized")),
+            };
+            let pair = vec![
+                node(
+                    "QuantizeLinear",
+                    &[before_relu.unwrap_or(t), &s, &zp],
+                    &[&q],
+                    &names.fresh(&format!("{t}_QuantizeLinear")),
+                ),
+                node(
+                    "DequantizeLinear",
+                    &[&q, &s, &zp],
+                    &[&dq],
+                    &names.fresh(&format!("{t}_DequantizeLinear")),
+                ),
+            ];
+            if let Some(y) = before_relu {
+                folded.insert(gp.fused_relus[y].0);
+                after.entry(y.to_string()).or_default().extend(pair);
+            } else if produced.contains(t) {
+                after.entry(t.clone()).or_default().extend(pair);
+            } else {
+                head.extend(pair);
+            }
+            act_params.insert(t.clone(), p);
+            if before_relu.is_none() {
+                act_dq.insert(t.clone(), dq);
+            }
+            report.activations_quantized += 1;
         }
-        for o in n.output.iter_mut() {
-            if let Some((_, relu_out)) = plan.fused_relus.get(o.as_str()) {
-                *o = relu_out.clone();
+
+        // Weights and biases of the planned nodes.
+        let mut rewired: HashMap<usize, Vec<(usize, String)>> = HashMap::new(); // node -> (input index, new name)
+        let mut weight_cache: HashMap<(String, Option<usize>), (String, Vec<QuantParams>)> =
+            HashMap::new();
+        {
+            let view = GraphView::new(g);
+            for &i in &gp.nodes {
+                let n = &g.node[i];
+                let Some(rule) = ops::rule(n) else { continue };
+                let weight_is_const = rule
+                    .weight_input
+                    .and_then(|w| n.input.get(w))
+                    .is_some_and(|w| lookup(&view, w).is_some());
+                let act_inputs = if weight_is_const { 1 } else { 2 };
+                let acts_ok = n
+                    .input
+                    .iter()
+                    .take(act_inputs)
+                    .all(|a| act_params.contains_key(a));
+                let float_act = n
+                    .input
+                    .iter()
+                    .take(act_inputs)
+                    .find_map(|a| self.plan.float_activations.get(a).map(|why| (a, why)));
+                if let Some((a, why)) = float_act {
+                    report.skip(
+                        n.op_type(),
+                        format!("input activation '{a}' stays float: {why}"),
+                    );
+                    continue;
+                }
+                if !acts_ok {
+                    report.skip(
+                        n.op_type(),
+                        "an activation has no calibrated range (never computed on the calibration data, e.g. an If branch not taken)",
+                    );
+                    continue;
+                }
+                let mut changes = Vec::new();
+                let mut w_params = None;
+                if let Some(wi) = rule.weight_input {
+                    if let Some(w) = n.input.get(wi).and_then(|w| lookup(&view, w)) {
+                        let (values, shape) = float_values(&w)?;
+                        let axis = config
+                            .per_channel
+                            .then(|| (rule.channel_axis)(n, shape.len()));
+                        let key = (w.name().to_string(), axis);
+                        let (dq, params) = match weight_cache.get(&key) {
+                            Some(c) => c.clone(),
+                            None => {
+                                let base = w.name();
+                                let qn = [
+                                    names.fresh(&format!("{base}_quantized")),
+                                    names.fresh(&format!("{base}_scale")),
+                                    names.fresh(&format!("{base}_zero_point")),
+                                ];
+                                let qw = quantize_weight(
+                                    &values,
+                                    &shape,
+                                    axis,
+                                    [&qn[0], &qn[1], &qn[2]],
+                                )?;
+                                report.weights.tensors += 1;
+                                report.weights.bytes_before += values.len() as u64 * 4;
+                                report.weights.bytes_after +=
+                                    values.len() as u64 + qw.params.len() as u64 * 5;
+                                if qw.non_finite > 0 {
+                                    report
+                                        .non_finite_weights
+                                        .push((base.to_string(), qw.non_finite));
+                                }
+                                let dq = names.fresh(&format!("{base}_dequantized"));
+                                let mut dqn = node(
+                                    "DequantizeLinear",
+                                    &[&qn[0], &qn[1], &qn[2]],
+                                    &[&dq],
+                                    &names.fresh(&format!("{base}_DequantizeLinear")),
+                                );
+                                if let Some(a) = axis {
+                                    dqn = dqn.with_attr(attr_int("axis", a as i64));
+                                }
+                                head.push(dqn);
+                                inits.extend([qw.data, qw.scale, qw.zero_point]);
+                                self.replaced.insert(base.to_string());
+                                weight_cache.insert(key, (dq.clone(), qw.params.clone()));
+                                (dq, qw.params)
+                            }
+                        };
+                        changes.push((wi, dq));
+                        w_params = Some(params);
+                    }
+                }
+                // Bias: int32 with scale X_scale * W_scale[c], so integer kernels add it exactly.
+                if let (Some(bi), Some(wp)) = (rule.bias_input, &w_params) {
+                    if let Some(b) = n.input.get(bi).and_then(|b| lookup(&view, b)) {
+                        let x_scale = act_params[&n.input[0]].scale;
+                        if let Ok((bv, bshape)) = float_values(&b) {
+                            let per_channel = wp.len() > 1;
+                            if bshape.len() == 1 && (!per_channel || bshape[0] == wp.len()) {
+                                let scales: Vec<f32> = (0..if per_channel { wp.len() } else { 1 })
+                                    .map(|c| (x_scale * wp[c].scale).max(f32::MIN_POSITIVE))
+                                    .collect();
+                                let q: Vec<i32> = bv
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(k, v)| {
+                                        let s = scales[if per_channel { k } else { 0 }];
+                                        let r = (f64::from(*v) / f64::from(s)).round_ties_even();
+                                        if r.is_nan() {
+                                            0
+                                        } else {
+                                            r.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32
+                                        }
+                                    })
+                                    .collect();
+                                let base = b.name();
+                                let (qn, sn, zn, dq) = (
+                                    names.fresh(&format!("{base}_quantized")),
+                                    names.fresh(&format!("{base}_scale")),
+                                    names.fresh(&format!("{base}_zero_point")),
+                                    names.fresh(&format!("{base}_dequantized")),
+                                );
+                                let sdims: Vec<i64> = if per_channel {
+                                    vec![scales.len() as i64]
+                                } else {
+                                    vec![]
+                                };
+                                inits.push(tensor_i32(&qn, &b.dims, &q));
+                                inits.push(tensor_f32(&sn, &sdims, &scales));
+                                inits.push(tensor_i32(&zn, &sdims, &vec![0; scales.len()]));
+                                let mut dqn = node(
+                                    "DequantizeLinear",
+                                    &[&qn, &sn, &zn],
+                                    &[&dq],
+                                    &names.fresh(&format!("{base}_DequantizeLinear")),
+                                );
+                                if per_channel {
+                                    dqn = dqn.with_attr(attr_int("axis", 0));
+                                }
+                                head.push(dqn);
+                                self.replaced.insert(base.to_string());
+                                changes.push((bi, dq));
+                            }
+                        }
+                    }
+                }
+                report.quantized(n.op_type());
+                rewired.insert(i, changes);
             }
         }
-        for (k, input) in n.input.iter_mut().enumerate() {
-            if let Some(new) = rewired
-                .get(&i)
-                .and_then(|c| c.iter().find(|(idx, _)| *idx == k))
-            {
-                *input = new.1.clone();
-            } else if let Some(dq) = act_dq.get(input.as_str()) {
-                *input = dq.clone();
+
+        // Rebuild the node list: head first, then each node (inputs rewired) followed by the Q/DQ of
+        // its outputs.
+        let mut nodes = head;
+        for (i, mut n) in std::mem::take(&mut g.node).into_iter().enumerate() {
+            if folded.contains(&i) {
+                continue;
+            }
+            for (k, input) in n.input.iter_mut().enumerate() {
+                if let Some(new) = rewired
+                    .get(&i)
+                    .and_then(|c| c.iter().find(|(idx, _)| *idx == k))
+                {
+                    *input = new.1.clone();
+                } else if let Some(dq) = act_dq.get(input.as_str()) {
+                    *input = dq.clone();
+                }
+            }
+            let outs = n.output.clone();
+            nodes.push(n);
+            for o in outs {
+                if let Some(pair) = after.remove(&o) {
+                    nodes.extend(pair);
+                }
             }
         }
-        let outs = n.output.clone();
-        nodes.push(n);
-        for o in outs {
-            if let Some(pair) = after.remove(&o) {
-                nodes.extend(pair);
-            }
-        }
+        g.node = nodes;
+        g.initializer.extend(inits);
+        Ok(())
     }
-    g.node = nodes;
-    g.initializer.extend(inits);
-    remove_unused_initializers(g, &replaced);
-    crate::gather::quantize_gathers(g, &mut names, config, &mut report);
-    Ok((Model::from_proto(proto), report))
 }
 
 fn zero_point_tensor(name: &str, t: QuantType, zp: i32) -> optimize_onnx::proto::TensorProto {
@@ -473,7 +636,7 @@ mod tests {
         let model = graph();
         let config = QuantConfig::default();
         let plan = plan(&model.proto, &config);
-        assert_eq!(plan.nodes, vec![0]);
+        assert_eq!(plan.graphs[&Vec::new()].nodes, vec![0]);
         assert_eq!(
             plan.activations
                 .iter()
