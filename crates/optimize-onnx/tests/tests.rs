@@ -8,3 +8,5 @@ mod lossless;
 mod external_data;
 // Cut and corrupted files: every outcome is Ok or a named error, never a panic.
 mod corrupt;
+// Opset upgrade: each rule and the PaddleOCR models, checked by onnx.checker and ONNX Runtime.
+mod opset;

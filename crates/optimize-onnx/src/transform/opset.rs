@@ -13,7 +13,8 @@
 //!
 //! | step | rewritten |
 //! |------|-----------|
-//! | 11 | `Clip` min/max and `Pad` pads/value attributes to inputs; `Resize` (10) and the deprecated `Upsample` to Resize-11 with the old "asymmetric" coordinates; `Scatter` to `ScatterElements` |
+//! | 10 | `Slice` starts/ends/axes and `TopK` k attributes to inputs; the deprecated `Upsample` to `Resize` (same meaning) |
+//! | 11 | `Clip` min/max and `Pad` pads/value attributes to inputs; `Resize` (10) to Resize-11 with the old "asymmetric" coordinates; `Scatter` to `ScatterElements` |
 //! | 12 | `Dropout` ratio attribute to an input |
 //! | 13 | `Squeeze`, `Unsqueeze`, `ReduceSum` axes and `Split` sizes to inputs; `Softmax`, `LogSoftmax`, `Hardmax` on an axis that may not be the last one spelled out as Flatten, op, Reshape; `Resize` "tf_half_pixel_for_nn" (nearest) to "half_pixel" with the equivalent rounding |
 //! | 16 | `RoiAlign` gets its old coordinate mode ("output_half_pixel") explicitly |
@@ -72,7 +73,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 /// The lowest `ai.onnx` opset [`upgrade_opset`] upgrades from.
-pub const MIN_SOURCE_OPSET: i64 = 10;
+pub const MIN_SOURCE_OPSET: i64 = 9;
 
 /// The highest `ai.onnx` opset [`upgrade_opset`] upgrades to.
 pub const MAX_TARGET_OPSET: i64 = 21;
@@ -145,9 +146,20 @@ use Rule::{Adapt, Same};
 /// `Same` entries were reviewed: their new version only widens types, or adds attributes and
 /// optional inputs whose defaults keep the old meaning (ArgMax's `select_last_index`, Reshape's
 /// `allowzero`, TopK's `largest`/`sorted`, DepthToSpace's `mode` = DCR, QuantizeLinear's `axis`,
-/// ...), or accepts negative axes. `Upsample` did not change at 11; it was deprecated at 10 and
-/// is replaced when leaving opset 10.
+/// ...), or accepts negative axes. `Upsample` did not change at 11: it was deprecated at 10 and
+/// becomes Resize there; the entry at 11 catches opset-10 models that still hold one.
 const CHANGES: &[(i64, &[(&str, Rule)])] = &[
+    (
+        10,
+        &[
+            ("AveragePool", Same),
+            ("Dropout", Adapt(dropout_mask_type)),
+            ("MaxPool", Same),
+            ("Slice", Adapt(slice_inputs)),
+            ("TopK", Adapt(topk_input)),
+            ("Upsample", Adapt(upsample_to_resize)),
+        ],
+    ),
     (
         11,
         &[
@@ -921,7 +933,7 @@ mod tests {
     #[test]
     fn unsupported_ranges_and_parts() {
         let sq = || node("Squeeze", &["x"], &["s"], "sq").with_attr(attr_ints("axes", &[0]));
-        let mut m = model(7, 9, vec![sq()]);
+        let mut m = model(7, 8, vec![sq()]);
         assert!(matches!(
             upgrade_opset(&mut m, 13),
             Err(Error::OpsetUnsupported { .. })
@@ -976,6 +988,7 @@ mod tests {
             9
         );
         assert!(changed_ops(22).is_empty());
+        assert!(changed_ops(MIN_SOURCE_OPSET).is_empty(), "no step into the lowest source");
     }
 
     #[test]

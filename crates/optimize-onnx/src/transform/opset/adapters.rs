@@ -271,8 +271,16 @@ impl WithAxis for NodeProto {
 /// Dropout at 12: the `ratio` attribute became an optional float input. At inference (no
 /// `training_mode` input) Dropout is the identity either way; the ratio is kept so training
 /// runtimes see the same model.
+///
+/// Refused: nodes that use the `mask` output. Opset 12 defines it as all true at inference;
+/// earlier opsets left it open, and ONNX Runtime's opset-10 kernel returns all false.
 pub fn dropout_ratio(ctx: &mut Ctx, node: &mut NodeProto) -> Result<Edit, String> {
     expect_inputs(node, 1)?;
+    if node.output.get(1).is_some_and(|m| !m.is_empty()) {
+        return Err("uses the 'mask' output, which opset 12 defines as all true at inference; \
+                    earlier opsets left it open (ONNX Runtime returns all false)"
+            .into());
+    }
     let Some(ratio) = take_attr(node, "ratio") else {
         return Edit::unchanged();
     };
@@ -338,6 +346,53 @@ pub fn pad_inputs(ctx: &mut Ctx, node: &mut NodeProto) -> Result<Edit, String> {
         let name = ctx.float_constant(&format!("{base}_value"), elem, value)?;
         node.input.push(name);
     }
+    Edit::changed()
+}
+
+/// Slice at 10: `starts`, `ends` and the optional `axes` attributes became int64 inputs (and an
+/// optional `steps` input was added, default 1: the old behaviour).
+pub fn slice_inputs(ctx: &mut Ctx, node: &mut NodeProto) -> Result<Edit, String> {
+    expect_inputs(node, 1)?;
+    let starts = take_attr(node, "starts").map(|a| a.ints);
+    let ends = take_attr(node, "ends").map(|a| a.ints);
+    let (Some(starts), Some(ends)) = (starts, ends) else {
+        return Err("has no 'starts' or 'ends' attribute, which Slice-1 requires".into());
+    };
+    let axes = take_attr(node, "axes").map(|a| a.ints);
+    let base = stem(node);
+    for (what, values) in [("starts", Some(starts)), ("ends", Some(ends)), ("axes", axes)] {
+        if let Some(v) = values {
+            let t = tensor_i64("", &[v.len() as i64], &v);
+            let name = ctx.constant(&format!("{base}_{what}"), t);
+            node.input.push(name);
+        }
+    }
+    Edit::changed()
+}
+
+/// TopK at 10: the `k` attribute became the input `K`, an int64 tensor of shape [1].
+pub fn topk_input(ctx: &mut Ctx, node: &mut NodeProto) -> Result<Edit, String> {
+    expect_inputs(node, 1)?;
+    let k = take_attr(node, "k")
+        .and_then(|a| a.i)
+        .ok_or("has no 'k' attribute, which TopK-1 requires")?;
+    let name = ctx.constant(&format!("{}_k", stem(node)), tensor_i64("", &[1], &[k]));
+    node.input.push(name);
+    Edit::changed()
+}
+
+/// Dropout at 10: the `mask` output changed type from the input's type to bool. Nodes that use
+/// it are refused.
+pub fn dropout_mask_type(_: &mut Ctx, node: &mut NodeProto) -> Result<Edit, String> {
+    if node.output.get(1).is_some_and(|m| !m.is_empty()) {
+        return Err("uses the 'mask' output, whose type opset 10 changed to bool".into());
+    }
+    Edit::unchanged()
+}
+
+/// Upsample at 10: deprecated; Resize-10 has the same inputs, `mode` and meaning.
+pub fn upsample_to_resize(_: &mut Ctx, node: &mut NodeProto) -> Result<Edit, String> {
+    node.op_type = Some("Resize".into());
     Edit::changed()
 }
 
@@ -726,6 +781,8 @@ mod tests {
         assert!(init(&c, "d_ratio").dims.is_empty(), "a scalar");
         let mut plain = node("Dropout", &["x"], &["y2"], "d2");
         assert!(!dropout_ratio(&mut c, &mut plain).unwrap().changed);
+        let mut mask = node("Dropout", &["x"], &["y3", "mask"], "d3");
+        assert!(dropout_ratio(&mut c, &mut mask).unwrap_err().contains("mask"));
     }
 
     #[test]
@@ -828,6 +885,41 @@ mod tests {
         let mut dynamic = node("Resize", &["x", "computed"], &["y4"], "dyn");
         let err = resize_from_10(&mut c, &mut dynamic).unwrap_err();
         assert!(err.contains("not a constant"), "{err}");
+    }
+
+    #[test]
+    fn opset_9_attributes_become_inputs() {
+        let mut c = ctx();
+        let mut sl = node("Slice", &["x"], &["y"], "sl")
+            .with_attr(ints("starts", &[1, 0]))
+            .with_attr(ints("ends", &[-1, 1000]))
+            .with_attr(ints("axes", &[0, -1]));
+        slice_inputs(&mut c, &mut sl).unwrap();
+        assert_eq!(sl.input, ["x", "sl_starts", "sl_ends", "sl_axes"]);
+        assert_eq!(read_i64(init(&c, "sl_ends")), Some(vec![-1, 1000]));
+        let mut no_axes = node("Slice", &["x"], &["y2"], "s2")
+            .with_attr(ints("starts", &[0]))
+            .with_attr(ints("ends", &[2]));
+        slice_inputs(&mut c, &mut no_axes).unwrap();
+        assert_eq!(no_axes.input, ["x", "s2_starts", "s2_ends"]);
+        assert!(no_axes.attribute.is_empty());
+
+        let mut topk = node("TopK", &["x"], &["v", "i"], "tk")
+            .with_attr(attr_int("k", 3))
+            .with_attr(attr_int("axis", 0));
+        topk_input(&mut c, &mut topk).unwrap();
+        assert_eq!(topk.input, ["x", "tk_k"]);
+        assert_eq!(init(&c, "tk_k").dims, [1]);
+        assert_eq!(attr_i(&topk, "axis", -1), 0);
+
+        let mut up = node("Upsample", &["x", "s"], &["u"], "up");
+        upsample_to_resize(&mut c, &mut up).unwrap();
+        assert_eq!((up.op_type(), up.input.len()), ("Resize", 2));
+
+        let mut d = node("Dropout", &["x"], &["y"], "d");
+        assert!(!dropout_mask_type(&mut c, &mut d).unwrap().changed);
+        d.output.push("mask".into());
+        assert!(dropout_mask_type(&mut c, &mut d).unwrap_err().contains("mask"));
     }
 
     #[test]
