@@ -45,7 +45,10 @@ fn upgrade_and_compare(
     (report.rewritten, stdout)
 }
 
-fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+/// Expected rewrite counts, by op type.
+type Counts = &'static [(&'static str, usize)];
+
+fn counts(pairs: Counts) -> BTreeMap<String, usize> {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
@@ -53,7 +56,7 @@ fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
 fn every_rule_keeps_outputs_in_onnx_runtime() {
     let dir = tempfile::tempdir().unwrap();
     #[rustfmt::skip]
-    let cases: &[(&str, i64, &[(&str, usize)])] = &[
+    let cases: &[(&str, i64, Counts)] = &[
         // axis 1 on rank 3 (differs), axis 0, default axis, and axis 2 of an intermediate are
         // spelled out; axis -1, and axis 2 of the rank-3 graph input, are kept.
         ("softmax-axis", 13, &[("Hardmax", 1), ("LogSoftmax", 1), ("Softmax", 2)]),
@@ -118,7 +121,7 @@ fn refusal_names_the_op_and_node_and_keeps_the_model() {
 fn paddle_models_keep_their_outputs() {
     let dir = tempfile::tempdir().unwrap();
     #[rustfmt::skip]
-    let models: &[(&str, &str, bool, i64, &[(&str, usize)])] = &[
+    let models: &[(&str, &str, bool, i64, Counts)] = &[
         ("ppocr-cls-mobile-v2", "ch_ppocr_mobile_v2.0_cls_infer.onnx", true, 13, &[("Softmax", 1)]),
         // Opset 12 with Clip and Resize already in their opset-11 form: only the version moves.
         ("ppocr-v4-det", "ch_PP-OCRv4_det_infer.onnx", true, 13, &[]),

@@ -988,7 +988,10 @@ mod tests {
             9
         );
         assert!(changed_ops(22).is_empty());
-        assert!(changed_ops(MIN_SOURCE_OPSET).is_empty(), "no step into the lowest source");
+        assert!(
+            changed_ops(MIN_SOURCE_OPSET).is_empty(),
+            "no step into the lowest source"
+        );
     }
 
     #[test]

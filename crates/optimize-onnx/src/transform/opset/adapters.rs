@@ -277,9 +277,11 @@ impl WithAxis for NodeProto {
 pub fn dropout_ratio(ctx: &mut Ctx, node: &mut NodeProto) -> Result<Edit, String> {
     expect_inputs(node, 1)?;
     if node.output.get(1).is_some_and(|m| !m.is_empty()) {
-        return Err("uses the 'mask' output, which opset 12 defines as all true at inference; \
+        return Err(
+            "uses the 'mask' output, which opset 12 defines as all true at inference; \
                     earlier opsets left it open (ONNX Runtime returns all false)"
-            .into());
+                .into(),
+        );
     }
     let Some(ratio) = take_attr(node, "ratio") else {
         return Edit::unchanged();
@@ -360,7 +362,11 @@ pub fn slice_inputs(ctx: &mut Ctx, node: &mut NodeProto) -> Result<Edit, String>
     };
     let axes = take_attr(node, "axes").map(|a| a.ints);
     let base = stem(node);
-    for (what, values) in [("starts", Some(starts)), ("ends", Some(ends)), ("axes", axes)] {
+    for (what, values) in [
+        ("starts", Some(starts)),
+        ("ends", Some(ends)),
+        ("axes", axes),
+    ] {
         if let Some(v) = values {
             let t = tensor_i64("", &[v.len() as i64], &v);
             let name = ctx.constant(&format!("{base}_{what}"), t);
@@ -782,7 +788,9 @@ mod tests {
         let mut plain = node("Dropout", &["x"], &["y2"], "d2");
         assert!(!dropout_ratio(&mut c, &mut plain).unwrap().changed);
         let mut mask = node("Dropout", &["x"], &["y3", "mask"], "d3");
-        assert!(dropout_ratio(&mut c, &mut mask).unwrap_err().contains("mask"));
+        assert!(dropout_ratio(&mut c, &mut mask)
+            .unwrap_err()
+            .contains("mask"));
     }
 
     #[test]
@@ -919,7 +927,9 @@ mod tests {
         let mut d = node("Dropout", &["x"], &["y"], "d");
         assert!(!dropout_mask_type(&mut c, &mut d).unwrap().changed);
         d.output.push("mask".into());
-        assert!(dropout_mask_type(&mut c, &mut d).unwrap_err().contains("mask"));
+        assert!(dropout_mask_type(&mut c, &mut d)
+            .unwrap_err()
+            .contains("mask"));
     }
 
     #[test]
