@@ -32,13 +32,17 @@ Example:
 
 The JSON schema (optimize.inspect/1) is documented in the optimize-onnx crate, module `inspect`.")]
     Inspect(InspectArgs),
-    /// Re-save a model, inlining its weights or moving them to an external data file.
+    /// Re-save a model, inlining its weights or moving them to an external data file, optionally
+    /// upgrading its ai.onnx opset.
     #[command(after_help = "\
-Example:
+Examples:
   optimize convert model.onnx -o model-ext.onnx --external-data
   (writes model-ext.onnx and model-ext.onnx.data; weights ≥ 1 KiB go to the .data file)
+  optimize convert ch_PP-OCRv4_rec_infer.onnx -o rec-13.onnx --opset 13
+  (opset 12 -> 13: Squeeze axes become inputs, Softmax keeps its opset-12 meaning)
 
-Models over protobuf's 2 GiB limit get external data automatically.")]
+Models over protobuf's 2 GiB limit get external data automatically. --opset refuses, naming the
+nodes, when a node's meaning would change and no rewrite keeps it.")]
     Convert(ConvertArgs),
     /// Quantize a model to int8 (dynamic, or static QDQ with --calibrate) or fp16, then verify it.
     #[command(after_help = QUANTIZE_EXAMPLES)]
@@ -79,6 +83,10 @@ pub struct ConvertArgs {
     /// Store tensors of 1 KiB or more in <OUTPUT>.data beside the model.
     #[arg(long)]
     pub external_data: bool,
+    /// Upgrade the ai.onnx opset to VERSION (from 9 or later, up to 21), rewriting the nodes
+    /// whose meaning changed so the model computes the same.
+    #[arg(long, value_name = "VERSION")]
+    pub opset: Option<i64>,
     /// Print what was written as JSON.
     #[arg(long)]
     pub json: bool,
@@ -190,8 +198,28 @@ mod tests {
             cli.command,
             Command::Convert(ConvertArgs {
                 external_data: true,
+                opset: None,
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn convert_takes_an_opset() {
+        let cli = Cli::try_parse_from([
+            "optimize", "convert", "m.onnx", "-o", "x.onnx", "--opset", "13",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Convert(ConvertArgs {
+                opset: Some(13),
+                ..
+            })
+        ));
+        let bad = [
+            "optimize", "convert", "m.onnx", "-o", "x.onnx", "--opset", "thirteen",
+        ];
+        assert!(Cli::try_parse_from(bad).is_err());
     }
 }
