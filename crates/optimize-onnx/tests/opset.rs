@@ -73,6 +73,10 @@ fn every_rule_keeps_outputs_in_onnx_runtime() {
         ("resize-tf-half-pixel", 13, &[("Resize", 4)]),
         ("subgraph", 13, &[("ReduceSum", 2), ("Softmax", 4), ("Squeeze", 2)]),
         ("ir3", 13, &[("Unsqueeze", 1)]),
+        ("roi-align", 16, &[("RoiAlign", 1)]),
+        ("grid-sample", 20, &[("GridSample", 2)]),
+        ("dft", 20, &[("DFT", 2)]),
+        ("dft", 21, &[("DFT", 2)]),
     ];
     for (name, target, expected) in cases {
         let src = case(&format!("opset-upgrade/{name}.onnx"));

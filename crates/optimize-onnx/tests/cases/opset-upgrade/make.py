@@ -160,6 +160,30 @@ save("ir3", [
     helper.make_node("Add", ["y", "w"], ["z"], "add"),
 ], [vi("x", [2, 3]), vi("w", [1])], [vi("z", [2, 1, 3])], 11, [f32("w", [0.5])], ir=3)
 
+# RoiAlign at 10 -> 16: the new coordinate_transformation_mode defaults to "half_pixel"; the old
+# behaviour ("output_half_pixel") is written explicitly.
+save("roi-align", [
+    helper.make_node("RoiAlign", ["x", "rois", "batch"], ["y"], "roi_align", output_height=2,
+                     output_width=3, sampling_ratio=2, spatial_scale=0.5),
+], [vi("x", [1, 2, 8, 8])], [vi("y", [2, 2, 2, 3])], 10,
+   [f32("rois", [[1.0, 1.5, 9.0, 11.0], [0.0, 0.0, 6.5, 4.0]]),
+    numpy_helper.from_array(np.zeros(2, dtype=np.int64), "batch")])
+
+# GridSample at 16 -> 20: modes renamed (bilinear -> linear, bicubic -> cubic).
+save("grid-sample", [
+    helper.make_node("GridSample", ["x", "grid"], ["cubic"], "bicubic", mode="bicubic"),
+    helper.make_node("GridSample", ["x", "grid"], ["linear"], "bilinear", mode="bilinear"),
+    helper.make_node("GridSample", ["x", "grid"], ["default"], "default_mode"),
+], [vi("x", [1, 2, 4, 5]), vi("grid", [1, 3, 3, 2])],
+   [vi("cubic", [1, 2, 3, 3]), vi("linear", [1, 2, 3, 3]), vi("default", [1, 2, 3, 3])], 16)
+
+# DFT at 17 -> 20: the axis attribute (default 1) became an input (default -2).
+save("dft", [
+    helper.make_node("DFT", ["x"], ["default_axis"], "dft_default"),
+    helper.make_node("DFT", ["x", "len"], ["axis2"], "dft_axis2", axis=2),
+], [vi("x", [2, 4, 6, 1])], [vi("default_axis", [2, 4, 6, 2]), vi("axis2", [2, 4, 5, 2])], 17,
+   [i64("len", 5)])
+
 # Refused: nearest Resize from opset 10 that down-samples (opset 10 left its rounding undefined).
 save("refused-resize-down", [
     helper.make_node("Resize", ["x", "down"], ["y"], "near_down", mode="nearest"),
