@@ -26,9 +26,12 @@
 //! listed as graph inputs, as that IR requires. Nodes of other domains are left alone.
 //!
 //! Refused, with every offending node named in one [`Error::OpsetRefused`], and the model left
-//! untouched: a node whose old meaning no rewrite keeps (for example nearest `Resize` from opset
-//! 10 that may down-sample, `ConvTranspose` with `auto_pad` SAME_* across 11, `BatchNormalization`
-//! training outputs across 14, `GroupNormalization` across 21). Refused with
+//! untouched: a node whose old meaning no rewrite is sure to keep. That is nearest `Resize` from
+//! opset 10 that may down-sample (its rounding was undefined); `Dropout` whose `mask` output is
+//! used, across 10 or 12; `ConvTranspose` with `auto_pad` SAME_* across 11; "tf_half_pixel_for_nn"
+//! `Resize` with a linear or cubic mode or ceil-type rounding across 13; `Erf` on integers across
+//! 13; `BatchNormalization` training outputs across 14; `QuantizeLinear` of int32 across 19; and
+//! `GroupNormalization` across 21. Refused with
 //! [`Error::OpsetUnsupported`]: a source below [`MIN_SOURCE_OPSET`], a target above
 //! [`MAX_TARGET_OPSET`] or below the source, a model without an `ai.onnx` import, and models with
 //! model-local functions using `ai.onnx` ops or with training graphs (not upgraded).
