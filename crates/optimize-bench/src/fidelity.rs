@@ -18,10 +18,10 @@
 //! ```
 
 use optimize_data::Tensor;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Fidelity of one output against the reference.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputFidelity {
     /// Output name.
     pub name: String,

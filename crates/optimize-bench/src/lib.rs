@@ -1,10 +1,60 @@
-//! Measuring models for `optimize`: how close, how accurate, how fast, how big.
+//! Measuring models for `optimize`: how fast, how big, how accurate, how close to the original.
 //!
 //! Measurement returns data and never prints, so the CLI, reports and sweeps all share it.
-//! Today: [`fidelity`] (a model's outputs against a reference model's). Latency, memory and
-//! reports follow.
+//!
+//! - [`Bench`] ([`bench`]): measures one model on one back end ([`Engine`]: tract, ONNX
+//!   Runtime on the CPU, or on CUDA) and returns a [`BenchResult`], serialisable as JSON with a
+//!   versioned schema ([`bench::SCHEMA`], `optimize.bench/1`).
+//! - [`latency`]: the timing protocol (warm-up, then at least N calls and S seconds, as MLPerf's
+//!   SingleStream) and [`LatencyStats`] (percentiles, mean, std, CV, harness overhead).
+//! - [`memory`]: peak resident memory of the process ([`MemoryStats`]); measure each model in a
+//!   process of its own to get its peak.
+//! - [`accuracy`]: top-1 accuracy on labelled evaluation data.
+//! - [`fidelity`]: a model's outputs against a reference model's.
+//! - [`machine`]: the CPU, OS and library versions a result came from; pinning to one core.
+//! - [`report`]: many results against a baseline as `report.json` and `report.md`, with charts
+//!   drawn by [`chart`] (SVG and PNG, text in a bundled font).
+//!
+//! It is not for timing our own Rust functions (that is criterion, in each crate's benches).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use optimize_bench::{report::Report, Bench, Engine};
+//!
+//! let mut results = Vec::new();
+//! for model in ["models/digits-cnn.onnx", "models/digits-cnn.int8.onnx"] {
+//!     let result = Bench::new(model)
+//!         .backend(Engine::Ort)
+//!         .threads(1)
+//!         .iterations(200)
+//!         .min_duration(Duration::from_secs(1))
+//!         .eval("models/data/digits-test-cnn.npz")
+//!         .reference("models/digits-cnn.onnx")
+//!         .run()?;
+//!     println!("{}: p50 {:.3} ms", result.label(), result.latency.p50_ms);
+//!     results.push(result);
+//! }
+//! let report = Report::new(results, 0, "optimize bench ...".into());
+//! report.write("results/digits-cnn".as_ref())?; // report.json, report.md, charts
+//! # Ok::<(), optimize_bench::Error>(())
+//! ```
 #![deny(missing_docs)]
 
+pub mod accuracy;
+pub mod bench;
+pub mod chart;
+mod error;
 pub mod fidelity;
+pub mod latency;
+pub mod machine;
+pub mod memory;
+pub mod report;
 
+pub use accuracy::{Accuracy, AccuracyAccumulator};
+pub use bench::{Bench, BenchConfig, BenchResult, Engine, Target};
+pub use error::{Error, Result};
 pub use fidelity::{FidelityAccumulator, OutputFidelity};
+pub use latency::{measure_latency, LatencyConfig, LatencyStats};
+pub use machine::{Machine, Versions};
+pub use memory::MemoryStats;
+pub use report::Report;
