@@ -188,12 +188,12 @@ fn run_mode(name: &str, mode: Mode, tol: Tolerance) {
         out.display().to_string(),
         "--json".into(),
     ];
-    let opset = entry(name)["opset"].as_i64().unwrap();
     match mode {
         Mode::Fp16 => args.push("--fp16".into()),
         _ => args.push("--int8".into()),
     }
-    if mode == Mode::DynamicPerChannel || matches!(mode, Mode::StaticMinMax if opset >= 13) {
+    // Per-channel static on the opset 11/12 Paddle models goes through the opset upgrade.
+    if matches!(mode, Mode::DynamicPerChannel | Mode::StaticMinMax) {
         args.push("--per-channel".into());
     }
     if calibrated {
@@ -260,7 +260,11 @@ macro_rules! quantize_tests {
 // Tolerances: cosine similarity of every float output with float32 on the inputs above, or the
 // largest absolute difference where outputs are near zero. The MiniLM encoder is fed random token
 // ids, which make its embeddings unusually sensitive; see results/quantize-vs-onnxruntime.md for
-// how ONNX Runtime's own quantizer does on the same inputs.
+// how ONNX Runtime's own quantizer does on the same inputs. The text detector's output is a
+// probability map that random inputs leave near zero except for a few pixels, so its bound is
+// on the largest pixel difference; per-channel scales let five more of its Convs be quantized
+// (their weights have outlier channels that keep them float per tensor), and those raise that
+// difference from 0.003 to 0.22 on these inputs.
 quantize_tests! {
     digits_mlp_dynamic: "digits-mlp", Dynamic, Cosine(0.999);
     digits_mlp_dynamic_per_channel: "digits-mlp", DynamicPerChannel, Cosine(0.999);
@@ -278,8 +282,8 @@ quantize_tests! {
     ppocr_cls_static_percentile: "ppocr-cls-mobile-v2", StaticHistogram, Cosine(0.95);
     ppocr_cls_fp16: "ppocr-cls-mobile-v2", Fp16, Cosine(0.9999);
     ppocr_det_dynamic: "ppocr-v4-det", Dynamic, MaxAbs(0.05);
-    ppocr_det_dynamic_per_channel: "ppocr-v4-det", DynamicPerChannel, MaxAbs(0.05);
-    ppocr_det_static_minmax: "ppocr-v4-det", StaticMinMax, MaxAbs(0.05);
+    ppocr_det_dynamic_per_channel: "ppocr-v4-det", DynamicPerChannel, MaxAbs(0.1);
+    ppocr_det_static_minmax: "ppocr-v4-det", StaticMinMax, MaxAbs(0.3);
     ppocr_det_static_percentile: "ppocr-v4-det", StaticHistogram, MaxAbs(0.05);
     ppocr_det_fp16: "ppocr-v4-det", Fp16, Cosine(0.9999);
     silero_vad_dynamic: "silero-vad", Dynamic, Cosine(0.99);

@@ -258,6 +258,48 @@ fn opset_too_old_is_refused() {
     );
 }
 
+/// Per-channel weights need opset 13 (`DequantizeLinear` with `axis`): an opset 12 model is
+/// upgraded first (here the digits CNN re-stamped as opset 12; the matrix in quantize.rs runs the
+/// real opset 11/12 Paddle exports), and the report says so.
+#[test]
+fn opset_12_is_upgraded_for_per_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut m =
+        ModelProto::decode(std::fs::read(model("digits-cnn.onnx")).unwrap().as_slice()).unwrap();
+    m.opset_import[0].version = Some(12);
+    std::fs::write(dir.path().join("old.onnx"), m.encode_to_vec()).unwrap();
+    let data = model("data/digits-test-cnn.npz");
+    let r = optimize(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "--per-channel",
+            "--calibrate",
+            data.to_str().unwrap(),
+            "old.onnx",
+            "-o",
+            "q.onnx",
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    let up = &report["quantization"]["opset_upgrade"];
+    assert_eq!(
+        (up["from"].as_i64(), up["to"].as_i64()),
+        (Some(12), Some(13)),
+        "{report}"
+    );
+    let out =
+        ModelProto::decode(std::fs::read(dir.path().join("q.onnx")).unwrap().as_slice()).unwrap();
+    assert_eq!(out.opset_import[0].version, Some(13));
+    let per_channel = out.graph.as_ref().unwrap().node.iter().any(|n| {
+        n.op_type() == "DequantizeLinear" && n.attribute.iter().any(|a| a.name() == "axis")
+    });
+    assert!(per_channel, "no per-channel DequantizeLinear in the output");
+}
+
 #[test]
 fn output_equal_to_input_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -43,7 +43,18 @@ pub const MIN_OPSET: i64 = 11;
 
 /// Quantizes `model` dynamically. The input is not modified.
 pub fn quantize_dynamic(model: &Model, config: &QuantConfig) -> Result<(Model, QuantReport)> {
-    let mut proto = model.proto.clone();
+    // Per-channel Conv weights need opset 13; MatMul/Gemm do not, so a failed upgrade only
+    // costs the Conv weights their per-channel scales.
+    let mut model = model.clone();
+    let (upgrade, note) = match crate::upgrade_for(
+        &mut model,
+        config,
+        "per-channel Conv weights (DequantizeLinear with axis)",
+    ) {
+        Ok(u) => (u, None),
+        Err(e) => (None, Some(format!("{e}; Conv weights stay per tensor"))),
+    };
+    let mut proto = model.proto;
     let have = opset(&proto, "").unwrap_or(0);
     if have < MIN_OPSET {
         return Err(Error::OpsetTooOld {
@@ -57,6 +68,8 @@ pub fn quantize_dynamic(model: &Model, config: &QuantConfig) -> Result<(Model, Q
         ..Default::default()
     };
     report.constants_folded = constants_to_initializers(&mut proto);
+    report.opset_upgrade = upgrade;
+    report.notes.extend(note);
     let mut pass = Pass {
         config,
         opset: have,

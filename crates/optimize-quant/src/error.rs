@@ -94,6 +94,19 @@ pub enum Error {
         form: String,
     },
 
+    /// The model's opset is older than the quantized form needs, and upgrading it failed.
+    #[error("the model imports opset {have}; {form} needs opset {need}, and upgrading the model failed: {detail}")]
+    OpsetUpgradeFailed {
+        /// The default-domain opset the model imports.
+        have: i64,
+        /// The opset the form needs.
+        need: i64,
+        /// The form asked for.
+        form: String,
+        /// Why the upgrade failed (the nodes it could not carry over).
+        detail: String,
+    },
+
     /// A tensor or node the pass cannot handle.
     #[error("unsupported: {what}")]
     Unsupported {

@@ -99,11 +99,17 @@ where
     I: Iterator<Item = Result<Vec<(String, Tensor)>>>,
 {
     let mut folded = model.clone();
+    let upgrade = upgrade_for(
+        &mut folded,
+        config,
+        "per-channel QDQ (DequantizeLinear with axis)",
+    )?;
     let constants = optimize_onnx::transform::constants_to_initializers(&mut folded.proto);
     let plan = qdq::plan(&folded.proto, config);
     if plan.node_count() == 0 {
         let mut report = plan.report;
         report.constants_folded = constants;
+        report.opset_upgrade = upgrade;
         return Ok((folded, report, Calibration::default()));
     }
     let cal = calibrate(
@@ -118,12 +124,41 @@ where
     plan.float_activations = noisy_activations(&cal, config);
     let (out, mut report) = qdq::quantize_static(&folded, &plan, &cal.ranges, config)?;
     report.constants_folded = constants;
+    report.opset_upgrade = upgrade;
     report.non_finite_activations = cal
         .non_finite
         .iter()
         .map(|(k, v)| (k.clone(), *v))
         .collect();
     Ok((out, report, cal))
+}
+
+/// Upgrades `model` to the opset per-channel quantization needs (13) when `config` asks for
+/// per-channel weights and the model is older, so real exports at opset 10-12 (PaddlePaddle's,
+/// older PyTorch) get per-channel scales instead of a refusal. Nothing changes otherwise.
+pub fn upgrade_for(
+    model: &mut Model,
+    config: &QuantConfig,
+    form: &str,
+) -> Result<Option<optimize_onnx::transform::OpsetUpgrade>> {
+    let need = qdq::PER_CHANNEL_OPSET;
+    let have = optimize_onnx::build::opset(&model.proto, "").unwrap_or(0);
+    if !config.per_channel || have >= need {
+        return Ok(None);
+    }
+    let mut upgraded = model.proto.clone();
+    match optimize_onnx::transform::upgrade_opset(&mut upgraded, need) {
+        Ok(report) => {
+            *model = Model::from_proto(upgraded);
+            Ok(Some(report))
+        }
+        Err(e) => Err(Error::OpsetUpgradeFailed {
+            have,
+            need,
+            form: form.to_string(),
+            detail: e.to_string(),
+        }),
+    }
 }
 
 /// Activations whose int8 rounding noise passes this share of their RMS stay float: their

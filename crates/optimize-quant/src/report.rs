@@ -10,6 +10,11 @@ pub struct QuantReport {
     pub mode: String,
     /// `Constant` nodes moved into initializers first.
     pub constants_folded: usize,
+    /// The opset upgrade done first, when the form asked for needs a newer opset (per-channel
+    /// `DequantizeLinear` needs 13).
+    pub opset_upgrade: Option<optimize_onnx::transform::OpsetUpgrade>,
+    /// Anything else a user should know about how the pass went.
+    pub notes: Vec<String>,
     /// Nodes quantized, by op type.
     pub quantized: BTreeMap<String, usize>,
     /// Nodes left in float, by op type and reason.

@@ -434,6 +434,13 @@ fn render(r: &RunReport) -> String {
             bytes(q.weights.bytes_before),
             bytes(q.weights.bytes_after)
         );
+        if let Some(u) = &q.opset_upgrade {
+            let rewritten: usize = u.rewritten.values().sum();
+            out += &format!(
+                ", opset upgraded {} -> {} ({} nodes rewritten)",
+                u.from, u.to, rewritten
+            );
+        }
         if q.constants_folded > 0 {
             out += &format!(
                 ", {} Constant weights folded into initializers",
@@ -441,6 +448,9 @@ fn render(r: &RunReport) -> String {
             );
         }
         out += "\n";
+        for n in &q.notes {
+            out += &format!("  note: {n}\n");
+        }
         let mut t = Table::new(&["op", ">nodes", "status"]);
         for (op, n) in &q.quantized {
             t.row(vec![op.clone(), n.to_string(), "quantized".into()]);
