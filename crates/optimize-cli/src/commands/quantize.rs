@@ -83,7 +83,7 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
         match optimize_quant::fp16_overflow(
             &model,
             samples.iter().cloned().map(Ok),
-            &runtime_loader,
+            &overflow_loader,
         ) {
             Ok(o) => {
                 keep.extend(o.overflowing.iter().map(|(n, _)| n.clone()));
@@ -273,15 +273,32 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
 }
 
 /// Loads a model for calibration: tract first, ONNX Runtime when tract cannot run it.
+/// Calibration runs the model in tract (pure Rust), falling back to ONNX Runtime.
 fn runtime_loader(
     bytes: &[u8],
 ) -> optimize_quant::Result<(Box<dyn optimize_runtime::Model>, String)> {
-    let (m, backend, why) = load_model(bytes, Backend::Tract, true)?;
+    loader_preferring(bytes, Backend::Tract)
+}
+
+/// The fp16 overflow check is a safety check on the float32 model, not calibration: it takes
+/// the fast path, ONNX Runtime where it is installed, and tract otherwise.
+fn overflow_loader(
+    bytes: &[u8],
+) -> optimize_quant::Result<(Box<dyn optimize_runtime::Model>, String)> {
+    loader_preferring(bytes, Backend::Ort)
+}
+
+fn loader_preferring(
+    bytes: &[u8],
+    preferred: Backend,
+) -> optimize_quant::Result<(Box<dyn optimize_runtime::Model>, String)> {
+    let (m, backend, why) = load_model(bytes, preferred, true)?;
     let name = match why {
         None => backend.name().to_string(),
         Some(w) => format!(
-            "{} (tract could not run it: {})",
+            "{} ({} could not run it: {})",
             backend.name(),
+            preferred.name(),
             first_line(&w)
         ),
     };
