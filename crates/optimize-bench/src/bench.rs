@@ -515,9 +515,9 @@ pub struct BenchResult {
 }
 
 impl BenchResult {
-    /// A short label for tables and charts: `digits-mlp.int8 · ort`.
+    /// A short label for tables and charts: `digits-mlp.int8 (ort)`.
     pub fn label(&self) -> String {
-        format!("{} · {}", self.model.name, self.engine)
+        format!("{} ({})", self.model.name, self.engine)
     }
 }
 

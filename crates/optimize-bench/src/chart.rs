@@ -238,28 +238,77 @@ where
     let runs = &report.runs;
     let labels: Vec<String> = runs.iter().map(BenchResult::label).collect();
     let max = runs.iter().map(|r| r.latency.p99_ms).fold(0.0, f64::max);
+    let min = runs
+        .iter()
+        .map(|r| r.latency.min_ms)
+        .fold(f64::INFINITY, f64::min);
     let batch = runs.first().map_or(1, |r| r.batch);
     let label_width = widest(&root, &labels, &font(15.0)) + 24;
     let n = runs.len() as f64;
-    let mut chart = ChartBuilder::on(&root)
+    // A log axis when the runs (or one run's tail) span more than 10x, so that every box
+    // stays readable.
+    let log = min > 0.0 && max / min > 10.0;
+    let mut builder = ChartBuilder::on(&root);
+    builder
         .caption(
-            format!("Latency per call (batch {batch}), lower is better"),
+            format!(
+                "Latency per call (batch {batch}), lower is better{}",
+                if log { ", log scale" } else { "" }
+            ),
             font(22.0),
         )
         .margin(16)
         .margin_right(32)
         .x_label_area_size(50)
-        .y_label_area_size(label_width)
-        .build_cartesian_2d(0.0..headroom(max, 1.12), (n - 0.5)..-0.5)?;
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(0)
-        .x_desc("latency per call (ms)")
-        .axis_desc_style(font(16.0))
-        .label_style(font(14.0))
-        .draw()?;
-    for (i, run) in runs.iter().enumerate() {
+        .y_label_area_size(label_width);
+    let desc = if log {
+        "latency per call (ms, log scale)"
+    } else {
+        "latency per call (ms)"
+    };
+    if log {
+        // Start at the decade below the fastest call, so the axis has a labelled tick there.
+        let lo = 10f64.powf(min.log10().floor());
+        let mut chart =
+            builder.build_cartesian_2d((lo..max * 1.25).log_scale(), (n - 0.5)..-0.5)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_desc(desc)
+            .axis_desc_style(font(16.0))
+            .label_style(font(14.0))
+            .draw()?;
+        latency_boxes(&mut chart, report)?;
+        row_labels(&root, &chart, lo, &labels)?;
+    } else {
+        let mut chart = builder.build_cartesian_2d(0.0..headroom(max, 1.12), (n - 0.5)..-0.5)?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(0)
+            .x_desc(desc)
+            .axis_desc_style(font(16.0))
+            .label_style(font(14.0))
+            .draw()?;
+        latency_boxes(&mut chart, report)?;
+        row_labels(&root, &chart, 0.0, &labels)?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// The boxes, whiskers and median labels of the latency chart, on either x axis.
+fn latency_boxes<DB, X>(
+    chart: &mut ChartContext<DB, Cartesian2d<X, RangedCoordf64>>,
+    report: &Report,
+) -> DrawResult
+where
+    DB: DrawingBackend,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+{
+    for (i, run) in report.runs.iter().enumerate() {
         let l = &run.latency;
         let y = i as f64;
         let c = color(i);
@@ -290,15 +339,13 @@ where
                 BLACK.stroke_width(3),
             ),
         ])?;
-        let value = font(13.0).pos(Pos::new(HPos::Left, VPos::Bottom));
+        let value = font(14.0).pos(Pos::new(HPos::Left, VPos::Bottom));
         chart.draw_series([Text::new(
-            format!("p50 {}", short_ms(l.p50_ms)),
-            (l.p50_ms, y - half - 0.04),
+            format!("median {}", short_ms(l.p50_ms)),
+            (l.p50_ms, y - half - 0.06),
             value,
         )])?;
     }
-    row_labels(&root, &chart, 0.0, &labels)?;
-    root.present()?;
     Ok(())
 }
 
@@ -320,11 +367,14 @@ where
     let models = unique_models(report);
     let base = report.baseline_run().map_or(0, |b| b.model.bytes).max(1) as f64;
     let labels: Vec<String> = models.iter().map(|r| r.model.name.clone()).collect();
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    let max = models
-        .iter()
-        .map(|r| mib(r.model.bytes))
-        .fold(0.0, f64::max);
+    let largest = models.iter().map(|r| r.model.bytes).max().unwrap_or(0);
+    let (unit, div) = if largest < 1024 * 1024 {
+        ("KiB", 1024.0)
+    } else {
+        ("MiB", 1024.0 * 1024.0)
+    };
+    let mib = |b: u64| b as f64 / div;
+    let max = mib(largest);
     let label_width = widest(&root, &labels, &font(15.0)) + 24;
     let n = models.len() as f64;
     let mut chart = ChartBuilder::on(&root)
@@ -338,7 +388,7 @@ where
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(0)
-        .x_desc("size on disk (MiB)")
+        .x_desc(format!("size on disk ({unit})"))
         .axis_desc_style(font(16.0))
         .label_style(font(14.0))
         .draw()?;

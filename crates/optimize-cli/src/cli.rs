@@ -10,7 +10,8 @@ const EXAMPLES: &str = "\
 Examples:
   optimize inspect models/digits-cnn.onnx
   optimize inspect --json models/digits-mlp.onnx | jq .parameters
-  optimize convert big.onnx -o big-ext.onnx --external-data";
+  optimize convert big.onnx -o big-ext.onnx --external-data
+  optimize bench --baseline model.onnx model.int8.onnx --threads 1";
 
 /// The `optimize` command line.
 #[derive(Debug, Parser)]
@@ -47,6 +48,15 @@ nodes, when a node's meaning would change and no rewrite keeps it.")]
     /// Quantize a model to int8 (dynamic, or static QDQ with --calibrate) or fp16, then verify it.
     #[command(after_help = QUANTIZE_EXAMPLES)]
     Quantize(QuantizeArgs),
+    /// Measure latency, peak memory, size and accuracy of models, each run in a process of its own.
+    #[command(after_help = BENCH_EXAMPLES)]
+    Bench(BenchArgs),
+    /// Re-render report.md and the charts from saved bench JSON (report.json or --json output).
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report(ReportArgs),
+    /// Measures one (model, back end) pair for `bench` and prints its result as JSON.
+    #[command(name = "bench-worker", hide = true)]
+    BenchWorker(BenchWorkerArgs),
 }
 
 const QUANTIZE_EXAMPLES: &str = "\
@@ -61,6 +71,101 @@ Examples:
 
 Every output is loaded and run in ONNX Runtime (and tract where it can) and compared with the
 original: size, nodes quantized and skipped (with why), output error, time per phase.";
+
+const BENCH_EXAMPLES: &str = "\
+Examples:
+  optimize bench models/digits-mlp.onnx --backend tract,ort --threads 1
+  optimize bench --baseline models/digits-cnn.onnx models/digits-cnn.int8.onnx models/digits-cnn.fp16.onnx \\
+      --eval models/data/digits-test-cnn.npz --threads 1 -o results/digits-cnn
+      measures the three models, compares each with the baseline, and writes
+      results/digits-cnn/{report.json,report.md} with latency, size and accuracy charts
+  optimize bench model.onnx --shape x=1x3x48x192 --target edge --mem-budget 256MiB --json
+
+Each (model, back end) pair runs in a fresh child process, so peak memory is per run. Latency:
+--warmup untimed calls, then at least --iterations calls and at least --min-duration. The JSON
+schemas (optimize.bench/1 per run, optimize.bench-report/1 for the report) are documented in the
+optimize-bench crate, modules `bench` and `report`.";
+
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  optimize report results/digits-cnn/report.json
+  optimize report a.json b.json -o results/combined
+      merges the runs of both files (the first file's baseline stays the baseline)";
+
+/// `optimize bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Models to measure (.onnx); with --baseline, the variants compared with it.
+    pub models: Vec<PathBuf>,
+    /// The model the others are compared with; measured first. Writes a report folder
+    /// (see --out-dir).
+    #[arg(long, value_name = "MODEL")]
+    pub baseline: Option<PathBuf>,
+    /// Back ends, comma-separated: tract, ort, ort-cuda [default: ort; tract for --target edge;
+    /// ort-cuda for --target cuda].
+    #[arg(long, value_delimiter = ',', value_name = "BACKEND")]
+    pub backend: Vec<String>,
+    /// Intra-op threads [default: the back end's choice; 1 for --target edge].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Batch size: the first axis of inputs whose first axis is symbolic.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Untimed calls before timing.
+    #[arg(long, default_value_t = 10)]
+    pub warmup: usize,
+    /// Fewest timed calls.
+    #[arg(long, default_value_t = 100)]
+    pub iterations: usize,
+    /// Least total time of timed calls: 2s, 500ms, 0.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub min_duration: String,
+    /// Whole shape of an input, for symbolic axes: --shape x=1x3x224x224 (repeatable).
+    #[arg(long, value_name = "NAME=DIMS")]
+    pub shape: Vec<String>,
+    /// Evaluation data (.npz/.npy/.safetensors or a folder; arrays named after the inputs, first
+    /// axis = samples): timed on, and scored for top-1 accuracy when it holds a `label` array.
+    #[arg(long, value_name = "DATA")]
+    pub eval: Option<PathBuf>,
+    /// A model to compare outputs with [default with --baseline: the baseline].
+    #[arg(long, value_name = "MODEL")]
+    pub reference: Option<PathBuf>,
+    /// cpu, edge (simulated: 1 thread pinned to one core, tract) or cuda.
+    #[arg(long, default_value = "cpu")]
+    pub target: String,
+    /// Flag runs whose peak RSS goes over this: 256MiB, 1GiB, 500MB.
+    #[arg(long, value_name = "SIZE")]
+    pub mem_budget: Option<String>,
+    /// Seed for random inputs.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write report.json, report.md and charts here [default with --baseline:
+    /// results/<baseline name>].
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Print the report as JSON (schema optimize.bench-report/1) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `optimize report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Saved results: report.json files or `optimize bench --json` output.
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    /// Where to write report.md and the charts [default: the first file's folder].
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// `optimize bench-worker` (internal).
+#[derive(Debug, Args)]
+pub struct BenchWorkerArgs {
+    /// The bench config as JSON.
+    #[arg(long)]
+    pub config: String,
+}
 
 /// `optimize inspect`.
 #[derive(Debug, Args)]

@@ -56,6 +56,13 @@ fn code(err: &anyhow::Error) -> u8 {
                 FAILURE
             };
         }
+        if let Some(e) = e.downcast_ref::<optimize_bench::Error>() {
+            return if e.is_input_error() {
+                BAD_INPUT
+            } else {
+                FAILURE
+            };
+        }
         if e.downcast_ref::<optimize_data::Error>().is_some() {
             return BAD_INPUT;
         }

@@ -1,8 +1,10 @@
 //! One file per subcommand; each turns parsed arguments into library calls and prints the result.
 
+mod bench;
 mod convert;
 mod inspect;
 mod quantize;
+mod report;
 
 use crate::cli::{Cli, Command};
 
@@ -12,6 +14,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Quantize(args) => quantize::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Report(args) => report::run(&args),
+        Command::BenchWorker(args) => bench::worker(&args),
     }
 }
 
