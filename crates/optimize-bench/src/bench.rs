@@ -657,7 +657,9 @@ pub fn resolve_shapes(
                     }
                     (_, dim) => {
                         let what = match dim {
-                            Dim::Symbolic(name) => format!("axis {axis} (`{name}`) is symbolic"),
+                            Dim::Symbolic(name) if !name.is_empty() && name != "?" => {
+                                format!("axis {axis} (`{name}`) is symbolic")
+                            }
                             _ => format!("axis {axis} has no declared size"),
                         };
                         return Err(err(format!(

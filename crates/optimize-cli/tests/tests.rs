@@ -12,3 +12,5 @@ mod roundtrip;
 mod quantize;
 // `optimize quantize` on bad input: data that does not fit, NaN/Inf, old opsets, overwrites.
 mod quantize_bad_input;
+// `optimize bench` and `optimize report`: bad input, report files (SVG, PNG, JSON schema), targets.
+mod bench;
