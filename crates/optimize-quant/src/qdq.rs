@@ -55,6 +55,11 @@ pub struct GraphPlan {
     /// exactly as Relu does, so `Conv → Relu` becomes `Conv → Q → DQ`, which ONNX Runtime fuses
     /// into one integer kernel (with a Q/DQ between them it cannot).
     pub fused_relus: HashMap<String, (usize, String)>,
+    /// Ops without weights that carry int8 through (see [`ops::activation_op`]), by index.
+    pub activation_nodes: Vec<usize>,
+    /// Outputs of pass-through ops → the input whose scale and zero point they reuse (no
+    /// calibration needed).
+    pub pass_through: HashMap<String, String>,
 }
 
 /// Which nodes a static pass will quantize, in which graphs, and which activations it needs
@@ -145,7 +150,24 @@ fn plan_graph<'a>(
             plan_graph(sub, path, scopes, inner, config, plan);
             path.pop();
         }
-        let Some(rule) = ops::rule(n) else { continue };
+        let Some(rule) = ops::rule(n) else {
+            if let Some(kind) = ops::activation_op(n) {
+                let ready = capturable.is_ok()
+                    && config.filter.check(n).is_ok()
+                    && !ops::quantized_inputs(n, kind).is_empty()
+                    && ops::quantized_inputs(n, kind)
+                        .iter()
+                        .all(|a| gp.activations.contains(a));
+                if let (true, Some(y)) = (ready, n.output.first()) {
+                    gp.activation_nodes.push(i);
+                    gp.activations.insert(y.clone());
+                    if kind == ops::ActivationOp::PassThrough {
+                        gp.pass_through.insert(y.clone(), n.input[0].clone());
+                    }
+                }
+            }
+            continue;
+        };
         if let Err(why) = &capturable {
             plan.report.skip(n.op_type(), why.clone());
             continue;
@@ -227,7 +249,13 @@ fn plan_graph<'a>(
     }
     scopes.pop();
     if !gp.nodes.is_empty() {
-        plan.activations.extend(gp.activations.iter().cloned());
+        // Pass-through outputs reuse their input's range: nothing to calibrate.
+        plan.activations.extend(
+            gp.activations
+                .iter()
+                .filter(|t| !gp.pass_through.contains_key(*t))
+                .cloned(),
+        );
         plan.graphs.insert(path.clone(), gp);
     }
 }
@@ -358,10 +386,15 @@ impl Rewriter<'_> {
             .collect();
         let mut folded: HashSet<usize> = HashSet::new(); // Relu nodes whose Q/DQ replaces them
         for t in &gp.activations {
-            if self.plan.float_activations.contains_key(t) {
+            // A pass-through output takes the range of the tensor it passes through.
+            let mut root = t;
+            while let Some(input) = gp.pass_through.get(root) {
+                root = input;
+            }
+            if self.plan.float_activations.contains_key(root) {
                 continue;
             }
-            let Some(r) = self.ranges.get(t) else {
+            let Some(r) = self.ranges.get(root) else {
                 continue;
             };
             let p = params_for_range(r.min, r.max, act_type, config.symmetric_activations);
@@ -557,6 +590,25 @@ impl Rewriter<'_> {
             }
         }
 
+        for &i in &gp.activation_nodes {
+            let n = &g.node[i];
+            let Some(kind) = ops::activation_op(n) else {
+                continue;
+            };
+            let ready = ops::quantized_inputs(n, kind)
+                .iter()
+                .chain(n.output.first())
+                .all(|t| act_params.contains_key(t));
+            if ready {
+                report.quantized(n.op_type());
+            } else {
+                report.skip(
+                    n.op_type(),
+                    "an input or the output has no calibrated range",
+                );
+            }
+        }
+
         // Rebuild the node list: head first, then each node (inputs rewired) followed by the Q/DQ of
         // its outputs.
         let mut nodes = head;
@@ -702,6 +754,74 @@ mod tests {
                 "DequantizeLinear"
             ]
         );
+    }
+
+    /// `Add(Conv(x), Conv(x)) → MaxPool → Flatten → Gemm`: the Add gets its own calibrated
+    /// range, MaxPool and Flatten reuse the Add's scale and zero point, so ONNX Runtime can run
+    /// the whole chain in int8.
+    #[test]
+    fn int8_is_carried_through_ops_without_weights() {
+        use optimize_onnx::build::attr_ints;
+        let w = |name: &str, dims: &[i64]| {
+            let n: i64 = dims.iter().product();
+            tensor_f32(
+                name,
+                dims,
+                &(0..n).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>(),
+            )
+        };
+        let g = GraphProto {
+            node: vec![
+                node("Conv", &["x", "w1"], &["a"], "conv1"),
+                node("Conv", &["x", "w2"], &["b"], "conv2"),
+                node("Add", &["a", "b"], &["c"], "add"),
+                node("MaxPool", &["c"], &["d"], "pool")
+                    .with_attr(attr_ints("kernel_shape", &[2, 2])),
+                node("Flatten", &["d"], &["e"], "flatten"),
+                node("Gemm", &["e", "w3"], &["y"], "gemm"),
+            ],
+            initializer: vec![
+                w("w1", &[2, 1, 1, 1]),
+                w("w2", &[2, 1, 1, 1]),
+                w("w3", &[2, 3]),
+            ],
+            ..Default::default()
+        };
+        let mut model = graph();
+        model.proto.graph = Some(g);
+        let config = QuantConfig::default();
+        let plan = plan(&model.proto, &config);
+        // MaxPool and Flatten reuse the Add's range: they are not calibrated.
+        let calibrated: Vec<&str> = plan.activations.iter().map(String::as_str).collect();
+        assert_eq!(calibrated, ["a", "b", "c", "x", "y"]);
+        let r = |min, max| Range { min, max };
+        let ranges = BTreeMap::from([
+            ("x".to_string(), r(-1.0, 1.0)),
+            ("a".to_string(), r(-3.0, 3.0)),
+            ("b".to_string(), r(-3.0, 3.0)),
+            ("c".to_string(), r(-6.0, 5.0)),
+            ("y".to_string(), r(-20.0, 20.0)),
+        ]);
+        let (q, report) = quantize_static(&model, &plan, &ranges, &config).unwrap();
+        for op in ["Conv", "Add", "MaxPool", "Flatten", "Gemm"] {
+            assert!(report.quantized.contains_key(op), "{op}: {report:?}");
+        }
+        let g = q.proto.graph.as_ref().unwrap();
+        let scale_of = |t: &str| {
+            let qn = g
+                .node
+                .iter()
+                .find(|n| n.op_type() == "QuantizeLinear" && n.input[0] == t)
+                .unwrap_or_else(|| panic!("no Q of {t}"));
+            read_f32(init(&q, &qn.input[1])).unwrap()
+        };
+        assert_eq!(scale_of("c"), vec![11.0 / 255.0]);
+        assert_eq!(scale_of("d"), scale_of("c"));
+        assert_eq!(scale_of("e"), scale_of("c"));
+        // Each op reads the dequantized form of its input.
+        let reads = |op: &str| g.node.iter().find(|n| n.op_type() == op).unwrap().input[0].clone();
+        assert_eq!(reads("MaxPool"), "c_dequantized");
+        assert_eq!(reads("Flatten"), "d_dequantized");
     }
 
     #[test]
