@@ -16,7 +16,8 @@
 //! - For passes: [`GraphView`] (producers and consumers of every tensor), [`build`] (node and
 //!   tensor constructors), [`transform`] (rewrites every pass may want first, such as moving
 //!   `Constant` weights into initializers or upgrading the opset), [`walk`] (every tensor and
-//!   subgraph), [`names`] (fresh names that collide with none in the model).
+//!   subgraph), [`names`] (fresh names that collide with none in the model), [`filter`] (the
+//!   `--op-types` / `--exclude-nodes` rule every pass shares).
 //!
 //! ```no_run
 //! use optimize_onnx::{save, Model, SaveOptions, Summary};
@@ -32,6 +33,7 @@
 pub mod build;
 pub mod dtype;
 mod error;
+pub mod filter;
 pub mod graph;
 pub mod inspect;
 mod model;
