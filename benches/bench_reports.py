@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""Before/after reports for every model in models/: float32 vs `optimize quantize` int8 and fp16.
+
+What it does
+------------
+For each model of models/manifest.json whose file is present (committed, or fetched by
+scripts/fetch-models.py; `--tier bench` adds the bench tier):
+
+  1. `target/release/optimize quantize --int8 MODEL -o target/bench-models/NAME.int8.onnx` and
+     `--fp16 ... NAME.fp16.onnx` (dynamic int8; fp16 with float32 inputs/outputs). A model the
+     quantizer declines (already quantized, nothing to quantize) is measured alone, and the
+     report index says why.
+  2. `target/release/optimize bench --baseline MODEL INT8 FP16 --backend ort --threads 1 ...
+     -o results/NAME`: each model in a fresh process, ONNX Runtime on the CPU, one intra-op
+     thread, batch 1, 20 warm-up calls then at least 200 calls and 2 s. Inputs: the digits
+     models are timed on their test split and scored on all of it (top-1 accuracy); the others
+     get seeded random inputs of the manifest's input-hint shapes (`--shape`), or, for
+     silero-vad whose `sr` input must be 16000, the hint inputs saved in results/NAME/inputs.npz.
+     Fidelity (top-1 agreement or cosine similarity) is against the float32 baseline.
+  3. results/README.md: an index with each report's headline ratios.
+
+Is it fair?
+-----------
+Every variant runs on the same machine, same ONNX Runtime build and options, same inputs, in
+turn, in fresh processes. One thread makes runs comparable across machines with different core
+counts; multi-threaded speed-ups are not shown here. Latency of small models (~20 us) is
+dominated by per-call overheads and is noisy on a shared machine; the reports flag CV > 10%.
+
+    .venv/bin/python benches/bench_reports.py [--models a,b] [--min-duration 2] [--tier bench]
+"""
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+OPTIMIZE = "target/release/optimize"
+VARIANTS = ROOT / "target" / "bench-models"
+
+# Labelled evaluation data for the digits models (relative to ROOT).
+EVAL = {
+    "digits-mlp": "models/data/digits-test.npz",
+    "digits-cnn": "models/data/digits-test-cnn.npz",
+}
+# Models whose inputs need values, not just shapes: saved to results/NAME/inputs.npz.
+NEEDS_VALUES = {"silero-vad"}
+
+
+def run(cmd, check=True):
+    print("$", " ".join(shlex.quote(c) for c in cmd), flush=True)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=check)
+
+
+def hint_npz(entry, path):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for name, h in entry["inputs"].items():
+        dtype = np.dtype(h["dtype"])
+        if "value" in h:
+            a = np.full(h["shape"], h["value"], dtype=dtype)
+        elif "low" in h:
+            a = rng.uniform(h["low"], h["high"], size=h["shape"]).astype(dtype)
+        else:
+            a = rng.standard_normal(h["shape"]).astype(dtype)
+        arrays[name] = a[None, ...]
+    np.savez(path, **arrays)
+
+
+def quantize(model, name, mode):
+    out = VARIANTS / f"{name}.{mode}.onnx"
+    r = run([OPTIMIZE, "quantize", f"--{mode}", str(model), "-o", str(out.relative_to(ROOT))],
+            check=False)
+    if r.returncode != 0:
+        why = (r.stderr.strip().splitlines() or ["?"])[-1].removeprefix("error: ")
+        print(f"  {mode}: skipped: {why}", flush=True)
+        return None, why
+    return out.relative_to(ROOT), None
+
+
+def report(entry, args):
+    name = entry["name"]
+    model = Path(entry["file"])
+    out_dir = Path("results") / name
+    (ROOT / out_dir).mkdir(parents=True, exist_ok=True)
+    variants, skipped = [], {}
+    for mode in ("int8", "fp16"):
+        path, why = quantize(model, name, mode)
+        if path:
+            variants.append(str(path))
+        else:
+            skipped[mode] = why
+    cmd = [OPTIMIZE, "bench", "--baseline", str(model), *variants, "--backend", "ort",
+           "--threads", "1", "--warmup", "20", "--iterations", str(args.iterations),
+           "--min-duration", f"{args.min_duration}s"]
+    if name in EVAL:
+        cmd += ["--eval", EVAL[name]]
+    elif name in NEEDS_VALUES:
+        data = out_dir / "inputs.npz"
+        hint_npz(entry, ROOT / data)
+        cmd += ["--eval", str(data)]
+    else:
+        for input_name, h in entry["inputs"].items():
+            cmd += ["--shape", f"{input_name}={'x'.join(str(d) for d in h['shape'])}"]
+    cmd += ["-o", str(out_dir)]
+    r = run(cmd, check=False)
+    if r.returncode != 0:
+        print(r.stderr, file=sys.stderr)
+        return {"name": name, "error": r.stderr.strip(), "skipped": skipped}
+    print(r.stdout, flush=True)
+    rep = json.loads((ROOT / out_dir / "report.json").read_text())
+    return {"name": name, "report": rep, "skipped": skipped, "dir": out_dir}
+
+
+def index(rows):
+    lines = [
+        "# results/",
+        "",
+        "Before/after reports: each model in models/ (float32) against its int8 (dynamic) and "
+        "fp16 outputs from `optimize quantize`, measured by `optimize bench` in ONNX Runtime on "
+        "one CPU thread. Regenerate everything with `.venv/bin/python benches/bench_reports.py` "
+        "(after `cargo build --release` and `scripts/fetch-models.py`).",
+        "",
+        "| model | report | int8 size × | int8 p50 × | fp16 size × | fp16 p50 × | accuracy / fidelity | notes |",
+        "|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['name']} | - | | | | | | failed: {row['error'][:120]} |")
+            continue
+        rep = row["report"]
+        by = {}
+        for run, cmp in zip(rep["runs"], rep["comparisons"]):
+            kind = run["model"]["name"].rsplit(".", 1)[-1]
+            by[kind] = (run, cmp)
+        cells = []
+        for kind in ("int8", "fp16"):
+            if kind in by:
+                cells += [f"{by[kind][1]['size_ratio']:.2f}×", f"{by[kind][1]['p50_ratio']:.2f}×"]
+            else:
+                cells += ["-", "-"]
+        quality = []
+        for kind in ("int8", "fp16"):
+            if kind not in by:
+                continue
+            run = by[kind][0]
+            if run.get("accuracy"):
+                quality.append(f"{kind} top-1 {run['accuracy']['top1'] * 100:.2f}%")
+            elif run.get("fidelity"):
+                outs = run["fidelity"]["outputs"]
+                agree = next((o["top1_agreement"] for o in outs if o["top1_agreement"] is not None), None)
+                if agree is not None:
+                    quality.append(f"{kind} {agree * 100:.1f}% top-1 agree")
+                else:
+                    cos = min((o["cosine"] for o in outs if o["cosine"] is not None), default=None)
+                    if cos is not None:
+                        quality.append(f"{kind} cos {cos:.4f}")
+        base = rep["runs"][rep["baseline"]]
+        if base.get("accuracy"):
+            quality.insert(0, f"fp32 top-1 {base['accuracy']['top1'] * 100:.2f}%")
+        notes = "; ".join(f"{k} skipped: {v}" for k, v in row["skipped"].items())
+        noisy = [r["model"]["name"] for r in rep["runs"] if r["latency"]["cv"] > 0.10]
+        if noisy:
+            notes += ("; " if notes else "") + "CV > 10%: " + ", ".join(noisy)
+        lines.append(
+            f"| {row['name']} | [{row['dir']}/report.md]({Path(row['dir']).name}/report.md) | "
+            + " | ".join(cells) + f" | {'; '.join(quality) or '-'} | {notes} |")
+    lines += [
+        "",
+        "× = ratio to the float32 model (p50: median latency per call; below 1 is smaller or "
+        "faster). Also here: [bench-agreement.md](bench-agreement.md), `optimize bench`'s "
+        "median against ONNX Runtime's own timing; [quantize-vs-onnxruntime.md]"
+        "(quantize-vs-onnxruntime.md), our quantizer against ONNX Runtime's.",
+        "",
+    ]
+    (ROOT / "results" / "README.md").write_text("\n".join(lines))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", default="")
+    ap.add_argument("--min-duration", type=float, default=2.0)
+    ap.add_argument("--iterations", type=int, default=200)
+    args = ap.parse_args()
+    if not (ROOT / OPTIMIZE).exists():
+        sys.exit(f"{OPTIMIZE} missing: run cargo build --release")
+    VARIANTS.mkdir(parents=True, exist_ok=True)
+    wanted = set(filter(None, args.models.split(",")))
+    rows = []
+    for entry in json.loads((ROOT / "models" / "manifest.json").read_text())["models"]:
+        if wanted and entry["name"] not in wanted:
+            continue
+        if not (ROOT / entry["file"]).exists():
+            print(f"skip {entry['name']}: {entry['file']} missing (scripts/fetch-models.py)")
+            continue
+        rows.append(report(entry, args))
+    if not wanted:
+        index(rows)
+
+
+if __name__ == "__main__":
+    main()
