@@ -751,7 +751,7 @@ impl Session {
                 sums: [0.0; 6],
                 seconds: 0.0,
                 history: Vec::new(),
-                best: (0, f64::NEG_INFINITY, 0.0, f64::INFINITY),
+                best: (0, f64::MIN, 0.0, f64::MAX),
                 stale: 0,
                 student: BTreeMap::new(),
                 optim: BTreeMap::new(),
