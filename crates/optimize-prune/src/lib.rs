@@ -26,25 +26,31 @@
 //!
 //! ```no_run
 //! use optimize_onnx::{save, Model, SaveOptions};
-//! use optimize_prune::{prune_magnitude, MagnitudeConfig};
+//! use optimize_prune::channel::{prune_channels, ChannelConfig, Criterion};
 //!
 //! let model = Model::load("models/digits-cnn.onnx")?;
-//! let (pruned, report) = prune_magnitude(&model, &MagnitudeConfig::new(0.5))?;
-//! println!("zeros {} -> {}", report.parameters.zeros_before, report.parameters.zeros_after);
-//! save(&pruned, "digits-cnn.magnitude.onnx", &SaveOptions::default())?;
+//! let config = ChannelConfig { ratio: 0.5, criterion: Criterion::L1, ..ChannelConfig::default() };
+//! let (pruned, report) = prune_channels(&model, &config)?;
+//! println!("parameters {} -> {}", report.parameters.before, report.parameters.after);
+//! save(&pruned, "digits-cnn.channels.onnx", &SaveOptions::default())?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 
+pub mod channel;
 mod error;
 pub mod layers;
+pub mod low_rank;
 pub mod magnitude;
 pub mod n_m;
 pub mod report;
+pub mod svd;
 pub mod verify;
 pub mod weights;
 
+pub use channel::{plan_channels, prune_channels, ChannelConfig, ChannelPlan, Criterion};
 pub use error::{Error, Result};
+pub use low_rank::{factorize, LowRankConfig, RankRule};
 pub use magnitude::{prune_magnitude, MagnitudeConfig, Scope};
 pub use n_m::{prune_n_m, NmConfig, NmPattern};
 pub use report::PruneReport;

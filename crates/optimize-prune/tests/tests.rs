@@ -4,3 +4,9 @@
 mod graphs;
 // Magnitude and N:M: which weights are zeroed, patterns, bad settings, nothing to prune.
 mod sparsity;
+// Structured channel pruning: groups, shapes, reasons, zeroed-then-removed gives the same outputs.
+mod channel;
+// Every model in models/: zeroed-then-removed channels give the same outputs in ONNX Runtime.
+mod models;
+// Low-rank factorization: full rank reproduces outputs; layers it would grow are left alone.
+mod low_rank;

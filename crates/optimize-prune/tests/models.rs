@@ -1,0 +1,141 @@
+//! Channel pruning on every model in models/ (committed and test tier): the contract holds on
+//! real exported graphs (zeroing the channels to remove, then removing them, changes no output
+//! in ONNX Runtime beyond float summation order), and the conv nets really shrink.
+
+use crate::graphs::{root, run_ort, write};
+use optimize_data::{random_tensor, DType, RandomRange, Tensor};
+use optimize_onnx::Model;
+use optimize_prune::channel::{plan_channels, ChannelConfig, Criterion};
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn manifest() -> Value {
+    let text = std::fs::read_to_string(root().join("models/manifest.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// One sample: a tensor per graph input.
+type Inputs = Vec<(String, Tensor)>;
+
+/// The models of the committed and test tiers: name, path, seeded inputs from the hints.
+fn models() -> Vec<(String, PathBuf, Inputs)> {
+    let m = manifest();
+    let mut out = Vec::new();
+    for e in m["models"].as_array().unwrap() {
+        if !matches!(e["tier"].as_str(), Some("committed" | "test")) {
+            continue;
+        }
+        let path = root().join(e["file"].as_str().unwrap());
+        assert!(
+            path.exists(),
+            "{} missing: run scripts/fetch-models.py",
+            path.display()
+        );
+        let mut inputs = Vec::new();
+        for (i, (name, h)) in e["inputs"].as_object().unwrap().iter().enumerate() {
+            let dtype: DType = h["dtype"].as_str().unwrap().parse().unwrap();
+            let shape: Vec<usize> = h["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            let n: usize = shape.iter().product();
+            let t = match (h.get("value"), dtype) {
+                (Some(v), DType::I64) => Tensor::from_i64(shape, vec![v.as_i64().unwrap(); n]),
+                (Some(v), _) => Tensor::from_f32(shape, vec![v.as_f64().unwrap() as f32; n]),
+                (None, _) if dtype.is_float() => random_tensor(
+                    dtype,
+                    &shape,
+                    100 + i as u64,
+                    RandomRange::Float {
+                        low: h["low"].as_f64().unwrap_or(-1.0),
+                        high: h["high"].as_f64().unwrap_or(1.0),
+                    },
+                ),
+                (None, _) => random_tensor(
+                    dtype,
+                    &shape,
+                    100 + i as u64,
+                    RandomRange::Int {
+                        low: h["low"].as_i64().unwrap_or(0),
+                        high: h["high"].as_i64().unwrap_or(10),
+                    },
+                ),
+            }
+            .unwrap();
+            inputs.push((name.clone(), t));
+        }
+        out.push((e["name"].as_str().unwrap().to_string(), path, inputs));
+    }
+    out
+}
+
+/// Largest |a - b| and largest |a| over every float output (integer outputs must be equal).
+fn max_diff(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> (f64, f64) {
+    let mut diff = 0f64;
+    let mut scale = 0f64;
+    for ((name, x), (_, y)) in a.iter().zip(b) {
+        assert_eq!(x.shape(), y.shape(), "{name}");
+        if !x.dtype().is_float() {
+            assert_eq!(x.as_bytes(), y.as_bytes(), "{name}");
+            continue;
+        }
+        for (p, q) in x.to_f64_lossy().into_iter().zip(y.to_f64_lossy()) {
+            diff = diff.max((p - q).abs());
+            scale = scale.max(p.abs());
+        }
+    }
+    (diff, scale)
+}
+
+#[test]
+fn zeroed_channels_removed_change_no_output_on_every_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pruned_any = Vec::new();
+    for (name, path, inputs) in models() {
+        let model = Model::load(&path).unwrap();
+        for criterion in [Criterion::L1, Criterion::BnScale] {
+            let config = ChannelConfig {
+                ratio: 0.5,
+                criterion,
+                ..Default::default()
+            };
+            let plan = plan_channels(&model, &config).unwrap();
+            let prunable = plan.groups().iter().filter(|g| g.skipped.is_none()).count();
+            if prunable == 0 {
+                eprintln!("{name}: no prunable group");
+                continue;
+            }
+            let zeroed = write(&plan.zeroed().unwrap(), dir.path(), "zeroed.onnx");
+            let (pruned, report) = plan.apply().unwrap();
+            let pruned_path = write(&pruned, dir.path(), "pruned.onnx");
+            let a = run_ort(&zeroed, &inputs);
+            let b = run_ort(&pruned_path, &inputs);
+            let (d, scale) = max_diff(&a, &b);
+            eprintln!(
+                "{name} ({criterion}): {prunable}/{} groups pruned, params {} -> {}, max |diff| {d:.2e} (outputs up to {scale:.2e})",
+                plan.groups().len(),
+                report.parameters.before,
+                report.parameters.after
+            );
+            // Equal up to float summation order: kernels sum fewer terms in another order.
+            assert!(
+                d <= 1e-6 + 1e-5 * scale,
+                "{name} ({criterion}): zeroed vs pruned differ by {d:.3e} (outputs up to {scale:.3e})"
+            );
+            pruned_any.push(name.clone());
+        }
+    }
+    for conv_net in [
+        "digits-cnn",
+        "digits-mlp",
+        "ppocr-cls-mobile-v2",
+        "ppocr-v4-det",
+    ] {
+        assert!(
+            pruned_any.iter().any(|n| n == conv_net),
+            "{conv_net} was not pruned: {pruned_any:?}"
+        );
+    }
+}
