@@ -501,6 +501,8 @@ where
     let ymin = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let ymax = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
     let pad = ((ymax - ymin) * 0.2).max(if metric.percent { 0.5 } else { 0.0005 });
+    // Accuracy tops out at 100% and cosine at 1: little room above the highest point.
+    let top = pad.min(if metric.percent { 2.0 } else { 0.02 });
     let unit = if metric.percent { " (%)" } else { "" };
     let mut chart = ChartBuilder::on(&plot)
         .caption(
@@ -510,7 +512,7 @@ where
         .margin(16)
         .x_label_area_size(50)
         .y_label_area_size(80)
-        .build_cartesian_2d(0.0..headroom(xmax, 1.15), (ymin - pad)..(ymax + pad))?;
+        .build_cartesian_2d(0.0..headroom(xmax, 1.15), (ymin - pad)..(ymax + top))?;
     chart
         .configure_mesh()
         .x_desc("median latency per call (ms)")
