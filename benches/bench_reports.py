@@ -14,8 +14,9 @@ scripts/fetch-models.py; `--tier bench` adds the bench tier):
      -o results/NAME`: each model in a fresh process, ONNX Runtime on the CPU, one intra-op
      thread, batch 1, 20 warm-up calls then at least 200 calls and 2 s. Inputs: the digits
      models are timed on their test split and scored on all of it (top-1 accuracy); the others
-     get seeded random inputs of the manifest's input-hint shapes (`--shape`), or, for
-     silero-vad whose `sr` input must be 16000, the hint inputs saved in results/NAME/inputs.npz.
+     get seeded random inputs of the manifest's input-hint shapes (`--shape`), or, where an
+     input needs given values (silero-vad's `sr` = 16000, token ids and attention masks), the
+     manifest's hint inputs saved in results/NAME/inputs.npz.
      Fidelity (top-1 agreement or cosine similarity) is against the float32 baseline.
   3. results/README.md: an index with each report's headline ratios.
 
@@ -31,6 +32,7 @@ dominated by per-call overheads and is noisy on a shared machine; the reports fl
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -47,13 +49,22 @@ EVAL = {
     "digits-mlp": "models/data/digits-test.npz",
     "digits-cnn": "models/data/digits-test-cnn.npz",
 }
-# Models whose inputs need values, not just shapes: saved to results/NAME/inputs.npz.
-NEEDS_VALUES = {"silero-vad"}
+
+
+def needs_values(entry):
+    """True when random inputs of the right shape would not do: an input must hold a given
+    value (silero-vad's `sr` = 16000, an attention mask of ones) or integers in a range (token
+    ids, token type ids in [0, 2)). Such models are fed the manifest's hint inputs, saved to
+    results/NAME/inputs.npz."""
+    return any("value" in h or not h["dtype"].startswith("float") for h in entry["inputs"].values())
 
 
 def run(cmd, check=True):
+    """Runs cmd in ROOT. OPTIMIZE_BIN, if set, is the binary actually run for `optimize`
+    (a copy kept apart from concurrent builds); the reports still show target/release/optimize."""
     print("$", " ".join(shlex.quote(c) for c in cmd), flush=True)
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=check)
+    exe = os.environ.get("OPTIMIZE_BIN") if cmd[0] == OPTIMIZE else None
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=check, executable=exe)
 
 
 def hint_npz(entry, path):
@@ -63,6 +74,8 @@ def hint_npz(entry, path):
         dtype = np.dtype(h["dtype"])
         if "value" in h:
             a = np.full(h["shape"], h["value"], dtype=dtype)
+        elif np.issubdtype(dtype, np.integer):
+            a = rng.integers(h.get("low", 0), h.get("high", 10), size=h["shape"]).astype(dtype)
         elif "low" in h:
             a = rng.uniform(h["low"], h["high"], size=h["shape"]).astype(dtype)
         else:
@@ -99,7 +112,7 @@ def report(entry, args):
            "--min-duration", f"{args.min_duration}s"]
     if name in EVAL:
         cmd += ["--eval", EVAL[name]]
-    elif name in NEEDS_VALUES:
+    elif needs_values(entry):
         data = out_dir / "inputs.npz"
         hint_npz(entry, ROOT / data)
         cmd += ["--eval", str(data)]
@@ -108,12 +121,28 @@ def report(entry, args):
             cmd += ["--shape", f"{input_name}={'x'.join(str(d) for d in h['shape'])}"]
     cmd += ["-o", str(out_dir)]
     r = run(cmd, check=False)
+    status = {"skipped": skipped}
     if r.returncode != 0:
         print(r.stderr, file=sys.stderr)
-        return {"name": name, "error": r.stderr.strip(), "skipped": skipped}
-    print(r.stdout, flush=True)
-    rep = json.loads((ROOT / out_dir / "report.json").read_text())
-    return {"name": name, "report": rep, "skipped": skipped, "dir": out_dir}
+        status["error"] = r.stderr.strip()
+    else:
+        print(r.stdout, flush=True)
+    (ROOT / out_dir / "variants.json").write_text(json.dumps(status, indent=2) + "\n")
+
+
+def load_row(name):
+    """What results/NAME holds: the report and why variants were skipped."""
+    out_dir = Path("results") / name
+    status_file = ROOT / out_dir / "variants.json"
+    if not status_file.exists():
+        return None
+    status = json.loads(status_file.read_text())
+    row = {"name": name, "skipped": status["skipped"], "dir": out_dir}
+    if "error" in status:
+        row["error"] = status["error"]
+    else:
+        row["report"] = json.loads((ROOT / out_dir / "report.json").read_text())
+    return row
 
 
 def index(rows):
@@ -186,20 +215,19 @@ def main():
     ap.add_argument("--min-duration", type=float, default=2.0)
     ap.add_argument("--iterations", type=int, default=200)
     args = ap.parse_args()
-    if not (ROOT / OPTIMIZE).exists():
+    if not (ROOT / OPTIMIZE).exists() and not os.environ.get("OPTIMIZE_BIN"):
         sys.exit(f"{OPTIMIZE} missing: run cargo build --release")
     VARIANTS.mkdir(parents=True, exist_ok=True)
     wanted = set(filter(None, args.models.split(",")))
-    rows = []
-    for entry in json.loads((ROOT / "models" / "manifest.json").read_text())["models"]:
+    entries = json.loads((ROOT / "models" / "manifest.json").read_text())["models"]
+    for entry in entries:
         if wanted and entry["name"] not in wanted:
             continue
         if not (ROOT / entry["file"]).exists():
             print(f"skip {entry['name']}: {entry['file']} missing (scripts/fetch-models.py)")
             continue
-        rows.append(report(entry, args))
-    if not wanted:
-        index(rows)
+        report(entry, args)
+    index([row for e in entries if (row := load_row(e["name"])) is not None])
 
 
 if __name__ == "__main__":

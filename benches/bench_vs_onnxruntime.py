@@ -52,7 +52,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-OPTIMIZE = ROOT / "target" / "release" / "optimize"
+# OPTIMIZE_BIN overrides the binary (e.g. a copy kept apart from concurrent builds).
+OPTIMIZE = Path(os.environ.get("OPTIMIZE_BIN", ROOT / "target" / "release" / "optimize"))
 MODELS = ["digits-cnn", "ppocr-cls-mobile-v2", "silero-vad-half", "paraphrase-minilm-l3", "ppocr-v4-det"]
 ROUNDS = 3
 WARMUP = 20
