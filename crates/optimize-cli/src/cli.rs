@@ -48,6 +48,14 @@ nodes, when a node's meaning would change and no rewrite keeps it.")]
     /// Quantize a model to int8 (dynamic, or static QDQ with --calibrate) or fp16, then verify it.
     #[command(after_help = QUANTIZE_EXAMPLES)]
     Quantize(QuantizeArgs),
+    /// Prune a model: magnitude or N:M sparsity, structured channel removal, or low-rank
+    /// factorization; then verify it and measure what it bought.
+    #[command(after_help = PRUNE_EXAMPLES)]
+    Prune(PruneArgs),
+    /// Distill a teacher into a smaller student as a TOML recipe says; export the student to ONNX
+    /// and compare it with the teacher and with the same student trained alone.
+    #[command(after_help = DISTILL_EXAMPLES)]
+    Distill(DistillArgs),
     /// Measure latency, peak memory, size and accuracy of models, each run in a process of its own.
     #[command(after_help = BENCH_EXAMPLES)]
     Bench(BenchArgs),
@@ -167,6 +175,109 @@ pub struct BenchWorkerArgs {
     pub config: String,
 }
 
+const PRUNE_EXAMPLES: &str = "\
+Examples:
+  optimize prune models/digits-cnn.onnx --method channels --ratio 0.5 --eval models/data/digits-test-cnn.npz
+      removes half the output channels of every conv and hidden layer it can prune safely; the
+      output is physically smaller and faster
+  optimize prune models/digits-mlp.onnx --method magnitude --sparsity 0.8 --exclude-first --exclude-last
+  optimize prune model.onnx --method nm --pattern 2:4 -o model.2-4.onnx
+  optimize prune model.onnx --method lowrank --energy 0.9 --json
+
+What each method buys: magnitude and nm only write zeros into dense weights, so ONNX Runtime and
+tract run them no faster and the file is no smaller (the report gives the gzip size, where the
+zeros show); nm 2:4 is what GPUs with sparse tensor cores accelerate. channels and lowrank change
+the shapes of the weights, so the model really is smaller and does less work. Every output is
+loaded and run in ONNX Runtime and tract and compared with the original (accuracy too with
+labelled --eval data); latency before and after is measured unless --no-bench.";
+
+/// The pruning method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PruneMethod {
+    /// Unstructured: zero the smallest weights (--sparsity).
+    Magnitude,
+    /// N:M semi-structured sparsity along the input dimension (--pattern).
+    Nm,
+    /// Structured: remove whole output channels and everything that depends on them (--ratio).
+    Channels,
+    /// Replace MatMul/Gemm weights by two low-rank factors (--rank or --energy).
+    Lowrank,
+}
+
+/// `optimize prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The .onnx file to prune (never modified).
+    pub model: PathBuf,
+    /// How to prune.
+    #[arg(long, value_enum)]
+    pub method: PruneMethod,
+    /// Where to write the result [default: MODEL with .<method>.onnx].
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// magnitude: share of weights to set to zero, in [0, 1).
+    #[arg(long, allow_negative_numbers = true)]
+    pub sparsity: Option<f64>,
+    /// magnitude: prune every layer to the sparsity, instead of one threshold for the model.
+    #[arg(long)]
+    pub per_layer: bool,
+    /// magnitude: keep the first weighted layer dense.
+    #[arg(long)]
+    pub exclude_first: bool,
+    /// magnitude: keep the last weighted layer dense.
+    #[arg(long)]
+    pub exclude_last: bool,
+    /// nm: keep N of every M weights along the input dimension [default: 2:4].
+    #[arg(long, value_name = "N:M")]
+    pub pattern: Option<String>,
+    /// channels: share of output channels to remove from each prunable group, in [0, 1).
+    #[arg(long, allow_negative_numbers = true)]
+    pub ratio: Option<f64>,
+    /// channels: how channel importance is scored: l1, l2 (norms of the filters) or bn-scale
+    /// (|gamma| of the BatchNorm that follows) [default: l1].
+    #[arg(long)]
+    pub criterion: Option<String>,
+    /// lowrank: the rank of the factors.
+    #[arg(long, conflicts_with = "energy")]
+    pub rank: Option<usize>,
+    /// lowrank: the smallest rank keeping this share of the squared singular values, in (0, 1].
+    #[arg(long, allow_negative_numbers = true)]
+    pub energy: Option<f64>,
+    /// Only prune these op types (comma-separated), e.g. Conv,Gemm.
+    #[arg(long, value_delimiter = ',')]
+    pub op_types: Vec<String>,
+    /// Never prune these nodes (names, or first output names for unnamed nodes).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_nodes: Vec<String>,
+    /// Never prune these op types.
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_op_types: Vec<String>,
+    /// Evaluation data (.npz/.npy/.safetensors or a folder; arrays named after the inputs, first
+    /// axis = samples) to verify on; with a `label` array, accuracy before and after is reported.
+    #[arg(long, value_name = "DATA")]
+    pub eval: Option<PathBuf>,
+    /// Whole shape of an input for seeded verification inputs and latency, for symbolic axes:
+    /// --shape x=1x3x48x192 (repeatable).
+    #[arg(long, value_name = "NAME=DIMS")]
+    pub shape: Vec<String>,
+    /// Skip loading and comparing the output.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Skip measuring latency before and after.
+    #[arg(long)]
+    pub no_bench: bool,
+    /// lowrank: factor every candidate even when the factors hold more parameters than the
+    /// weight.
+    #[arg(long)]
+    pub force: bool,
+    /// Store weights in <OUTPUT>.data (automatic past 2 GiB).
+    #[arg(long)]
+    pub external_data: bool,
+    /// Print the report as JSON (schema optimize.prune/1).
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `optimize inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -262,6 +373,30 @@ pub struct QuantizeArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Accuracy- and latency-aware mixed precision (needs --calibrate): measure, per op group
+    /// and per node, what int8 costs in accuracy and gains in speed on the target, keep the rest
+    /// in float, and write the fastest model that meets --max-drop / --min-cosine (never slower
+    /// than float32). Exit code 1 when no configuration met the goal (the closest is written).
+    #[arg(long, requires = "calibrate", conflicts_with_all = ["fp16", "per_channel", "method"])]
+    pub auto: bool,
+    /// --auto: labelled evaluation data (.npz/.npy/.safetensors/folder with a `label` array);
+    /// without it, held-out calibration samples and fidelity to float32.
+    #[arg(long, value_name = "DATA", requires = "auto")]
+    pub eval: Option<PathBuf>,
+    /// --auto: the largest accepted drop of top-1 accuracy (as a fraction: 0.01 = 1 point), or,
+    /// without labels, of cosine similarity below 1 [default: 0.01].
+    #[arg(long, requires = "auto", conflicts_with = "min_cosine")]
+    pub max_drop: Option<f64>,
+    /// --auto: the smallest accepted cosine similarity of every output with float32.
+    #[arg(long, requires = "auto")]
+    pub min_cosine: Option<f64>,
+    /// --auto: the runtime to measure latency and accuracy on.
+    #[arg(long, value_parser = ["ort", "tract"], default_value = "ort", requires = "auto")]
+    pub target: String,
+    /// --auto: time budget of the search, e.g. 90s, 10m; the best model found is written when
+    /// it runs out (or on Ctrl-C).
+    #[arg(long, default_value = "10m", requires = "auto")]
+    pub budget: String,
 }
 
 /// Parses the process arguments. On `--help`/`--version` prints and returns exit code 0; on a
@@ -327,4 +462,36 @@ mod tests {
         ];
         assert!(Cli::try_parse_from(bad).is_err());
     }
+}
+
+const DISTILL_EXAMPLES: &str = "\
+Examples:
+  optimize distill recipes/digits-mlp.toml -o out/digits-mlp
+      digits MLP teacher -> MLP student a twelfth its size, with 10% of the labels; writes
+      student.onnx, student.safetensors, report.md, log.jsonl and curves.png to out/digits-mlp
+  optimize distill recipes/digits-cnn.toml --sweep
+      tries every temperature/alpha/lr of the recipe's [sweep] and keeps the best on validation
+  optimize distill recipes/digits-cnn.toml --resume distill-digits-cnn/checkpoint.safetensors
+
+The recipe schema is in recipes/README.md. Ctrl-C stops after the current batch and writes a
+checkpoint to resume from (exit code 130).";
+
+/// `optimize distill`.
+#[derive(Debug, Args)]
+pub struct DistillArgs {
+    /// The recipe (TOML; schema in recipes/README.md).
+    pub recipe: PathBuf,
+    /// Go on from a checkpoint written by an earlier run of the same recipe.
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub resume: Option<PathBuf>,
+    /// Search the recipe's [sweep] grid (temperature x alpha x lr), keeping the best student on
+    /// the validation split.
+    #[arg(long)]
+    pub sweep: bool,
+    /// Print the report as JSON (schema optimize.distill-report/1) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The output folder [default: distill-<recipe name>].
+    #[arg(short, long, value_name = "OUTDIR")]
+    pub output: Option<PathBuf>,
 }

@@ -12,5 +12,13 @@ mod roundtrip;
 mod quantize;
 // `optimize quantize` on bad input: data that does not fit, NaN/Inf, old opsets, overwrites.
 mod quantize_bad_input;
+// `optimize quantize --auto`: meets the goal or says so, always writes a model, reports its search.
+mod quantize_auto;
 // `optimize bench` and `optimize report`: bad input, report files (SVG, PNG, JSON schema), targets.
 mod bench;
+// `optimize prune`: every method on the digits and real models, checked by onnx.checker and ONNX Runtime.
+mod prune;
+// `optimize prune` on bad input: sparsity, pattern, nothing to prune, flags of another method.
+mod prune_bad_input;
+// `optimize distill` on digits: outputs, bad recipes, Ctrl-C and resume.
+mod distill;

@@ -32,6 +32,9 @@ pub struct Calibration {
     /// Root mean square of each tensor's finite values over all samples: with the range it says
     /// how much int8 rounding costs the tensor (see [`rounding_noise`]).
     pub rms: BTreeMap<String, f64>,
+    /// Mean of each tensor over everything but axis 1 (the channels of `[N, C, ...]` and the
+    /// features of `[N, K]`), for tensors of rank 2 or more: what bias correction needs.
+    pub channel_means: BTreeMap<String, Vec<f64>>,
     /// Samples seen.
     pub samples: usize,
     /// The runtime that ran the model, and why it was chosen.
@@ -212,6 +215,7 @@ where
         })
         .collect();
     let mut energy: BTreeMap<String, (f64, u64)> = BTreeMap::new();
+    let mut means: BTreeMap<String, (Vec<f64>, u64)> = BTreeMap::new();
     let mut seen = 0;
     for sample in samples {
         let inputs = sample?;
@@ -221,6 +225,7 @@ where
                 if let Ok(v) = t.to_f32_vec() {
                     o.observe(&v);
                     add_energy(energy.entry(name.clone()).or_default(), &v);
+                    add_channel_sums(&mut means, name, t.shape(), &v);
                 }
             }
         }
@@ -237,6 +242,7 @@ where
                 })?;
                 o.observe(&v);
                 add_energy(energy.entry(name.clone()).or_default(), &v);
+                add_channel_sums(&mut means, name, t.shape(), &v);
             }
         }
         seen += 1;
@@ -252,6 +258,11 @@ where
         backend,
         ..Default::default()
     };
+    cal.channel_means = means
+        .into_iter()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(name, (sums, n))| (name, sums.iter().map(|s| s / n as f64).collect()))
+        .collect();
     cal.rms = energy
         .into_iter()
         .filter(|(_, (_, n))| *n > 0)
@@ -269,6 +280,38 @@ where
         }
     }
     Ok(cal)
+}
+
+/// Adds `values` (of `shape`) to per-channel sums along axis 1; a tensor whose channel count
+/// changes between samples stops being tracked.
+fn add_channel_sums(
+    means: &mut BTreeMap<String, (Vec<f64>, u64)>,
+    name: &str,
+    shape: &[usize],
+    values: &[f32],
+) {
+    if shape.len() < 2 || values.is_empty() {
+        return;
+    }
+    let c = shape[1];
+    let inner: usize = shape[2..].iter().product();
+    let entry = means
+        .entry(name.to_string())
+        .or_insert_with(|| (vec![0.0; c], 0));
+    if entry.0.len() != c {
+        entry.1 = 0;
+        entry.0.clear();
+        return;
+    }
+    for (k, chunk) in values.chunks(inner.max(1)).enumerate() {
+        let s: f64 = chunk
+            .iter()
+            .filter(|v| v.is_finite())
+            .map(|&v| f64::from(v))
+            .sum();
+        entry.0[k % c] += s / inner.max(1) as f64;
+    }
+    entry.1 += (values.len() / (c * inner.max(1))) as u64;
 }
 
 fn add_energy(acc: &mut (f64, u64), values: &[f32]) {

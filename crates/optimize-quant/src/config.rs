@@ -71,6 +71,10 @@ pub struct QuantConfig {
     /// storing int8 weights dequantized before a float Conv. Off by default: ONNX Runtime's CPU
     /// `ConvInteger` is several times slower than a float Conv.
     pub conv_integer: bool,
+    /// Static mode: correct Conv/Gemm biases for the mean error int8 weights introduce,
+    /// `b' = b − (W_q − W)·E[x]`, with `E[x]` the per-channel means of the input seen in
+    /// calibration (bias correction, Nagel et al. 2019).
+    pub bias_correction: bool,
 }
 
 impl Default for QuantConfig {
@@ -82,6 +86,7 @@ impl Default for QuantConfig {
             filter: NodeFilter::default(),
             bins: 2048,
             conv_integer: false,
+            bias_correction: false,
         }
     }
 }

@@ -34,6 +34,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod auto;
 pub mod calibrate;
 pub mod config;
 pub mod dynamic;
@@ -122,6 +123,9 @@ where
     )?;
     let mut plan = plan;
     plan.float_activations = noisy_activations(&cal, config);
+    if config.bias_correction {
+        plan.input_means = cal.channel_means.clone();
+    }
     let (out, mut report) = qdq::quantize_static(&folded, &plan, &cal.ranges, config)?;
     report.constants_folded = constants;
     report.opset_upgrade = upgrade;

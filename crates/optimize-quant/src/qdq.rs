@@ -73,6 +73,9 @@ pub struct StaticPlan {
     /// Activations to leave in float after all, with why (filled after calibration, e.g. by
     /// the outlier guard); nodes that read one stay float.
     pub float_activations: BTreeMap<String, String>,
+    /// Per-channel means of activations (from calibration), for bias correction when the
+    /// config asks for it.
+    pub input_means: BTreeMap<String, Vec<f64>>,
     /// What was skipped and why, to carry into the report.
     pub report: QuantReport,
 }
@@ -535,7 +538,28 @@ impl Rewriter<'_> {
                 if let (Some(bi), Some(wp)) = (rule.bias_input, &w_params) {
                     if let Some(b) = n.input.get(bi).and_then(|b| lookup(&view, b)) {
                         let x_scale = act_params[&n.input[0]].scale;
-                        if let Ok((bv, bshape)) = float_values(&b) {
+                        if let Ok((mut bv, bshape)) = float_values(&b) {
+                            if config.bias_correction {
+                                if let Some(means) = self.plan.input_means.get(&n.input[0]) {
+                                    if let Some(w) = rule
+                                        .weight_input
+                                        .and_then(|wi| n.input.get(wi))
+                                        .and_then(|w| lookup(&view, w))
+                                    {
+                                        let axis = config
+                                            .per_channel
+                                            .then(|| (rule.channel_axis)(n, w.dims.len()));
+                                        if let Some(shift) = bias_shift(n, &w, axis, means) {
+                                            if shift.len() == bv.len() {
+                                                for (b, d) in bv.iter_mut().zip(shift) {
+                                                    *b -= d as f32;
+                                                }
+                                                report.bias_corrected += 1;
+                                            }
+                                        }
+                                    }
+                                }
+                            }
                             let per_channel = wp.len() > 1;
                             if bshape.len() == 1 && (!per_channel || bshape[0] == wp.len()) {
                                 let scales: Vec<f32> = (0..if per_channel { wp.len() } else { 1 })
@@ -637,6 +661,69 @@ impl Rewriter<'_> {
         g.node = nodes;
         g.initializer.extend(inits);
         Ok(())
+    }
+}
+
+/// The mean output error of each output channel that int8 weights introduce,
+/// `Σ (W_q − W)[o, i, …] · E[x_i]`, for a Conv (`W: [O, C/g, k…]`) or a Gemm without `transA`
+/// (`W: [K, N]`, or `[N, K]` with `transB`). `None` when the shapes do not fit.
+fn bias_shift(
+    n: &NodeProto,
+    w: &TensorProto,
+    axis: Option<usize>,
+    means: &[f64],
+) -> Option<Vec<f64>> {
+    let (values, shape) = float_values(w).ok()?;
+    let q = quantize_weight(&values, &shape, axis, ["", "", ""]).ok()?;
+    let deq = q.dequantized(&shape);
+    let delta = |i: usize| f64::from(deq[i]) - f64::from(values[i]);
+    match n.op_type() {
+        "Conv" => {
+            let (o, cg) = (*shape.first()?, *shape.get(1)?);
+            let k: usize = shape[2..].iter().product();
+            let group = usize::try_from(optimize_onnx::build::attr_i(n, "group", 1)).ok()?;
+            if group == 0 || o % group != 0 || means.len() != cg * group {
+                return None;
+            }
+            let per_group = o / group;
+            Some(
+                (0..o)
+                    .map(|oc| {
+                        let first = (oc / per_group) * cg;
+                        (0..cg)
+                            .map(|c| {
+                                let base = (oc * cg + c) * k;
+                                (0..k).map(|j| delta(base + j)).sum::<f64>() * means[first + c]
+                            })
+                            .sum()
+                    })
+                    .collect(),
+            )
+        }
+        "Gemm" if optimize_onnx::build::attr_i(n, "transA", 0) == 0 && shape.len() == 2 => {
+            let trans_b = optimize_onnx::build::attr_i(n, "transB", 0) != 0;
+            let (kk, nn) = if trans_b {
+                (shape[1], shape[0])
+            } else {
+                (shape[0], shape[1])
+            };
+            if means.len() != kk {
+                return None;
+            }
+            Some(
+                (0..nn)
+                    .map(|j| {
+                        (0..kk)
+                            .map(|i| {
+                                let idx = if trans_b { j * kk + i } else { i * nn + j };
+                                delta(idx) * means[i]
+                            })
+                            .sum()
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
     }
 }
 

@@ -23,6 +23,8 @@ pub struct QuantReport {
     pub weights: WeightStats,
     /// Weights that held NaN or infinite values: name and count.
     pub non_finite_weights: Vec<(String, u64)>,
+    /// Biases corrected for the mean error of their int8 weights (static, `bias_correction`).
+    pub bias_corrected: usize,
     /// Activation tensors given a calibrated range (static only).
     pub activations_quantized: usize,
     /// Activations whose calibration data held NaN or infinite values: name and count.
@@ -108,6 +110,8 @@ pub struct RunReport {
     pub verification: Option<crate::verify::Verification>,
     /// Wall time of each phase, in order.
     pub timings_ms: Vec<(String, f64)>,
+    /// What `--auto` tried and chose.
+    pub auto: Option<crate::auto::AutoReport>,
 }
 
 /// A file and its size.

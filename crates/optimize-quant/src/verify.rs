@@ -41,6 +41,8 @@ pub struct RuntimeCheck {
 
 /// Time after which tract stops taking more samples (it has run at least one).
 pub const TRACT_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
+/// Time after which tract verification is given up on, finished or not.
+pub const TRACT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One sample: a tensor per graph input.
 pub type Inputs = Vec<(String, Tensor)>;
@@ -131,22 +133,35 @@ pub fn verify(
         outputs: acc.finish(),
     }];
 
-    let tract = (|| -> std::result::Result<Vec<OutputFidelity>, String> {
-        let session = TractSession::from_file(candidate, &SessionOptions::default())
-            .map_err(|e| e.to_string())?;
-        let mut acc = FidelityAccumulator::default();
-        let start = std::time::Instant::now();
-        for (s, exp) in samples.iter().zip(&expected) {
-            let got = session.run(s).map_err(|e| e.to_string())?;
-            compare(&mut acc, &got, exp).map_err(|e| e.to_string())?;
-            // tract is the second opinion, not the target: once it has run the model, stop
-            // early rather than spend minutes (fp16 convolutions have no fast kernels there).
-            if start.elapsed() > TRACT_BUDGET {
-                break;
+    // tract is the second opinion, not the target: it runs on its own thread and is given up
+    // on after TRACT_DEADLINE (fp16 convolutions have no fast kernels there and can take
+    // minutes); once it has run one sample it stops taking more after TRACT_BUDGET.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (path, samples_owned) = (candidate.to_path_buf(), samples.to_vec());
+    let expected_owned = expected.clone();
+    std::thread::spawn(move || {
+        let result = (|| -> std::result::Result<Vec<OutputFidelity>, String> {
+            let session = TractSession::from_file(&path, &SessionOptions::default())
+                .map_err(|e| e.to_string())?;
+            let mut acc = FidelityAccumulator::default();
+            let start = std::time::Instant::now();
+            for (s, exp) in samples_owned.iter().zip(&expected_owned) {
+                let got = session.run(s).map_err(|e| e.to_string())?;
+                compare(&mut acc, &got, exp).map_err(|e| e.to_string())?;
+                if start.elapsed() > TRACT_BUDGET {
+                    break;
+                }
             }
-        }
-        Ok(acc.finish())
-    })();
+            Ok(acc.finish())
+        })();
+        let _ = tx.send(result);
+    });
+    let tract = rx.recv_timeout(TRACT_DEADLINE).unwrap_or_else(|_| {
+        Err(format!(
+            "gave up after {} s without a result (tract lacks fast kernels for some op of this model)",
+            TRACT_DEADLINE.as_secs()
+        ))
+    });
     runtimes.push(match tract {
         Ok(outputs) => RuntimeCheck {
             runtime: "tract".into(),

@@ -61,6 +61,27 @@ pub fn float_values(t: &TensorProto) -> Result<(Vec<f32>, Vec<usize>)> {
     Ok((values, shape))
 }
 
+impl QuantizedWeight {
+    /// The weight as the runtime will see it: `q · scale` of each value's channel, for `shape`
+    /// (the float weight's).
+    pub fn dequantized(&self, shape: &[usize]) -> Vec<f32> {
+        let data = self.data.raw_data.as_deref().unwrap_or_default();
+        let inner: usize = self.axis.map_or(1, |a| shape[a + 1..].iter().product());
+        let channels = self.params.len().max(1);
+        data.iter()
+            .enumerate()
+            .map(|(i, &q)| {
+                let c = if self.axis.is_some() {
+                    (i / inner.max(1)) % channels
+                } else {
+                    0
+                };
+                f32::from(q as i8) * self.params[c].scale
+            })
+            .collect()
+    }
+}
+
 /// Quantizes `values` (of `shape`) symmetrically to int8, per tensor or per channel along `axis`.
 /// The new initializers are named `{base}_quantized`, `{base}_scale`, `{base}_zero_point` by the
 /// caller's `names` choice.

@@ -60,6 +60,7 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     let mut calibration = None;
     let mut overflow = None;
     let mut overflow_skipped = None;
+    let mut auto: Option<optimize_quant::auto::AutoReport> = None;
     let (mut out, quant_report, fp16_report) = if args.fp16 {
         // Run the float32 model on data (calibration data, verification data, or seeded inputs)
         // and keep in float32 the nodes whose activations would overflow float16.
@@ -106,6 +107,18 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
         let (proto, report) = fp16::convert_to_fp16(&model.proto, &cfg)
             .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
         (Model::from_proto(proto), None, Some(report))
+    } else if args.auto {
+        let data = args
+            .calibrate
+            .as_ref()
+            .expect("clap requires --calibrate with --auto");
+        let (out, report, summary) = run_auto(args, &model, data, &specs, &config)?;
+        calibration = Some(summary.0);
+        verify_samples = summary.1;
+        verify_source = summary.2;
+        auto = Some(summary.3);
+        lap("search", &mut timings);
+        (out, Some(report), None)
     } else if let Some(data) = &args.calibrate {
         let set = open_data(data, &specs)?;
         let holdout = args
@@ -171,7 +184,7 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
         (_, Some(r)) => r.initializers_converted + r.nodes_fp16 > 0,
         _ => false,
     };
-    if !changed && !args.force {
+    if !changed && !args.force && auto.is_none() {
         let ops: Vec<String> = Summary::of(&model, None)
             .op_types
             .iter()
@@ -264,15 +277,211 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
         calibration,
         verification,
         timings_ms: timings,
+        auto,
     };
     if args.json {
-        print(&(serde_json::to_string_pretty(&report)? + "\n"))
+        print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
-        print(&render(&report))
+        print(&render(&report))?;
+    }
+    match &report.auto {
+        Some(a) if !a.met => Err(anyhow::anyhow!(
+            "--auto: no configuration met the goal ({} >= {:.4}); the closest was written to {}",
+            a.metric,
+            a.required,
+            output.display()
+        )),
+        _ => Ok(()),
     }
 }
 
-/// Loads a model for calibration: tract first, ONNX Runtime when tract cannot run it.
+/// What `--auto` hands back besides the model: the calibration summary, the samples and
+/// source to verify on, and the search report.
+type AutoOutcome = (
+    CalibrationSummary,
+    Vec<Inputs>,
+    String,
+    optimize_quant::auto::AutoReport,
+);
+
+fn run_auto(
+    args: &QuantizeArgs,
+    model: &Model,
+    data: &Path,
+    specs: &[optimize_data::InputSpec],
+    config: &QuantConfig,
+) -> anyhow::Result<(Model, optimize_quant::QuantReport, AutoOutcome)> {
+    use optimize_quant::auto::{quantize_auto, AutoConfig, AutoTarget, Criterion, EvalSet};
+    let set = open_data(data, specs)?;
+    let (eval, cal_range) = match &args.eval {
+        Some(path) => {
+            let eset = open_data(path, specs)?;
+            let n = eset.len().min(1000);
+            let samples = eset
+                .iter_range(0..n)
+                .map(|s| s.map(|s| s.inputs))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(QuantError::from)?;
+            let labels = match eset.labels() {
+                Ok(t) => Some(
+                    t.to_f64_lossy()
+                        .into_iter()
+                        .take(n)
+                        .map(|v| v as i64)
+                        .collect(),
+                ),
+                Err(_) => None,
+            };
+            let source = format!("{n} samples of {}", path.display());
+            (
+                EvalSet {
+                    samples,
+                    labels,
+                    source,
+                },
+                0..set.len(),
+            )
+        }
+        None => {
+            let holdout = args
+                .holdout
+                .unwrap_or_else(|| (set.len() / 4).clamp(usize::from(set.len() > 1), MAX_HOLDOUT));
+            let (cal, held) = set.split(holdout);
+            if held.is_empty() || cal.is_empty() {
+                return Err(UsageError(format!(
+                    "{}: --auto needs samples to calibrate on and held-out samples to judge \
+                     accuracy on ({} in all); give more samples or --eval DATA",
+                    data.display(),
+                    set.len()
+                ))
+                .into());
+            }
+            let samples = set
+                .iter_range(held.clone())
+                .map(|s| s.map(|s| s.inputs))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(QuantError::from)?;
+            let source = format!("{} held-out samples of {}", held.len(), data.display());
+            (
+                EvalSet {
+                    samples,
+                    labels: None,
+                    source,
+                },
+                cal,
+            )
+        }
+    };
+    let criterion = match (args.max_drop, args.min_cosine) {
+        (_, Some(c)) if (0.0..=1.0).contains(&c) => Criterion::MinCosine(c),
+        (Some(d), None) if (0.0..=1.0).contains(&d) => Criterion::MaxDrop(d),
+        (None, None) => Criterion::MaxDrop(0.01),
+        _ => {
+            return Err(UsageError(
+                "--max-drop and --min-cosine take a number between 0 and 1".into(),
+            )
+            .into())
+        }
+    };
+    let budget = parse_duration(&args.budget).ok_or_else(|| {
+        UsageError(format!(
+            "--budget {:?}: expected a duration such as 90s, 10m or 1h",
+            args.budget
+        ))
+    })?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C (or a handler already set) falls back to the default behaviour.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+    let auto_config = AutoConfig {
+        base: config.clone(),
+        criterion,
+        target: if args.target == "tract" {
+            AutoTarget::Tract
+        } else {
+            AutoTarget::Ort
+        },
+        threads: 2,
+        budget,
+        stop: Some(stop),
+    };
+    let bar = spinner(args.json);
+    let source = || -> Box<dyn Iterator<Item = optimize_quant::Result<Inputs>> + '_> {
+        Box::new(
+            set.iter_range(cal_range.clone())
+                .map(|s| s.map(|s| s.inputs).map_err(QuantError::from)),
+        )
+    };
+    let (out, report, auto) = quantize_auto(
+        model,
+        &source,
+        &eval,
+        &auto_config,
+        &runtime_loader,
+        &mut |step| bar.set_message(step.to_string()),
+    )?;
+    bar.finish_and_clear();
+    let summary = CalibrationSummary {
+        data: data.display().to_string(),
+        method: auto.chosen.map_or("none (float32 kept)".into(), |t| {
+            auto.trials[t].method.clone()
+        }),
+        samples: cal_range.len(),
+        held_out: if args.eval.is_some() {
+            0
+        } else {
+            eval.samples.len()
+        },
+        backend: auto.calibration_backend.clone(),
+        tensors: auto.calibrated_tensors,
+        empty: Vec::new(),
+    };
+    let (verify_samples, verify_source) = (eval.samples.clone(), eval.source.clone());
+    Ok((out, report, (summary, verify_samples, verify_source, auto)))
+}
+
+/// `90s`, `10m`, `1h`, or plain seconds.
+fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let t = text.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let v: f64 = num.trim().parse().ok()?;
+    let secs = match unit {
+        "s" => v,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return None,
+    };
+    (secs.is_finite() && secs > 0.0).then(|| std::time::Duration::from_secs_f64(secs))
+}
+
+fn spinner(json: bool) -> ProgressBar {
+    let visible =
+        !json && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let bar = ProgressBar::with_draw_target(
+        None,
+        if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} --auto [{elapsed}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 /// Calibration runs the model in tract (pure Rust), falling back to ONNX Runtime.
 fn runtime_loader(
     bytes: &[u8],
@@ -442,6 +651,9 @@ fn render(r: &RunReport) -> String {
         bytes(r.output.bytes),
         r.size_ratio
     );
+    if let Some(a) = &r.auto {
+        out += &render_auto(a);
+    }
     if let Some(q) = &r.quantization {
         out += &format!(
             "\n{}: {} nodes quantized, {} weights ({} -> {})",
@@ -574,5 +786,86 @@ fn render(r: &RunReport) -> String {
         .map(|(p, ms)| format!("{p} {ms:.0} ms"))
         .collect();
     out += &format!("\ntime: {}\n", times.join(", "));
+    out
+}
+
+fn render_auto(a: &optimize_quant::auto::AutoReport) -> String {
+    let pct = a.metric == "top1";
+    let m = |v: f64| {
+        if pct {
+            format!("{:.2}%", v * 100.0)
+        } else {
+            format!("{v:.5}")
+        }
+    };
+    let mut out = format!(
+        "\n--auto on {:?}: {} must be >= {} (float32 {}, {:.3} ms, 2 threads, batch 1); {} trials in {:.1} s{}\n",
+        a.target,
+        a.metric,
+        m(a.required),
+        m(a.fp32_metric),
+        a.fp32_latency_ms,
+        a.trials.len(),
+        a.elapsed_s,
+        a.stopped
+            .as_ref()
+            .map_or(String::new(), |s| format!(" (stopped: {s})"))
+    );
+    let mut t = Table::new(&[
+        "", "trial", "method", ">float", ">metric", ">cosine", ">ms", ">vs fp32", ">size", "meets",
+    ]);
+    for (i, tr) in a.trials.iter().enumerate() {
+        t.row(vec![
+            if a.chosen == Some(i) {
+                "*".into()
+            } else {
+                String::new()
+            },
+            tr.name.clone(),
+            format!(
+                "{}{}{}",
+                tr.method,
+                if tr.per_channel { ", per-channel" } else { "" },
+                if tr.bias_correction {
+                    ", bias corr."
+                } else {
+                    ""
+                }
+            ),
+            tr.float_nodes.to_string(),
+            m(tr.metric),
+            format!("{:.5}", tr.cosine),
+            tr.latency_ms.map_or("-".into(), |v| format!("{v:.3}")),
+            tr.latency_ms.map_or("-".into(), |v| {
+                format!("{:.2}x", v / a.fp32_latency_ms.max(1e-12))
+            }),
+            bytes(tr.size_bytes),
+            if tr.meets { "yes".into() } else { "no".into() },
+        ]);
+    }
+    out += &t.render(2);
+    match a.chosen {
+        Some(_) if a.met => out +=
+            "  * written: the fastest trial that meets the goal and is not slower than float32\n",
+        Some(_) => out += "  * written: the closest trial; NONE met the goal\n",
+        None => out +=
+            "  written: the float32 model unchanged (no int8 variant was faster on this target)\n",
+    }
+    if !a.float_for_speed.is_empty() {
+        out += &format!(
+            "  kept float for speed: {}\n",
+            a.float_for_speed
+                .iter()
+                .map(|(n, _, g)| format!("{n} ({g})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if !a.float_for_accuracy.is_empty() {
+        out += &format!(
+            "  kept float for accuracy: {}\n",
+            a.float_for_accuracy.join(", ")
+        );
+    }
     out
 }

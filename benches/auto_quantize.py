@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""`optimize quantize --auto` against plain int8 and ONNX Runtime's static quantizer.
+
+For every model in models/manifest.json (minilm-l6-int8, already int8, excepted) it compares:
+
+  fp32          the model as shipped
+  ours static   `optimize quantize --int8 --calibrate CAL --per-channel --method minmax`
+  ours --auto   `optimize quantize --int8 --auto --calibrate CAL [--eval EVAL] --max-drop 0.01`
+  ORT static    onnxruntime.quantization.quantize_static (QDQ, MinMax), the better of its
+                per-channel and per-tensor outputs that loads in ONNX Runtime
+
+and reports size, latency as a ratio to fp32 (ONNX Runtime CPU and tract, batch 1, 2 threads),
+the task metric (top-1 on the held-out digits) or the cosine similarity with fp32's outputs,
+and how many nodes --auto kept in float (for speed, for accuracy).
+
+Data and ORT's models come from benches/quantize_vs_onnxruntime.py's work folder
+(target/bench-quantize/<model>/); missing ones are made by running that script for the static
+modes first. Calibration: the first 48 of the 64 calibration samples for --auto when there are
+no labels (it judges accuracy on the last 16), all 64 for the static ones; the cosine column is
+measured on those last 16 for every variant.
+
+ONNX Runtime latency: round-robin over all variants in one process (median of rounds), so a
+change in machine load hits every variant alike. tract latency: `optimize bench --backend tract
+--threads 2` (a child process per model).
+
+Usage: .venv/bin/python benches/auto_quantize.py [--models a,b] [--budget 5m]
+Writes results/auto-quantize.md and results/auto-quantize.json.
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = str(ROOT / "target" / "release" / "optimize")
+spec = importlib.util.spec_from_file_location("qvo", ROOT / "benches" / "quantize_vs_onnxruntime.py")
+qvo = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(qvo)
+
+WEIGHT_HEAVY_BYTES = 4 << 20  # the size target applies to models of 4 MiB or more
+
+
+def tract_p50(path):
+    r = subprocess.run([CLI, "bench", "--backend", "tract", "--threads", "2", "--iterations", "30",
+                        "--min-duration", "1s", "--json", str(path)],
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        return None, r.stderr.strip().splitlines()[-1][:160] if r.stderr.strip() else "failed"
+    runs = json.loads(r.stdout)["runs"]
+    return runs[0]["latency"]["p50_ms"], None
+
+
+def metric(sess, feeds, labels, ref_outs):
+    outs = [sess.run(None, f) for f in feeds]
+    if labels is not None:
+        pred = np.array([int(np.argmax(o[0])) for o in outs])
+        return float((pred == labels).mean()), "top1"
+    worst = 1.0
+    for k in range(len(outs[0])):
+        a = np.concatenate([np.asarray(r[k], np.float64).ravel() for r in ref_outs])
+        b = np.concatenate([np.asarray(o[k], np.float64).ravel() for o in outs])
+        if not np.issubdtype(np.asarray(outs[0][k]).dtype, np.floating):
+            continue
+        na, nb = np.linalg.norm(a), np.linalg.norm(b)
+        cos = float(a @ b / (na * nb)) if na > 0 and nb > 0 else (1.0 if na == nb else 0.0)
+        worst = min(worst, cos)
+    return worst, "cosine"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="")
+    ap.add_argument("--budget", default="5m")
+    ap.add_argument("--work", default=str(ROOT / "target" / "bench-quantize"))
+    args = ap.parse_args()
+    os.chdir(ROOT)
+    manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
+    wanted = [m for m in args.models.split(",") if m]
+    entries = [e for e in manifest["models"]
+               if e["name"] != "minilm-l6-int8" and (not wanted or e["name"] in wanted)
+               and (ROOT / e["file"]).exists()]
+    started = time.time()
+    load_start = os.getloadavg()
+    rows = []
+    for e in entries:
+        name, model = e["name"], ROOT / e["file"]
+        work = Path(args.work) / name
+        need = [work / f for f in ("cal.npz", "int8-static-qdq.theirs.onnx",
+                                   "int8-static-qdq-pt.theirs.onnx")]
+        if not all(p.exists() for p in need):
+            subprocess.run([sys.executable, "benches/quantize_vs_onnxruntime.py", "--models", name,
+                            "--modes", "int8-static-qdq,int8-static-qdq-pt"], check=True)
+        cal = work / "cal.npz"
+        digits = name.startswith("digits")
+        # Evaluation data: the held-out digits with labels, else the last 16 calibration samples.
+        shapes = qvo.model_input_shapes(model)
+        if digits:
+            x_tr, y_tr, x_te, y_te = qvo.digits_split()
+            eval_npz = ROOT / "models" / "data" / ("digits-test-cnn.npz" if name == "digits-cnn" else "digits-test.npz")
+            data = np.load(eval_npz)
+            xs, labels = data["input"], data["label"]
+            feeds = [{"input": xs[i:i + 1]} for i in range(len(xs))]
+        else:
+            data = np.load(cal)
+            n = len(next(iter(data.values())))
+            labels = None
+            feeds = []
+            for i in range(n - 16, n):
+                f = {}
+                for k, dims in shapes.items():
+                    v = data[k][i]
+                    if len(dims) >= 1 and v.ndim == len(dims) - 1:
+                        v = v[None]
+                    f[k] = v
+                feeds.append(f)
+        out_static = work / "auto-bench.static.onnx"
+        out_auto = work / "auto-bench.auto.onnx"
+        subprocess.run([CLI, "quantize", "--int8", "--calibrate", str(cal), "--per-channel",
+                        "--holdout", "0", str(model), "-o", str(out_static), "--no-verify"],
+                       check=True, capture_output=True)
+        auto_cmd = [CLI, "quantize", "--int8", "--auto", "--calibrate", str(cal), "--max-drop", "0.01",
+                    "--budget", args.budget, str(model), "-o", str(out_auto), "--json"]
+        if digits:
+            auto_cmd += ["--eval", str(eval_npz)]
+        else:
+            auto_cmd += ["--holdout", "16"]
+        t = time.time()
+        r = subprocess.run(auto_cmd, capture_output=True, text=True)
+        auto_s = time.time() - t
+        report = json.loads(r.stdout)["auto"] if r.stdout.strip() else {}
+        theirs = None
+        for cand in ("int8-static-qdq.theirs.onnx", "int8-static-qdq-pt.theirs.onnx"):
+            p = work / cand
+            try:
+                qvo.make_session(p, 2)
+                theirs = theirs or p
+            except Exception:
+                continue
+        variants = {"fp32": model, "ours static": out_static, "ours --auto": out_auto}
+        if theirs is not None:
+            variants["ORT static"] = theirs
+        sessions = {k: qvo.make_session(p, 2) for k, p in variants.items()}
+        ref = [sessions["fp32"].run(None, f) for f in feeds]
+        res = {}
+        for k, s in sessions.items():
+            m, kind = metric(s, feeds, labels, ref)
+            res[k] = {"path": str(variants[k]), "bytes": variants[k].stat().st_size, "metric": m}
+        lat, rounds = qvo.latency(sessions, feeds[0], 8.0)
+        for k in sessions:
+            res[k]["ort_ms"] = lat[k]
+            res[k]["tract_ms"], res[k]["tract_error"] = tract_p50(variants[k])
+        fp = res["fp32"]
+        auto = res["ours --auto"]
+        drop_ok = (auto["metric"] >= fp["metric"] - 0.01) if kind == "top1" else auto["metric"] >= 0.99
+        heavy = fp["bytes"] >= WEIGHT_HEAVY_BYTES
+        rows.append({
+            "model": name, "metric": kind, "variants": res, "rounds": rounds,
+            "auto_seconds": auto_s, "auto_exit": r.returncode,
+            "auto_report": {k: report.get(k) for k in ("chosen", "met", "not_slower", "stopped", "float_for_speed", "float_for_accuracy", "elapsed_s")},
+            "auto_trials": len(report.get("trials", [])),
+            "targets": {
+                "meets_max_drop": drop_ok,
+                "not_slower_ort": auto["ort_ms"] <= fp["ort_ms"] * 1.0,
+                "size_ok": (auto["bytes"] <= 0.35 * fp["bytes"]) if heavy else None,
+            },
+        })
+        print(f"[{time.time() - started:6.0f}s] {name}: auto {auto_s:.0f}s exit {r.returncode}, "
+              f"metric {auto['metric']:.4f} vs fp32 {fp['metric']:.4f}, ort {auto['ort_ms'] / fp['ort_ms']:.2f}x", flush=True)
+
+    meta = {
+        "generated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "cpu": qvo.cpu_model(), "os": qvo.os_name(), "git": qvo.git("rev-parse", "--short", "HEAD"),
+        "load_avg_start": load_start, "load_avg_end": os.getloadavg(),
+        "budget": args.budget, "total_s": time.time() - started,
+    }
+    (ROOT / "results" / "auto-quantize.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    write_md(meta, rows)
+
+
+def ratio(v, base):
+    return "–" if v is None or base in (None, 0) else f"{v / base:.2f}×"
+
+
+def write_md(meta, rows):
+    L = ["# `optimize quantize --auto` vs plain int8 and ONNX Runtime's static quantizer", "",
+         f"Generated by `benches/auto_quantize.py` on {meta['generated']} (git {meta['git']}, "
+         f"{meta['cpu']}, {meta['os']}; load average {meta['load_avg_start'][0]:.1f} → {meta['load_avg_end'][0]:.1f}; "
+         f"--budget {meta['budget']}; total {meta['total_s'] / 60:.1f} min). "
+         "Raw numbers: [`auto-quantize.json`](auto-quantize.json). How each column is measured is in the script's docstring.", "",
+         "Latency: batch 1, 2 threads, median; ratios to float32 of the same model measured in the same run. "
+         "Metric: top-1 on the 359 held-out digits, else the smallest output cosine with float32 on 16 held-out samples.", "",
+         "| model | variant | size (×fp32) | ORT latency ms (×fp32) | tract latency ms (×fp32) | metric | --auto kept float (speed / accuracy) |",
+         "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        fp = r["variants"]["fp32"]
+        for k, v in r["variants"].items():
+            m = f"{v['metric'] * 100:.2f}%" if r["metric"] == "top1" else f"cos {v['metric']:.5f}"
+            kept = ""
+            if k == "ours --auto":
+                a = r["auto_report"]
+                if a.get("chosen") is None and a.get("met"):
+                    kept = "float32 written: no int8 variant was faster"
+                else:
+                    kept = f"{len(a.get('float_for_speed') or [])} / {len(a.get('float_for_accuracy') or [])}"
+            tract = "–" if v["tract_ms"] is None else f"{v['tract_ms']:.3f} ({ratio(v['tract_ms'], fp['tract_ms'])})"
+            L.append(f"| {r['model'] if k == 'fp32' else ''} | {k} | {v['bytes'] / 1024:.1f} KiB ({v['bytes'] / fp['bytes']:.3f}) | "
+                     f"{v['ort_ms']:.3f} ({ratio(v['ort_ms'], fp['ort_ms'])}) | {tract} | {m} | {kept} |")
+    L += ["", "## Targets", "",
+          "| model | --auto meets --max-drop 0.01 | --auto not slower than fp32 (ORT) | size ≤ 0.35× (weight-heavy, ≥ 4 MiB) | search time | exit |",
+          "|---|---|---|---|---|---|"]
+    for r in rows:
+        t = r["targets"]
+        yn = lambda b: "n/a" if b is None else ("PASS" if b else "MISS")
+        auto = r["variants"]["ours --auto"]
+        fp = r["variants"]["fp32"]
+        L.append(f"| {r['model']} | {yn(t['meets_max_drop'])} | {yn(t['not_slower_ort'])} ({ratio(auto['ort_ms'], fp['ort_ms'])}) | "
+                 f"{yn(t['size_ok'])} ({auto['bytes'] / fp['bytes']:.3f}) | {r['auto_seconds']:.0f} s, {r['auto_trials']} trials | {r['auto_exit']} |")
+    (ROOT / "results" / "auto-quantize.md").write_text("\n".join(L) + "\n")
+
+
+if __name__ == "__main__":
+    main()

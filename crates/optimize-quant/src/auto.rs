@@ -1,0 +1,800 @@
+//! `quantize --auto`: mixed precision that meets an accuracy goal and is never slower than the
+//! float32 model, found by measuring, not assuming.
+//!
+//! The search, on the target runtime (ONNX Runtime or tract, 2 threads, batch 1):
+//! 1. **Baseline**: the float32 model's metric and latency.
+//! 2. **Full int8**: static QDQ of every quantizable node (per-channel weights where the opset
+//!    allows, after an upgrade if needed), activations calibrated once and reused by every
+//!    later trial.
+//! 3. **Latency**: quantizable nodes are grouped by op type and shape class (depthwise, 1×1,
+//!    k×k convolutions; small and large matrix products). A group that makes the model faster
+//!    when left in float is left in float ("for speed").
+//! 4. **Accuracy**: if the criterion fails, other calibration methods, per-tensor weights and
+//!    bias correction are tried; then the sensitivity of each node (how much the output cosine
+//!    recovers when only that node stays float) is measured and the most sensitive nodes move
+//!    back to float, doubling their number until the criterion holds, then bisecting to the
+//!    fewest ("for accuracy").
+//! 5. **Answer**: the fastest trial that meets the criterion and beats float32; if none beats
+//!    float32, the float32 model itself (nothing gained, nothing lost); if none meets the
+//!    criterion, the closest one, flagged. The search stops at the time budget or when `stop` is
+//!    raised (Ctrl-C) and answers with what it has.
+//!
+//! The metric is top-1 accuracy when the evaluation data has labels, else the cosine similarity
+//! of the outputs with float32's (the smallest over outputs, over all samples).
+
+use crate::calibrate::{calibrate, Calibration, Loader};
+use crate::config::QuantConfig;
+use crate::observer::CalibrationMethod;
+use crate::qdq::{self, StaticPlan};
+use crate::report::QuantReport;
+use crate::{Error, Result};
+use optimize_bench::{AccuracyAccumulator, FidelityAccumulator};
+use optimize_data::Tensor;
+use optimize_onnx::build::attr_i;
+use optimize_onnx::{GraphView, Model};
+use optimize_runtime::{Model as RuntimeModel, OrtSession, SessionOptions, TractSession};
+use prost::Message;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Schema of [`AutoReport`] as JSON.
+pub const SCHEMA: &str = "optimize.auto/1";
+
+/// Samples to judge accuracy on, with labels when the data has them.
+#[derive(Debug, Clone, Default)]
+pub struct EvalSet {
+    /// One entry per sample: the model's inputs by name.
+    pub samples: Vec<Vec<(String, Tensor)>>,
+    /// One class index per sample, for top-1 accuracy.
+    pub labels: Option<Vec<i64>>,
+    /// Where the samples came from, for the report.
+    pub source: String,
+}
+
+/// What "accurate enough" means.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Criterion {
+    /// The metric may fall at most this much below float32's (top-1 points as a fraction; with
+    /// no labels, cosine similarity may fall this far below 1).
+    MaxDrop(f64),
+    /// Every output's cosine similarity with float32 stays at or above this.
+    MinCosine(f64),
+}
+
+/// The runtime the search measures on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AutoTarget {
+    /// ONNX Runtime, CPU provider.
+    Ort,
+    /// tract.
+    Tract,
+}
+
+/// Settings of the search.
+#[derive(Debug, Clone)]
+pub struct AutoConfig {
+    /// Node filters and activation type; `method` and `per_channel` are searched.
+    pub base: QuantConfig,
+    /// The accuracy goal.
+    pub criterion: Criterion,
+    /// Where latency and accuracy are measured.
+    pub target: AutoTarget,
+    /// Threads of the target runtime.
+    pub threads: usize,
+    /// Wall-time budget of the whole search.
+    pub budget: Duration,
+    /// Raised (e.g. by Ctrl-C) to stop the search and answer with the best so far.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+impl Default for AutoConfig {
+    fn default() -> Self {
+        Self {
+            base: QuantConfig::default(),
+            criterion: Criterion::MaxDrop(0.01),
+            target: AutoTarget::Ort,
+            threads: 2,
+            budget: Duration::from_secs(600),
+            stop: None,
+        }
+    }
+}
+
+/// One configuration the search measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trial {
+    /// What was tried.
+    pub name: String,
+    /// Calibration method.
+    pub method: String,
+    /// Per-channel weights.
+    pub per_channel: bool,
+    /// Bias correction applied.
+    pub bias_correction: bool,
+    /// Quantizable nodes left in float.
+    pub float_nodes: usize,
+    /// Nodes quantized.
+    pub quantized_nodes: usize,
+    /// Top-1 accuracy, or cosine with float32 when there are no labels.
+    pub metric: f64,
+    /// Smallest output cosine similarity with float32.
+    pub cosine: f64,
+    /// Median latency on the target (ms), measured beside float32 and the others.
+    pub latency_ms: Option<f64>,
+    /// Serialized size in bytes.
+    pub size_bytes: u64,
+    /// Whether the criterion holds.
+    pub meets: bool,
+}
+
+/// How much a node's quantization costs: the output cosine gained by leaving it alone in float.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sensitivity {
+    /// Node name (or first output).
+    pub node: String,
+    /// Op type.
+    pub op_type: String,
+    /// Cosine with float32 when only this node stays float, minus full int8's.
+    pub cosine_gain: f64,
+    /// The same for the metric.
+    pub metric_gain: f64,
+}
+
+/// Everything the search did, as data (schema [`SCHEMA`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoReport {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// `top1` or `cosine`.
+    pub metric: &'static str,
+    /// The goal.
+    pub criterion: Criterion,
+    /// The lowest metric that meets it.
+    pub required: f64,
+    /// The target runtime.
+    pub target: AutoTarget,
+    /// Evaluation data.
+    pub eval: String,
+    /// Float32's metric.
+    pub fp32_metric: f64,
+    /// Float32's median latency (ms).
+    pub fp32_latency_ms: f64,
+    /// Float32's size in bytes.
+    pub fp32_size_bytes: u64,
+    /// Every configuration measured, in order.
+    pub trials: Vec<Trial>,
+    /// Nodes ranked by sensitivity, most sensitive first (when measured).
+    pub sensitivity: Vec<Sensitivity>,
+    /// Nodes left in float because int8 ran slower: node, op type, group.
+    pub float_for_speed: Vec<(String, String, String)>,
+    /// Nodes left in float for accuracy.
+    pub float_for_accuracy: Vec<String>,
+    /// The trial written (index into `trials`), or `None` when the float32 model was.
+    pub chosen: Option<usize>,
+    /// Whether the answer meets the criterion.
+    pub met: bool,
+    /// Whether the answer is at least as fast as float32 (float32 itself counts).
+    pub not_slower: bool,
+    /// Why the search stopped early, if it did.
+    pub stopped: Option<String>,
+    /// The runtime calibration ran on (and why, when it fell back).
+    pub calibration_backend: String,
+    /// Activations given a range by calibration.
+    pub calibrated_tensors: usize,
+    /// Wall time of the search.
+    pub elapsed_s: f64,
+}
+
+/// One candidate: how to quantize.
+#[derive(Debug, Clone, PartialEq)]
+struct Choice {
+    method: CalibrationMethod,
+    per_channel: bool,
+    bias_correction: bool,
+    float: BTreeSet<String>,
+}
+
+/// Restartable calibration samples.
+pub type SampleSource<'a> =
+    &'a dyn Fn() -> Box<dyn Iterator<Item = Result<Vec<(String, Tensor)>>> + 'a>;
+
+struct Search<'a, 's> {
+    model: Model,
+    config: &'a AutoConfig,
+    eval: &'a EvalSet,
+    samples: SampleSource<'s>,
+    load: Loader<'a>,
+    calibrations: BTreeMap<String, Calibration>,
+    activations: BTreeSet<String>,
+    reference: Vec<Vec<(String, Tensor)>>,
+    required: f64,
+    started: Instant,
+    report: AutoReport,
+    models: Vec<(Choice, Model, QuantReport)>,
+    /// Node → (op type, group) of every quantizable main-graph node.
+    group_of: BTreeMap<String, (String, String)>,
+    progress: &'a mut dyn FnMut(&str),
+}
+
+/// Runs the search on `model`; returns the model to write, the quantization report of that
+/// model (the float32 model's when nothing beat it), and the search report.
+pub fn quantize_auto(
+    model: &Model,
+    samples: SampleSource<'_>,
+    eval: &EvalSet,
+    config: &AutoConfig,
+    load: Loader<'_>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(Model, QuantReport, AutoReport)> {
+    if eval.samples.is_empty() {
+        return Err(Error::Calibration {
+            detail: "--auto needs evaluation samples (--eval, or held-out calibration samples)"
+                .into(),
+        });
+    }
+    let started = Instant::now();
+    let mut prepared = model.clone();
+    let pc = QuantConfig {
+        per_channel: true,
+        ..config.base.clone()
+    };
+    let upgraded = crate::upgrade_for(&mut prepared, &pc, "per-channel QDQ").is_ok();
+    if !upgraded {
+        prepared = model.clone();
+    }
+    optimize_onnx::transform::constants_to_initializers(&mut prepared.proto);
+
+    // The float32 reference: outputs on every eval sample, and the metric.
+    progress("float32 baseline");
+    let fp32 = runtime(config, &model.proto.encode_to_vec())?;
+    let reference = eval
+        .samples
+        .iter()
+        .map(|s| fp32.run(s).map_err(Error::from))
+        .collect::<Result<Vec<_>>>()?;
+    let fp32_metric = match &eval.labels {
+        Some(labels) => top1(&reference, labels)?,
+        None => 1.0,
+    };
+    let required = match (config.criterion, &eval.labels) {
+        (Criterion::MaxDrop(d), Some(_)) => fp32_metric - d,
+        (Criterion::MaxDrop(d), None) => 1.0 - d,
+        (Criterion::MinCosine(c), _) => c,
+    };
+    let mut activations = BTreeSet::new();
+    for per_channel in [true, false] {
+        let cfg = QuantConfig {
+            per_channel: per_channel && upgraded,
+            ..config.base.clone()
+        };
+        activations.extend(qdq::plan(&prepared.proto, &cfg).activations);
+    }
+    let mut search = Search {
+        model: prepared,
+        config,
+        eval,
+        samples,
+        load,
+        calibrations: BTreeMap::new(),
+        activations,
+        reference,
+        required,
+        started,
+        report: AutoReport {
+            schema: SCHEMA,
+            metric: if eval.labels.is_some() {
+                "top1"
+            } else {
+                "cosine"
+            },
+            criterion: config.criterion,
+            required,
+            target: config.target,
+            eval: eval.source.clone(),
+            fp32_metric,
+            fp32_latency_ms: 0.0,
+            fp32_size_bytes: model.proto.encoded_len() as u64,
+            trials: Vec::new(),
+            sensitivity: Vec::new(),
+            float_for_speed: Vec::new(),
+            float_for_accuracy: Vec::new(),
+            chosen: None,
+            met: false,
+            not_slower: true,
+            stopped: None,
+            calibration_backend: String::new(),
+            calibrated_tensors: 0,
+            elapsed_s: 0.0,
+        },
+        models: Vec::new(),
+        group_of: BTreeMap::new(),
+        progress,
+    };
+    search.run(fp32.as_ref(), upgraded)?;
+    search.answer(model)
+}
+
+fn runtime(config: &AutoConfig, bytes: &[u8]) -> Result<Box<dyn RuntimeModel>> {
+    let options = SessionOptions::default().with_threads(config.threads);
+    Ok(match config.target {
+        AutoTarget::Ort => Box::new(OrtSession::from_bytes(bytes, &options)?),
+        AutoTarget::Tract => Box::new(TractSession::from_bytes(bytes, &options)?),
+    })
+}
+
+fn top1(outputs: &[Vec<(String, Tensor)>], labels: &[i64]) -> Result<f64> {
+    let Some(k) = outputs
+        .first()
+        .and_then(|o| optimize_bench::accuracy::classifier_output(o))
+    else {
+        return Err(Error::Calibration {
+            detail: "the evaluation data has labels but the model has no [batch, classes] output"
+                .into(),
+        });
+    };
+    let mut acc = AccuracyAccumulator::new(outputs[0][k].0.clone());
+    for (out, label) in outputs.iter().zip(labels) {
+        acc.add(&out[k].1, &[*label])
+            .map_err(|e| Error::Calibration {
+                detail: e.to_string(),
+            })?;
+    }
+    Ok(acc.finish("eval").top1)
+}
+
+impl Search<'_, '_> {
+    fn out_of_time(&mut self) -> bool {
+        if self.report.stopped.is_some() {
+            return true;
+        }
+        if self
+            .config
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
+            self.report.stopped = Some("interrupted".into());
+        } else if self.started.elapsed() >= self.config.budget {
+            self.report.stopped = Some(format!(
+                "time budget of {:.0} s reached",
+                self.config.budget.as_secs_f64()
+            ));
+        }
+        self.report.stopped.is_some()
+    }
+
+    fn calibration(&mut self, method: &CalibrationMethod) -> Result<Calibration> {
+        let key = method.to_string();
+        if let Some(c) = self.calibrations.get(&key) {
+            return Ok(c.clone());
+        }
+        (self.progress)(&format!("calibrating ({key})"));
+        let cfg = QuantConfig {
+            method: method.clone(),
+            ..self.config.base.clone()
+        };
+        let cal = calibrate(
+            &self.model.proto,
+            &self.activations,
+            (self.samples)(),
+            &cfg,
+            self.load,
+            &mut |_| {},
+        )?;
+        self.report.calibration_backend = cal.backend.clone();
+        self.report.calibrated_tensors = self.report.calibrated_tensors.max(cal.ranges.len());
+        self.calibrations.insert(key, cal.clone());
+        Ok(cal)
+    }
+
+    fn plan(&self, choice: &Choice) -> StaticPlan {
+        let mut cfg = QuantConfig {
+            per_channel: choice.per_channel,
+            method: choice.method.clone(),
+            ..self.config.base.clone()
+        };
+        cfg.filter
+            .exclude_nodes
+            .extend(choice.float.iter().cloned());
+        qdq::plan(&self.model.proto, &cfg)
+    }
+
+    /// Quantizes per `choice`, measures its metric, records the trial; returns its index.
+    fn trial(&mut self, name: &str, choice: Choice) -> Result<usize> {
+        if let Some(i) = self.models.iter().position(|(c, _, _)| *c == choice) {
+            return Ok(i);
+        }
+        (self.progress)(name);
+        let cal = self.calibration(&choice.method)?;
+        let mut plan = self.plan(&choice);
+        let cfg = QuantConfig {
+            per_channel: choice.per_channel,
+            method: choice.method.clone(),
+            bias_correction: choice.bias_correction,
+            ..self.config.base.clone()
+        };
+        plan.float_activations = crate::noisy_activations(&cal, &cfg);
+        if choice.bias_correction {
+            plan.input_means = cal.channel_means.clone();
+        }
+        let (q, qreport) = qdq::quantize_static(&self.model, &plan, &cal.ranges, &cfg)?;
+        let bytes = q.proto.encode_to_vec();
+        let session = runtime(self.config, &bytes)?;
+        let mut fid = FidelityAccumulator::default();
+        let mut outputs = Vec::with_capacity(self.eval.samples.len());
+        for (s, r) in self.eval.samples.iter().zip(&self.reference) {
+            let out = session.run(s)?;
+            for ((name, a), (_, b)) in out.iter().zip(r) {
+                if a.dtype().is_float() {
+                    let _ = fid.add(name, a, b);
+                }
+            }
+            outputs.push(out);
+        }
+        let cosine = fid
+            .finish()
+            .iter()
+            .map(|o| o.cosine.unwrap_or(if o.max_abs == 0.0 { 1.0 } else { 0.0 }))
+            .fold(1.0f64, f64::min);
+        let metric = match &self.eval.labels {
+            Some(labels) => top1(&outputs, labels)?,
+            None => cosine,
+        };
+        self.report.trials.push(Trial {
+            name: name.to_string(),
+            method: choice.method.to_string(),
+            per_channel: choice.per_channel,
+            bias_correction: choice.bias_correction,
+            float_nodes: choice.float.len(),
+            quantized_nodes: qreport.nodes_quantized(),
+            metric,
+            cosine,
+            latency_ms: None,
+            size_bytes: bytes.len() as u64,
+            meets: metric >= self.required - 1e-12,
+        });
+        self.models.push((choice, q, qreport));
+        Ok(self.models.len() - 1)
+    }
+
+    /// Median latencies of the given trials and float32, measured in interleaved rounds so
+    /// drifts in machine load hit all alike.
+    fn latencies(&mut self, fp32: &dyn RuntimeModel, trials: &[usize]) -> Result<(f64, Vec<f64>)> {
+        let input = &self.eval.samples[0];
+        let mut sessions = Vec::new();
+        for &t in trials {
+            sessions.push(runtime(
+                self.config,
+                &self.models[t].1.proto.encode_to_vec(),
+            )?);
+        }
+        let mut all: Vec<&dyn RuntimeModel> = vec![fp32];
+        all.extend(sessions.iter().map(|s| s.as_ref()));
+        let per_round = Duration::from_millis(60);
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); all.len()];
+        for m in &all {
+            for _ in 0..3 {
+                m.run(input)?;
+            }
+        }
+        for _ in 0..7 {
+            for (k, m) in all.iter().enumerate() {
+                let start = Instant::now();
+                let mut runs = 0u32;
+                while runs < 3 || start.elapsed() < per_round {
+                    m.run(input)?;
+                    runs += 1;
+                }
+                samples[k].push(start.elapsed().as_secs_f64() * 1000.0 / f64::from(runs));
+            }
+        }
+        let med: Vec<f64> = samples
+            .into_iter()
+            .map(|mut v| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            })
+            .collect();
+        for (&t, &ms) in trials.iter().zip(&med[1..]) {
+            self.report.trials[t].latency_ms = Some(ms);
+        }
+        self.report.fp32_latency_ms = med[0];
+        Ok((med[0], med[1..].to_vec()))
+    }
+
+    fn run(&mut self, fp32: &dyn RuntimeModel, per_channel: bool) -> Result<()> {
+        let base = Choice {
+            method: CalibrationMethod::MinMax,
+            per_channel,
+            bias_correction: false,
+            float: BTreeSet::new(),
+        };
+        let full = self.trial("full int8", base.clone())?;
+
+        // Latency: leave in float the groups that run faster that way.
+        let groups = self.groups(&base);
+        for (group, nodes) in &groups {
+            for (n, op) in nodes {
+                self.group_of.insert(n.clone(), (op.clone(), group.clone()));
+            }
+        }
+        let mut speed = base.clone();
+        let mut current = full;
+        for (group, nodes) in &groups {
+            if self.out_of_time() {
+                break;
+            }
+            let mut without = speed.clone();
+            without.float.extend(nodes.iter().map(|(n, _)| n.clone()));
+            let t = self.trial(&format!("{group} in float"), without.clone())?;
+            let (_, ms) = self.latencies(fp32, &[current, t])?;
+            if ms[1] < ms[0] * 0.97 {
+                for (n, op) in nodes {
+                    self.report
+                        .float_for_speed
+                        .push((n.clone(), op.clone(), group.clone()));
+                }
+                speed = without;
+                current = t;
+            }
+        }
+
+        // Accuracy: other calibration choices, then sensitivity-ranked fallback to float.
+        let mut best = current;
+        if !self.report.trials[best].meets {
+            let mut alternatives = vec![Choice {
+                bias_correction: true,
+                ..speed.clone()
+            }];
+            for m in ["percentile=99.99", "entropy", "mse"] {
+                alternatives.push(Choice {
+                    method: m.parse().expect("known method"),
+                    ..speed.clone()
+                });
+            }
+            if per_channel {
+                alternatives.push(Choice {
+                    per_channel: false,
+                    ..speed.clone()
+                });
+            }
+            for (k, c) in alternatives.into_iter().enumerate() {
+                if self.out_of_time() {
+                    break;
+                }
+                let name = match k {
+                    0 => "bias correction".to_string(),
+                    _ if !c.per_channel && per_channel => "per-tensor weights".to_string(),
+                    _ => format!("calibration {}", c.method),
+                };
+                let t = self.trial(&name, c)?;
+                if self.better(t, best) {
+                    best = t;
+                }
+            }
+        }
+        if !self.report.trials[best].meets && !self.out_of_time() {
+            let chosen = self.models[best].0.clone();
+            let ranked = self.sensitivity(&chosen, best)?;
+            let mut k = 1usize;
+            let mut hit = None;
+            let mut last_miss = 0;
+            while k <= ranked.len() && !self.out_of_time() {
+                let t = self.with_float(&chosen, &ranked[..k], k)?;
+                if self.report.trials[t].meets {
+                    hit = Some((k, t));
+                    break;
+                }
+                if self.better(t, best) {
+                    best = t;
+                }
+                last_miss = k;
+                k = if k * 2 > ranked.len() && k < ranked.len() {
+                    ranked.len()
+                } else {
+                    k * 2
+                };
+            }
+            if let Some((mut hi, mut t_hi)) = hit {
+                let mut lo = last_miss;
+                while hi - lo > 1 && !self.out_of_time() {
+                    let mid = (lo + hi) / 2;
+                    let t = self.with_float(&chosen, &ranked[..mid], mid)?;
+                    if self.report.trials[t].meets {
+                        hi = mid;
+                        t_hi = t;
+                    } else {
+                        lo = mid;
+                    }
+                }
+                self.report.float_for_accuracy = ranked[..hi].to_vec();
+                best = t_hi;
+            }
+        }
+        // Latency of every trial that meets the criterion, beside float32.
+        let mut meeting: Vec<usize> = (0..self.report.trials.len())
+            .filter(|&t| self.report.trials[t].meets)
+            .collect();
+        if meeting.is_empty() {
+            meeting.push(best);
+        }
+        self.latencies(fp32, &meeting)?;
+        Ok(())
+    }
+
+    fn with_float(&mut self, chosen: &Choice, nodes: &[String], k: usize) -> Result<usize> {
+        let mut c = chosen.clone();
+        c.float.extend(nodes.iter().cloned());
+        self.trial(&format!("{k} most sensitive in float"), c)
+    }
+
+    /// Higher metric wins; on a tie, higher cosine.
+    fn better(&self, a: usize, b: usize) -> bool {
+        let (ta, tb) = (&self.report.trials[a], &self.report.trials[b]);
+        (ta.metric, ta.cosine) > (tb.metric, tb.cosine)
+    }
+
+    /// Ranks the nodes quantized under `choice` by the cosine gained when each alone stays float.
+    fn sensitivity(&mut self, choice: &Choice, base: usize) -> Result<Vec<String>> {
+        let plan = self.plan(choice);
+        let g = self.model.proto.graph.clone().unwrap_or_default();
+        let nodes: Vec<(String, String)> = plan
+            .graphs
+            .get(&Vec::new())
+            .map(|gp| {
+                gp.nodes
+                    .iter()
+                    .map(|&i| {
+                        let n = &g.node[i];
+                        (
+                            crate::NodeFilter::node_id(n).to_string(),
+                            n.op_type().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (base_cos, base_metric) = (
+            self.report.trials[base].cosine,
+            self.report.trials[base].metric,
+        );
+        let mut ranked = Vec::new();
+        for (k, (node, op)) in nodes.iter().enumerate() {
+            if self.out_of_time() {
+                break;
+            }
+            let mut c = choice.clone();
+            c.float.insert(node.clone());
+            let t = self.trial(&format!("sensitivity {}/{}: {node}", k + 1, nodes.len()), c)?;
+            let tr = &self.report.trials[t];
+            ranked.push(Sensitivity {
+                node: node.clone(),
+                op_type: op.clone(),
+                cosine_gain: tr.cosine - base_cos,
+                metric_gain: tr.metric - base_metric,
+            });
+        }
+        ranked.sort_by(|a, b| {
+            (b.metric_gain, b.cosine_gain)
+                .partial_cmp(&(a.metric_gain, a.cosine_gain))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        self.report.sensitivity = ranked.clone();
+        Ok(ranked.into_iter().map(|s| s.node).collect())
+    }
+
+    /// Quantized main-graph nodes grouped by op type and shape class.
+    fn groups(&self, choice: &Choice) -> BTreeMap<String, Vec<(String, String)>> {
+        let plan = self.plan(choice);
+        let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        let Some(g) = self.model.proto.graph.as_ref() else {
+            return out;
+        };
+        let Some(gp) = plan.graphs.get(&Vec::new()) else {
+            return out;
+        };
+        let view = GraphView::new(g);
+        for &i in &gp.nodes {
+            let n = &g.node[i];
+            let dims = n
+                .input
+                .get(1)
+                .and_then(|w| view.initializer(w))
+                .map(|w| w.dims.clone())
+                .unwrap_or_default();
+            let params: i64 = dims.iter().product();
+            let class = match n.op_type() {
+                "Conv" => {
+                    let group = attr_i(n, "group", 1);
+                    let kernel: i64 = dims.iter().skip(2).product();
+                    if group > 1 && dims.first() == Some(&group) {
+                        "depthwise"
+                    } else if kernel == 1 {
+                        "1x1"
+                    } else {
+                        "kxk"
+                    }
+                }
+                _ if params == 0 => "activation x activation",
+                _ if params < 65536 => "small",
+                _ => "large",
+            };
+            out.entry(format!("{} {class}", n.op_type()))
+                .or_default()
+                .push((
+                    crate::NodeFilter::node_id(n).to_string(),
+                    n.op_type().to_string(),
+                ));
+        }
+        out
+    }
+
+    /// Says why each node of trial `t` stayed float: for accuracy when the sensitivity search
+    /// put it there, else for speed (with its group).
+    fn explain(&mut self, t: usize) {
+        let accuracy: BTreeSet<String> = self.report.float_for_accuracy.iter().cloned().collect();
+        let float = &self.models[t].0.float;
+        self.report.float_for_accuracy = float.intersection(&accuracy).cloned().collect();
+        self.report.float_for_speed = float
+            .iter()
+            .filter(|n| !accuracy.contains(*n))
+            .map(|n| {
+                let (op, group) = self.group_of.get(n).cloned().unwrap_or_default();
+                (n.clone(), op, group)
+            })
+            .collect();
+    }
+
+    fn answer(mut self, original: &Model) -> Result<(Model, QuantReport, AutoReport)> {
+        let fp32_ms = self.report.fp32_latency_ms;
+        let fast = |t: &Trial| t.latency_ms.is_some_and(|ms| ms <= fp32_ms);
+        let pick = (0..self.report.trials.len())
+            .filter(|&t| self.report.trials[t].meets && fast(&self.report.trials[t]))
+            .min_by(|&a, &b| {
+                let (ta, tb) = (&self.report.trials[a], &self.report.trials[b]);
+                (ta.latency_ms, ta.size_bytes)
+                    .partial_cmp(&(tb.latency_ms, tb.size_bytes))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+        self.report.elapsed_s = self.started.elapsed().as_secs_f64();
+        if let Some(t) = pick {
+            self.explain(t);
+            self.report.chosen = Some(t);
+            self.report.met = true;
+            self.report.not_slower = true;
+            let (_, model, qreport) = self.models.swap_remove(t);
+            return Ok((model, qreport, self.report));
+        }
+        let any_meets = self.report.trials.iter().any(|t| t.meets);
+        if any_meets {
+            // Accurate enough, but int8 never beat float32 here: float32 is the answer.
+            self.report.met = true;
+            self.report.not_slower = true;
+            let qreport = QuantReport {
+                mode: "int8-auto (float32 kept: no int8 variant was faster)".into(),
+                ..Default::default()
+            };
+            return Ok((original.clone(), qreport, self.report));
+        }
+        // Nothing met the criterion: the closest, flagged.
+        let best = (0..self.report.trials.len())
+            .max_by(|&a, &b| {
+                let (ta, tb) = (&self.report.trials[a], &self.report.trials[b]);
+                (ta.metric, ta.cosine)
+                    .partial_cmp(&(tb.metric, tb.cosine))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .ok_or_else(|| Error::Calibration {
+                detail: "the search stopped before any trial".into(),
+            })?;
+        self.explain(best);
+        self.report.chosen = Some(best);
+        self.report.met = false;
+        self.report.not_slower = fast(&self.report.trials[best]);
+        let (_, model, qreport) = self.models.swap_remove(best);
+        Ok((model, qreport, self.report))
+    }
+}
