@@ -332,7 +332,10 @@ fn silero_static_quantizes_the_branch_taken() {
     assert!(
         skipped.iter().any(|s| s["op_type"] == "Conv"
             && s["count"] == 6
-            && s["reason"].as_str().unwrap().contains("If branch not taken")),
+            && s["reason"]
+                .as_str()
+                .unwrap()
+                .contains("If branch not taken")),
         "{skipped:?}"
     );
 }
