@@ -12,6 +12,14 @@ pub const BAD_INPUT: u8 = 2;
 #[error("{0}")]
 pub struct UsageError(pub String);
 
+/// Exit code after Ctrl-C (128 + SIGINT), once the work in progress has been saved.
+pub const INTERRUPTED: u8 = 130;
+
+/// The user interrupted a long job, which saved its state first; the message says how to resume.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);
+
 /// Prints the error chain on one line and picks the exit code from the error's kind.
 pub fn report(err: &anyhow::Error) -> ExitCode {
     // A closed pipe (`optimize inspect m.onnx | head`) is the reader's choice, not our failure.
@@ -41,6 +49,16 @@ fn code(err: &anyhow::Error) -> u8 {
     for e in err.chain() {
         if e.downcast_ref::<UsageError>().is_some() {
             return BAD_INPUT;
+        }
+        if e.downcast_ref::<Interrupted>().is_some() {
+            return INTERRUPTED;
+        }
+        if let Some(e) = e.downcast_ref::<optimize_distill::Error>() {
+            return if e.is_input_error() {
+                BAD_INPUT
+            } else {
+                FAILURE
+            };
         }
         if let Some(e) = e.downcast_ref::<optimize_onnx::Error>() {
             return if e.is_input_error() {

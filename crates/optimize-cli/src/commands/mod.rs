@@ -2,6 +2,7 @@
 
 mod bench;
 mod convert;
+mod distill;
 mod inspect;
 mod quantize;
 mod report;
@@ -14,6 +15,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Quantize(args) => quantize::run(&args),
+        Command::Distill(args) => distill::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Report(args) => report::run(&args),
         Command::BenchWorker(args) => bench::worker(&args),
