@@ -269,6 +269,7 @@ where
         chart
             .configure_mesh()
             .x_desc("epoch")
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .label_style(font)
             .axis_desc_style(font)
             .light_line_style(WHITE.mix(0.0))
