@@ -340,6 +340,10 @@ pub struct QuantizeArgs {
     /// int8 weights before a float Conv. ONNX Runtime's CPU ConvInteger is several times slower.
     #[arg(long)]
     pub conv_integer: bool,
+    /// Static int8: correct Conv/Gemm biases for the mean error their int8 weights add
+    /// (b' = b - (W_q - W)·E[x], E[x] from calibration); helps nets whose weights round unevenly.
+    #[arg(long, requires = "calibrate")]
+    pub bias_correction: bool,
     /// Only quantize these op types (comma-separated), e.g. Conv,MatMul.
     #[arg(long, value_delimiter = ',')]
     pub op_types: Vec<String>,

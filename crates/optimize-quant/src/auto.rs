@@ -213,7 +213,9 @@ struct Search<'a, 's> {
     required: f64,
     started: Instant,
     report: AutoReport,
-    models: Vec<(Choice, Model, QuantReport)>,
+    /// Each trial's choice, model (kept only for candidate answers, not for the one-node
+    /// sensitivity probes, so memory stays a few models) and report.
+    models: Vec<(Choice, Option<Model>, QuantReport)>,
     /// Node → (op type, group) of every quantizable main-graph node.
     group_of: BTreeMap<String, (String, String)>,
     progress: &'a mut dyn FnMut(&str),
@@ -402,14 +404,10 @@ impl Search<'_, '_> {
         qdq::plan(&self.model.proto, &cfg)
     }
 
-    /// Quantizes per `choice`, measures its metric, records the trial; returns its index.
-    fn trial(&mut self, name: &str, choice: Choice) -> Result<usize> {
-        if let Some(i) = self.models.iter().position(|(c, _, _)| *c == choice) {
-            return Ok(i);
-        }
-        (self.progress)(name);
+    /// The model `choice` describes, from the shared calibration.
+    fn build(&mut self, choice: &Choice) -> Result<(Model, QuantReport)> {
         let cal = self.calibration(&choice.method)?;
-        let mut plan = self.plan(&choice);
+        let mut plan = self.plan(choice);
         let cfg = QuantConfig {
             per_channel: choice.per_channel,
             method: choice.method.clone(),
@@ -420,7 +418,27 @@ impl Search<'_, '_> {
         if choice.bias_correction {
             plan.input_means = cal.channel_means.clone();
         }
-        let (q, qreport) = qdq::quantize_static(&self.model, &plan, &cal.ranges, &cfg)?;
+        qdq::quantize_static(&self.model, &plan, &cal.ranges, &cfg)
+    }
+
+    /// Trial `t`'s model, rebuilt if it was not kept.
+    fn model_of(&mut self, t: usize) -> Result<(Model, QuantReport)> {
+        match &self.models[t].1 {
+            Some(m) => Ok((m.clone(), self.models[t].2.clone())),
+            None => {
+                let choice = self.models[t].0.clone();
+                self.build(&choice)
+            }
+        }
+    }
+
+    /// Quantizes per `choice`, measures its metric, records the trial; returns its index.
+    fn trial(&mut self, name: &str, choice: Choice) -> Result<usize> {
+        if let Some(i) = self.models.iter().position(|(c, _, _)| *c == choice) {
+            return Ok(i);
+        }
+        (self.progress)(name);
+        let (q, qreport) = self.build(&choice)?;
         let bytes = q.proto.encode_to_vec();
         let session = runtime(self.config, &bytes)?;
         let mut fid = FidelityAccumulator::default();
@@ -456,7 +474,8 @@ impl Search<'_, '_> {
             size_bytes: bytes.len() as u64,
             meets: metric >= self.required - 1e-12,
         });
-        self.models.push((choice, q, qreport));
+        let keep = !name.starts_with("sensitivity");
+        self.models.push((choice, keep.then_some(q), qreport));
         Ok(self.models.len() - 1)
     }
 
@@ -468,7 +487,7 @@ impl Search<'_, '_> {
         for &t in trials {
             sessions.push(runtime(
                 self.config,
-                &self.models[t].1.proto.encode_to_vec(),
+                &self.model_of(t)?.0.proto.encode_to_vec(),
             )?);
         }
         let mut all: Vec<&dyn RuntimeModel> = vec![fp32];
@@ -480,15 +499,20 @@ impl Search<'_, '_> {
                 m.run(input)?;
             }
         }
+        // Each round times every model with the bench crate's protocol (a short one), so a
+        // change in machine load between rounds hits all models alike.
+        let round = optimize_bench::LatencyConfig {
+            warmup: 0,
+            min_iterations: 3,
+            min_duration: per_round,
+        };
         for _ in 0..7 {
             for (k, m) in all.iter().enumerate() {
-                let start = Instant::now();
-                let mut runs = 0u32;
-                while runs < 3 || start.elapsed() < per_round {
-                    m.run(input)?;
-                    runs += 1;
-                }
-                samples[k].push(start.elapsed().as_secs_f64() * 1000.0 / f64::from(runs));
+                let stats = optimize_bench::measure_latency(&round, || m.run(input).map(|_| ()))
+                    .map_err(|e| Error::Calibration {
+                        detail: format!("timing a trial: {e}"),
+                    })?;
+                samples[k].push(stats.p50_ms);
             }
         }
         let med: Vec<f64> = samples
@@ -530,8 +554,14 @@ impl Search<'_, '_> {
             let mut without = speed.clone();
             without.float.extend(nodes.iter().map(|(n, _)| n.clone()));
             let t = self.trial(&format!("{group} in float"), without.clone())?;
+            // A group stays float only if that is faster twice in a row (one measurement on a
+            // busy machine can mislead).
             let (_, ms) = self.latencies(fp32, &[current, t])?;
-            if ms[1] < ms[0] * 0.97 {
+            let faster = ms[1] < ms[0] * 0.97 && {
+                let (_, again) = self.latencies(fp32, &[current, t])?;
+                again[1] < again[0] * 0.97
+            };
+            if faster {
                 for (n, op) in nodes {
                     self.report
                         .float_for_speed
@@ -614,9 +644,18 @@ impl Search<'_, '_> {
                 best = t_hi;
             }
         }
+        // The ranking is part of the report even when full int8 met the goal.
+        if self.report.sensitivity.is_empty() && !self.out_of_time() {
+            let chosen = self.models[best].0.clone();
+            self.sensitivity(&chosen, best)?;
+        }
         // Latency of every trial that meets the criterion, beside float32.
+        // (Sensitivity probes float one node each: they are for the ranking, not answers.)
         let mut meeting: Vec<usize> = (0..self.report.trials.len())
-            .filter(|&t| self.report.trials[t].meets)
+            .filter(|&t| {
+                let tr = &self.report.trials[t];
+                tr.meets && !tr.name.starts_with("sensitivity")
+            })
             .collect();
         if meeting.is_empty() {
             meeting.push(best);
@@ -765,7 +804,7 @@ impl Search<'_, '_> {
             self.report.chosen = Some(t);
             self.report.met = true;
             self.report.not_slower = true;
-            let (_, model, qreport) = self.models.swap_remove(t);
+            let (model, qreport) = self.model_of(t)?;
             return Ok((model, qreport, self.report));
         }
         let any_meets = self.report.trials.iter().any(|t| t.meets);
@@ -794,7 +833,7 @@ impl Search<'_, '_> {
         self.report.chosen = Some(best);
         self.report.met = false;
         self.report.not_slower = fast(&self.report.trials[best]);
-        let (_, model, qreport) = self.models.swap_remove(best);
+        let (model, qreport) = self.model_of(best)?;
         Ok((model, qreport, self.report))
     }
 }

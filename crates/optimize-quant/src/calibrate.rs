@@ -6,11 +6,11 @@
 //! by the model and the histogram size, never by the number of samples.
 
 use crate::config::QuantConfig;
-use crate::names::Names;
 use crate::observer::{observer, Observer, Range};
 use crate::{Error, Result};
 use optimize_data::Tensor;
 use optimize_onnx::build::{node, tensor_f32, WithAttr};
+use optimize_onnx::names::Names;
 use optimize_onnx::proto::attribute_proto::AttributeType;
 use optimize_onnx::proto::tensor_proto::DataType;
 use optimize_onnx::proto::type_proto::{Tensor as TensorType, Value as TypeValue};

@@ -2,57 +2,8 @@
 
 use crate::observer::CalibrationMethod;
 use crate::scale::QuantType;
-use optimize_onnx::proto::NodeProto;
-use std::collections::BTreeSet;
 
-/// Which nodes a pass may touch: "only these op types", "never these nodes", "never these op types".
-///
-/// A node is identified by its name, or by its first output's name when it has none (ONNX node
-/// names are optional; output names are unique).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NodeFilter {
-    /// When set, only nodes of these op types are candidates.
-    pub op_types: Option<BTreeSet<String>>,
-    /// Node names (or first-output names) never touched.
-    pub exclude_nodes: BTreeSet<String>,
-    /// Op types never touched.
-    pub exclude_op_types: BTreeSet<String>,
-}
-
-/// Why a filter turned a node away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Excluded {
-    /// Its op type is not in `op_types`.
-    NotSelected,
-    /// Its name is in `exclude_nodes`.
-    ByName,
-    /// Its op type is in `exclude_op_types`.
-    ByOpType,
-}
-
-impl NodeFilter {
-    /// The name a filter matches a node by.
-    pub fn node_id(node: &NodeProto) -> &str {
-        match node.name() {
-            "" => node.output.first().map_or("", |s| s.as_str()),
-            name => name,
-        }
-    }
-
-    /// `Ok` if the node may be touched, else why not.
-    pub fn check(&self, node: &NodeProto) -> Result<(), Excluded> {
-        if self.exclude_nodes.contains(Self::node_id(node)) {
-            return Err(Excluded::ByName);
-        }
-        if self.exclude_op_types.contains(node.op_type()) {
-            return Err(Excluded::ByOpType);
-        }
-        match &self.op_types {
-            Some(ops) if !ops.contains(node.op_type()) => Err(Excluded::NotSelected),
-            _ => Ok(()),
-        }
-    }
-}
+pub use optimize_onnx::filter::{Excluded, NodeFilter};
 
 /// Settings for int8 quantization, dynamic or static.
 #[derive(Debug, Clone)]
@@ -100,27 +51,5 @@ impl QuantConfig {
         } else {
             QuantType::U8
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use optimize_onnx::build::node;
-
-    #[test]
-    fn filter_by_type_name_and_output() {
-        let conv = node("Conv", &["x", "w"], &["y"], "conv1");
-        let unnamed = node("MatMul", &["a", "b"], &["mm_out"], "");
-        let mut f = NodeFilter::default();
-        assert_eq!(f.check(&conv), Ok(()));
-        f.op_types = Some(["MatMul".to_string()].into());
-        assert_eq!(f.check(&conv), Err(Excluded::NotSelected));
-        assert_eq!(f.check(&unnamed), Ok(()));
-        f.exclude_nodes.insert("mm_out".into());
-        assert_eq!(f.check(&unnamed), Err(Excluded::ByName));
-        f.op_types = None;
-        f.exclude_op_types.insert("Conv".into());
-        assert_eq!(f.check(&conv), Err(Excluded::ByOpType));
     }
 }

@@ -26,12 +26,12 @@
 //! `beta != 1`, weights of rank below 2. Needs opset 11 (`DynamicQuantizeLinear`).
 
 use crate::config::{NodeFilter, QuantConfig};
-use crate::names::Names;
 use crate::ops;
 use crate::report::QuantReport;
 use crate::weights::{float_values, quantize_weight, transpose, QuantizedWeight};
 use crate::{Error, Result};
 use optimize_onnx::build::{attr_f, attr_i, attr_int, node, opset, tensor_f32, WithAttr};
+use optimize_onnx::names::Names;
 use optimize_onnx::proto::tensor_proto::DataType;
 use optimize_onnx::proto::{GraphProto, NodeProto, TensorProto};
 use optimize_onnx::transform::constants_to_initializers;
@@ -115,7 +115,8 @@ impl Pass<'_> {
             for (i, n) in g.node.iter().enumerate() {
                 let Some(rule) = ops::rule(n) else { continue };
                 if let Err(why) = self.config.filter.check(n) {
-                    self.report.skip(n.op_type(), format!("excluded ({why:?})"));
+                    self.report
+                        .skip(n.op_type(), format!("excluded ({})", why.describe()));
                     continue;
                 }
                 let result = match rule.op_type {

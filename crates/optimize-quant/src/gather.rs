@@ -11,10 +11,10 @@
 
 use crate::config::{NodeFilter, QuantConfig};
 use crate::dynamic::remove_unused_initializers;
-use crate::names::Names;
 use crate::report::QuantReport;
 use crate::weights::{float_values, quantize_weight, MAX_RELATIVE_ERROR};
 use optimize_onnx::build::node;
+use optimize_onnx::names::Names;
 use optimize_onnx::proto::GraphProto;
 use optimize_onnx::GraphView;
 use std::collections::{HashMap, HashSet};
@@ -45,7 +45,7 @@ pub fn quantize_gathers(
                 continue;
             }
             if let Err(why) = config.filter.check(n) {
-                report.skip("Gather", format!("excluded ({why:?})"));
+                report.skip("Gather", format!("excluded ({})", why.describe()));
                 continue;
             }
             plans.insert(i, t.name().to_string());

@@ -41,7 +41,6 @@ pub mod dynamic;
 mod error;
 pub mod fp16;
 pub mod gather;
-mod names;
 pub mod observer;
 pub mod ops;
 pub mod qdq;

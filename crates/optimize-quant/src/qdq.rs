@@ -23,7 +23,6 @@
 
 use crate::config::QuantConfig;
 use crate::dynamic::remove_unused_initializers;
-use crate::names::Names;
 use crate::observer::Range;
 use crate::ops;
 use crate::report::QuantReport;
@@ -31,6 +30,7 @@ use crate::scale::{params_for_range, QuantParams, QuantType};
 use crate::weights::{float_values, quantize_weight};
 use crate::{Error, Result};
 use optimize_onnx::build::{attr_int, node, opset, tensor_f32, tensor_i32, tensor_raw, WithAttr};
+use optimize_onnx::names::Names;
 use optimize_onnx::proto::tensor_proto::DataType;
 use optimize_onnx::proto::type_proto::Value as TypeValue;
 use optimize_onnx::proto::{GraphProto, ModelProto, NodeProto, TensorProto};
@@ -176,7 +176,8 @@ fn plan_graph<'a>(
             continue;
         }
         if let Err(why) = config.filter.check(n) {
-            plan.report.skip(n.op_type(), format!("excluded ({why:?})"));
+            plan.report
+                .skip(n.op_type(), format!("excluded ({})", why.describe()));
             continue;
         }
         let view = scopes.last().expect("pushed above");

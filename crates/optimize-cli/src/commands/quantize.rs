@@ -554,6 +554,7 @@ fn config(args: &QuantizeArgs) -> anyhow::Result<QuantConfig> {
     Ok(QuantConfig {
         per_channel: args.per_channel,
         conv_integer: args.conv_integer,
+        bias_correction: args.bias_correction,
         method,
         symmetric_activations: args.symmetric,
         filter: NodeFilter {
@@ -585,6 +586,12 @@ fn model_bytes(path: &Path, model: &Model) -> u64 {
 fn describe(args: &QuantizeArgs, config: &QuantConfig) -> String {
     if args.fp16 {
         return format!("fp16, keep_io_types={}", !args.no_keep_io_types);
+    }
+    if args.auto {
+        return format!(
+            "int8 --auto mixed precision (target {}, max_drop {:?}, min_cosine {:?})",
+            args.target, args.max_drop, args.min_cosine
+        );
     }
     match &args.calibrate {
         Some(_) => format!(
@@ -669,6 +676,9 @@ fn render(r: &RunReport) -> String {
                 ", opset upgraded {} -> {} ({} nodes rewritten)",
                 u.from, u.to, rewritten
             );
+        }
+        if q.bias_corrected > 0 {
+            out += &format!(", {} biases corrected", q.bias_corrected);
         }
         if q.constants_folded > 0 {
             out += &format!(
