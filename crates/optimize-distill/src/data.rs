@@ -370,7 +370,7 @@ pub fn augment(
                 )))
             }
         };
-        if h * w == 0 || d % (h * w) != 0 {
+        if h * w == 0 || !d.is_multiple_of(h * w) {
             return Err(Error::Shape(format!(
                 "transfer.augment.image [{h}, {w}] does not divide a sample of {d} values"
             )));

@@ -313,7 +313,7 @@ pub fn verify_export(path: &Path, student: &Student, x: &Tensor) -> Result<Vec<P
             .zip(&expected)
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
-        if !(diff <= PARITY_TOLERANCE) {
+        if diff.is_nan() || diff > PARITY_TOLERANCE {
             return Err(Error::Export(format!(
                 "{} in {backend} differs from candle by {diff:e} (more than {PARITY_TOLERANCE:e})",
                 path.display()

@@ -34,7 +34,7 @@ use candle_nn::ops::{log_softmax, softmax};
 /// `T² · KL(softmax(teacher/T) ‖ softmax(student/T))`, averaged over the batch.
 /// Both inputs are `[n, classes]`.
 pub fn soft_loss(student: &Tensor, teacher: &Tensor, temperature: f64) -> Result<Tensor> {
-    Ok((kl_div(student, teacher, temperature)? * (temperature * temperature))?)
+    kl_div(student, teacher, temperature)? * (temperature * temperature)
 }
 
 /// `KL(softmax(teacher/T) ‖ softmax(student/T))` summed over classes and averaged over the

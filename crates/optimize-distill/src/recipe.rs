@@ -674,16 +674,14 @@ impl Recipe {
         if !(sc.gamma > 0.0 && sc.gamma.is_finite()) {
             return Err(self.invalid("schedule.gamma", "must be above 0"));
         }
-        if sc.warmup_epochs >= self.epochs {
-            if sc.warmup_epochs > 0 {
-                return Err(self.invalid(
-                    "schedule.warmup_epochs",
-                    format!(
-                        "{} warm-up epochs leave none of the {} to train",
-                        sc.warmup_epochs, self.epochs
-                    ),
-                ));
-            }
+        if sc.warmup_epochs > 0 && sc.warmup_epochs >= self.epochs {
+            return Err(self.invalid(
+                "schedule.warmup_epochs",
+                format!(
+                    "{} warm-up epochs leave none of the {} to train",
+                    sc.warmup_epochs, self.epochs
+                ),
+            ));
         }
         for t in &self.sweep.temperature {
             check_temperature(self, "sweep.temperature", *t)?;

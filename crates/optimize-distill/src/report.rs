@@ -221,6 +221,13 @@ const COLORS: [RGBColor; 4] = [
     RGBColor(213, 94, 0),
 ];
 
+/// A chart panel: title, the value drawn, where.
+type Panel<'a, DB> = (
+    &'a str,
+    &'a dyn Fn(&EpochRecord) -> f64,
+    DrawingArea<DB, plotters::coord::Shift>,
+);
+
 type DrawResult = std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 fn draw_curves<DB: DrawingBackend>(
@@ -234,11 +241,7 @@ where
     let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
     let epochs = runs.iter().map(|(_, h)| h.len()).max().unwrap_or(1).max(2) as f64;
     let font = ("sans-serif", 16);
-    let panels: [(
-        &str,
-        &dyn Fn(&EpochRecord) -> f64,
-        DrawingArea<DB, plotters::coord::Shift>,
-    ); 2] = [
+    let panels: [Panel<'_, DB>; 2] = [
         ("training loss", &|e: &EpochRecord| e.train_loss, left),
         (
             "validation accuracy",

@@ -280,6 +280,7 @@ impl std::fmt::Debug for Session {
 
 /// The whole outcome of [`Session::train`].
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // made once per job
 pub enum Trained {
     /// Every run finished.
     Done {

@@ -304,7 +304,7 @@ fn layer_output(spec: &LayerSpec, input: &[usize]) -> std::result::Result<Vec<us
             if input.is_empty() {
                 return Err("needs a feature or channel axis".into());
             }
-            if !(*eps > 0.0) || !(0.0..=1.0).contains(momentum) {
+            if eps.is_nan() || *eps <= 0.0 || !(0.0..=1.0).contains(momentum) {
                 return Err("eps must be above 0 and momentum in [0, 1]".into());
             }
             input.to_vec()

@@ -11,9 +11,10 @@ fn fails(text: &str) -> (Error, tempfile::TempDir) {
         out_dir: dir.path().join("out"),
         ..Default::default()
     };
-    let e = Recipe::load(&p)
-        .and_then(|r| distill(r, &options, &mut Quiet))
-        .unwrap_err();
+    let e = match Recipe::load(&p) {
+        Ok(r) => distill(r, &options, &mut Quiet).unwrap_err(),
+        Err(e) => e,
+    };
     (e, dir)
 }
 
