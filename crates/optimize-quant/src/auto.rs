@@ -375,7 +375,7 @@ impl Search<'_, '_> {
         }
         (self.progress)(&format!("calibrating ({key})"));
         let cfg = QuantConfig {
-            method: method.clone(),
+            method: *method,
             ..self.config.base.clone()
         };
         let cal = calibrate(
@@ -395,7 +395,7 @@ impl Search<'_, '_> {
     fn plan(&self, choice: &Choice) -> StaticPlan {
         let mut cfg = QuantConfig {
             per_channel: choice.per_channel,
-            method: choice.method.clone(),
+            method: choice.method,
             ..self.config.base.clone()
         };
         cfg.filter
@@ -410,7 +410,7 @@ impl Search<'_, '_> {
         let mut plan = self.plan(choice);
         let cfg = QuantConfig {
             per_channel: choice.per_channel,
-            method: choice.method.clone(),
+            method: choice.method,
             bias_correction: choice.bias_correction,
             ..self.config.base.clone()
         };
