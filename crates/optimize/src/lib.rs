@@ -5,8 +5,10 @@
 //! - [`onnx`]: ONNX models: load (external data included), inspect, edit, save atomically.
 //! - [`data`]: tensors in memory and seeded random inputs.
 //! - [`runtime`]: running models on ONNX Runtime (loaded dynamically) to check and measure them.
+//! - [`distill`]: teacher-student distillation with candle: losses, the `Distiller` for your own
+//!   training loop, recipes, student export to ONNX.
 //!
-//! Passes (quantize, prune, distill) and benchmarks join as they land.
+//! Passes (quantize, prune) and benchmarks join as they land.
 //!
 //! ```no_run
 //! use optimize::onnx::{Model, Summary};
@@ -20,5 +22,6 @@
 #![deny(missing_docs)]
 
 pub use optimize_data as data;
+pub use optimize_distill as distill;
 pub use optimize_onnx as onnx;
 pub use optimize_runtime as runtime;
