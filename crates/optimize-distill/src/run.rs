@@ -97,7 +97,12 @@ pub fn load_data(recipe: &Recipe) -> Result<Splitted> {
         .filter(|&i| transfer.y[i] >= 0)
         .collect();
     for p in &recipe.transfer.unlabelled {
-        let extra = data::load(&recipe.resolve(p), spec, false)?;
+        let mut extra = data::load(&recipe.resolve(p), spec, false)?;
+        // The same values per sample in another layout ([1, 8, 8] beside [64]) are the same
+        // samples; anything else is an error naming both shapes.
+        if extra.sample_size() == transfer.sample_size() {
+            extra.sample_shape = transfer.sample_shape.clone();
+        }
         transfer.extend(&extra)?;
     }
     Ok(Splitted {

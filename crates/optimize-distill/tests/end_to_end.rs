@@ -94,7 +94,10 @@ fn distilling_digits_reduces_the_loss_and_writes_everything() {
     };
     assert!(acc("teacher") > 0.95, "teacher {}", acc("teacher"));
     assert!(acc("distilled") > 0.6, "distilled {}", acc("distilled"));
-    assert_eq!(report.data.labelled + report.data.unlabelled, report.data.transfer);
+    assert_eq!(
+        report.data.labelled + report.data.unlabelled,
+        report.data.transfer
+    );
     let share = report.data.labelled as f64 / report.data.transfer as f64;
     assert!((share - 0.1).abs() < 0.01, "labelled share {share}");
     assert!(report
@@ -280,4 +283,40 @@ fn sweep_keeps_the_best_trial_and_a_candle_teacher_works() {
         t.test_accuracy,
         s.test_accuracy
     );
+}
+
+/// The bundled digits CSV (gzip), split by fraction, with extra unlabelled inputs from a file.
+#[test]
+fn csv_data_split_by_fraction_and_extra_unlabelled_inputs() {
+    let r = root();
+    let text = mlp_recipe(1, "")
+        .replace(
+            &format!(
+                "path = \"{r}/models/data/digits-train.npz\"\ntest = \"{r}/models/data/digits-test.npz\"\nsplit = {{ train = 0.9, val = 0.1 }}",
+                r = r.display()
+            ),
+            &format!(
+                "path = \"{}/models/data/digits.csv.gz\"\nscale = 0.0625\nsplit = {{ train = 0.7, val = 0.1, test = 0.2 }}",
+                r.display()
+            ),
+        )
+        .replace(
+            "labelled_fraction = 0.1",
+            &format!(
+                "labelled_fraction = 0.1\nunlabelled = [\"{}/models/data/digits-test-cnn.npz\"]",
+                r.display()
+            ),
+        )
+        .replace("[report]", "[report]\nbaseline = false");
+    let dir = tempfile::tempdir().unwrap();
+    let report = done(run(&text, dir.path(), false, None, &mut Quiet));
+    // 1797 rows: 1258 train, 180 val, 359 test; 359 more inputs without labels.
+    assert_eq!((report.data.val, report.data.test), (180, 359));
+    assert_eq!(report.data.transfer, 1258 + 359);
+    assert_eq!(
+        report.data.labelled + report.data.unlabelled,
+        report.data.transfer
+    );
+    assert!(report.data.unlabelled > 359 + 1000);
+    assert_eq!(report.data.sample_shape, [64]);
 }
