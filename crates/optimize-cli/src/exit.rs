@@ -74,6 +74,13 @@ fn code(err: &anyhow::Error) -> u8 {
                 FAILURE
             };
         }
+        if let Some(e) = e.downcast_ref::<optimize_prune::Error>() {
+            return if e.is_input_error() {
+                BAD_INPUT
+            } else {
+                FAILURE
+            };
+        }
         if let Some(e) = e.downcast_ref::<optimize_bench::Error>() {
             return if e.is_input_error() {
                 BAD_INPUT

@@ -50,6 +50,13 @@ pub enum Error {
         detail: String,
     },
 
+    /// A sparsity schedule that goes down or ends before it begins.
+    #[error("invalid sparsity schedule: {detail}")]
+    InvalidSchedule {
+        /// What is wrong, with the values given.
+        detail: String,
+    },
+
     // --- the model -----------------------------------------------------------------
     /// No layer of the model can be pruned with the given settings.
     #[error("nothing to prune: {detail}")]
@@ -78,6 +85,11 @@ pub enum Error {
     /// Evaluation or verification data could not be read or does not fit the model.
     #[error(transparent)]
     Data(#[from] optimize_data::Error),
+
+    /// A candle operation failed while masking weights during training.
+    #[cfg(feature = "candle")]
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
 
     /// Measuring a model failed.
     #[error(transparent)]
@@ -116,6 +128,8 @@ impl Error {
             Error::Bench(e) => e.is_input_error(),
             Error::Data(_) => true,
             Error::Runtime(_) | Error::PatternViolated { .. } | Error::Verification { .. } => false,
+            #[cfg(feature = "candle")]
+            Error::Candle(_) => false,
             _ => true,
         }
     }

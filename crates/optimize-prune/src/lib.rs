@@ -17,6 +17,8 @@
 //!   Groups it cannot prune safely are left alone and listed.
 //! - [`low_rank`]: a MatMul/Gemm weight `W` replaced by two factors from a truncated SVD when
 //!   that saves parameters.
+//! - [`schedule`]: for training code, gradual magnitude pruning of candle weights with a cubic
+//!   sparsity schedule (feature `candle`, on by default).
 //! - [`verify`]: load the output in ONNX Runtime and tract, compare it with the original,
 //!   score accuracy on labelled data. [`report`] holds what a pass and a run report.
 //! - Which ops carry weights, and along which axes, is one table in [`layers`].
@@ -44,6 +46,7 @@ pub mod low_rank;
 pub mod magnitude;
 pub mod n_m;
 pub mod report;
+pub mod schedule;
 pub mod svd;
 pub mod verify;
 pub mod weights;

@@ -10,3 +10,6 @@ mod channel;
 mod models;
 // Low-rank factorization: full rank reproduces outputs; layers it would grow are left alone.
 mod low_rank;
+// Gradual magnitude pruning of candle weights while training (feature `candle`).
+#[cfg(feature = "candle")]
+mod schedule;

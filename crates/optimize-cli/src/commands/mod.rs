@@ -4,6 +4,7 @@ mod bench;
 mod convert;
 mod distill;
 mod inspect;
+mod prune;
 mod quantize;
 mod report;
 
@@ -15,6 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Quantize(args) => quantize::run(&args),
+        Command::Prune(args) => prune::run(&args),
         Command::Distill(args) => distill::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Report(args) => report::run(&args),
