@@ -320,3 +320,46 @@ fn csv_data_split_by_fraction_and_extra_unlabelled_inputs() {
     assert!(report.data.unlabelled > 359 + 1000);
     assert_eq!(report.data.sample_shape, [64]);
 }
+
+/// SGD with momentum, a step schedule, early stopping on validation loss, and a student that
+/// starts from the weights of an earlier run.
+#[test]
+fn sgd_early_stopping_and_initial_weights() {
+    let first = tempfile::tempdir().unwrap();
+    let trained = done(run(
+        &mlp_recipe(3, ""),
+        first.path(),
+        false,
+        None,
+        &mut Quiet,
+    ));
+    let weights = first.path().join("out/student.safetensors");
+    let text = mlp_recipe(
+        40,
+        "kind = \"sgd\"\nmomentum = 0.9\n[schedule]\nkind = \"step\"\nstep_epochs = 2\ngamma = 0.5\n[early_stopping]\nmetric = \"val_loss\"\npatience = 2\n",
+    )
+    .replace("lr = 0.005", "lr = 1e-7")
+    .replace(
+        "[data]",
+        &format!("weights = \"{}\"\n\n[data]", weights.display()),
+    )
+    .replace("[report]", "[report]\nbaseline = false");
+    let dir = tempfile::tempdir().unwrap();
+    let report = done(run(&text, dir.path(), false, None, &mut Quiet));
+    assert!(report.distilled.stopped_early, "{:?}", report.distilled);
+    assert!(report.distilled.epochs < 40);
+    // With a learning rate of 1e-7 the student stays where it started: the trained one.
+    let acc = |r: &DistillReport| {
+        r.models
+            .iter()
+            .find(|m| m.role == "distilled")
+            .unwrap()
+            .test_accuracy
+    };
+    assert!(
+        (acc(&report) - acc(&trained)).abs() < 0.01,
+        "{} vs {}",
+        acc(&report),
+        acc(&trained)
+    );
+}
