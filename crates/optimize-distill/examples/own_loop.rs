@@ -6,12 +6,12 @@
 //! cargo run --release -p optimize-distill --example own_loop
 //! ```
 //!
-//! Expected output (numbers vary a little: candle's own initialisation is not seeded):
+//! Expected output (the digits vary a little: candle's own initialisation is not seeded):
 //!
 //! ```text
-//! epoch 1: loss 5.1..., test accuracy 8x.x%
+//! epoch 1: loss 20.0587, test accuracy 52.1%
 //! ...
-//! epoch 10: loss 0.3..., test accuracy 9x.x%
+//! epoch 10: loss 0.9861, test accuracy 93.6%
 //! ```
 
 use candle_core::{DType, Device, Module, Tensor};
