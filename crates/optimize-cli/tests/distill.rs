@@ -118,9 +118,10 @@ fn bad_recipes_exit_2_naming_line_and_key() {
     assert!(!run.stderr.contains("panicked"));
 }
 
-/// Ctrl-C during training writes a checkpoint and exits 130; --resume finishes the job.
+/// Ctrl-C during training writes a checkpoint and exits 130; --resume refuses a changed recipe
+/// (exact resumption is tested in optimize-distill: stopped_and_resumed_runs_end_where_uninterrupted_ones_do).
 #[test]
-fn ctrl_c_saves_a_checkpoint_and_resume_finishes() {
+fn ctrl_c_saves_a_checkpoint_and_resume_checks_the_recipe() {
     let dir = tempfile::tempdir().unwrap();
     let r = recipe(dir.path(), 400, "");
     let mut child = Command::new(env!("CARGO_BIN_EXE_optimize"))
