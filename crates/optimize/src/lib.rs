@@ -7,8 +7,11 @@
 //! - [`runtime`]: running models on ONNX Runtime (loaded dynamically) to check and measure them.
 //! - [`distill`]: teacher-student distillation with candle: losses, the `Distiller` for your own
 //!   training loop, recipes, student export to ONNX.
+//! - [`prune`]: magnitude, N:M, structured channel and low-rank pruning of ONNX models, and
+//!   gradual magnitude pruning of candle weights while they train
+//!   ([`prune::schedule::GradualPruner`]).
 //!
-//! Passes (quantize, prune) and benchmarks join as they land.
+//! The quantization pass and benchmarks join as they land.
 //!
 //! ```no_run
 //! use optimize::onnx::{Model, Summary};
@@ -24,4 +27,5 @@
 pub use optimize_data as data;
 pub use optimize_distill as distill;
 pub use optimize_onnx as onnx;
+pub use optimize_prune as prune;
 pub use optimize_runtime as runtime;
