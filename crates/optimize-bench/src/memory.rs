@@ -10,8 +10,10 @@
 //! ```
 //! use optimize_bench::memory::{current_rss_bytes, peak_rss_bytes};
 //!
+//! // The high-water mark never drops, so it is at least what was resident a moment before.
+//! let now = current_rss_bytes();
 //! let peak = peak_rss_bytes();
-//! if let (Some(peak), Some(now)) = (peak, current_rss_bytes()) {
+//! if let (Some(peak), Some(now)) = (peak, now) {
 //!     assert!(peak >= now);
 //! }
 //! ```
