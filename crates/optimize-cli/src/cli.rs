@@ -237,6 +237,10 @@ pub struct PruneArgs {
     /// (|gamma| of the BatchNorm that follows) [default: l1].
     #[arg(long)]
     pub criterion: Option<String>,
+    /// channels: keep a multiple of N channels in every pruned group (8 or 16 suit ONNX
+    /// Runtime's blocked CPU convolutions; groups under N stay whole) [default: 1].
+    #[arg(long, value_name = "N")]
+    pub round_to: Option<usize>,
     /// lowrank: the rank of the factors.
     #[arg(long, conflicts_with = "energy")]
     pub rank: Option<usize>,

@@ -93,6 +93,11 @@ pub struct ChannelConfig {
     pub ratio: f64,
     /// How channels are scored.
     pub criterion: Criterion,
+    /// Keep a multiple of this many channels in every pruned group (1: any count). CPU kernels
+    /// work in blocks of channels (ONNX Runtime's NCHWc convolutions: 8 with AVX2, 16 with
+    /// AVX-512), and a count off the block can be slower than the larger original; groups
+    /// smaller than this are left whole.
+    pub round_to: usize,
     /// Which layers may lose output channels (their input side follows whatever feeds them).
     pub filter: NodeFilter,
 }
@@ -102,9 +107,26 @@ impl Default for ChannelConfig {
         ChannelConfig {
             ratio: 0.5,
             criterion: Criterion::L1,
+            round_to: 1,
             filter: NodeFilter::default(),
         }
     }
+}
+
+/// How many of `len` channels to remove at `ratio`, keeping a multiple of `round_to` (the
+/// nearest, at least `round_to`) and at least one channel.
+pub fn channels_to_remove(len: usize, ratio: f64, round_to: usize) -> usize {
+    let remove = ((ratio * len as f64 + 1e-9).floor() as usize).min(len.saturating_sub(1));
+    let step = round_to.max(1);
+    if step == 1 {
+        return remove;
+    }
+    if len < step {
+        return 0;
+    }
+    let kept = len - remove;
+    let rounded = ((kept + step / 2) / step * step).clamp(step, len / step * step);
+    len - rounded
 }
 
 impl ChannelConfig {
@@ -170,6 +192,26 @@ pub fn plan_channels(model: &Model, config: &ChannelConfig) -> Result<ChannelPla
     for s in 0..deps.spaces.len() {
         roots.entry(deps.root(s)).or_default().push(s);
     }
+    // Members and group attributes by the groups they touch: one pass, not one per group.
+    let mut members_of: HashMap<SpaceId, Vec<usize>> = HashMap::new();
+    for (i, m) in deps.members.iter().enumerate() {
+        let mut touched: Vec<SpaceId> =
+            m.view.segments.iter().map(|(s, _)| deps.root(*s)).collect();
+        touched.sort_unstable();
+        touched.dedup();
+        for r in touched {
+            members_of.entry(r).or_default().push(i);
+        }
+    }
+    let mut attrs_of: HashMap<SpaceId, usize> = HashMap::new();
+    for (_, v) in &deps.group_attrs {
+        let mut touched: Vec<SpaceId> = v.segments.iter().map(|(s, _)| deps.root(*s)).collect();
+        touched.sort_unstable();
+        touched.dedup();
+        for r in touched {
+            *attrs_of.entry(r).or_default() += 1;
+        }
+    }
     let mut groups = Vec::new();
     let mut group_of_root = HashMap::new();
     let mut fallback_to_l1 = 0;
@@ -179,14 +221,17 @@ pub fn plan_channels(model: &Model, config: &ChannelConfig) -> Result<ChannelPla
             .iter()
             .map(|&s| deps.spaces[s].producer.name.clone())
             .collect();
-        let in_group = |v: &View| v.segments.iter().any(|(s, _)| deps.root(*s) == *root);
-        let dependents = deps
-            .members
+        let members = members_of.get(root).map_or(&[][..], |v| v.as_slice());
+        let dependents = members
             .iter()
-            .filter(|m| !matches!(m.kind, Kind::ProducerWeight | Kind::ProducerBias))
-            .filter(|m| in_group(&m.view))
+            .filter(|&&i| {
+                !matches!(
+                    deps.members[i].kind,
+                    Kind::ProducerWeight | Kind::ProducerBias
+                )
+            })
             .count()
-            + deps.group_attrs.iter().filter(|(_, v)| in_group(v)).count();
+            + attrs_of.get(root).copied().unwrap_or(0);
         let reasons: Vec<String> = spaces
             .iter()
             .flat_map(|&s| deps.spaces[s].blocked.iter().cloned())
@@ -208,11 +253,16 @@ pub fn plan_channels(model: &Model, config: &ChannelConfig) -> Result<ChannelPla
             }
             group.skipped = Some(unique.join("; "));
         } else {
-            let (scores, fell_back) =
-                importance(graph, &index, &deps, *root, spaces, len, config.criterion)?;
+            let (scores, fell_back) = importance(
+                graph,
+                &index,
+                &deps,
+                (*root, spaces, members),
+                len,
+                config.criterion,
+            )?;
             fallback_to_l1 += usize::from(fell_back);
-            let remove =
-                ((config.ratio * len as f64 + 1e-9).floor() as usize).min(len.saturating_sub(1));
+            let remove = channels_to_remove(len, config.ratio, config.round_to);
             let mut order: Vec<usize> = (0..len).collect();
             order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(a.cmp(&b)));
             for &c in &order[..remove] {
@@ -235,21 +285,22 @@ pub fn plan_channels(model: &Model, config: &ChannelConfig) -> Result<ChannelPla
     })
 }
 
-/// Scores the channels of the group rooted at `root`. Returns the scores and whether bn-scale
-/// fell back to L1 for want of a BatchNorm.
+/// Scores the channels of the group rooted at `root` (its spaces, and the indices of the
+/// members touching it). Returns the scores and whether bn-scale fell back to L1 for want of a
+/// BatchNorm.
 fn importance(
     graph: &GraphProto,
     index: &HashMap<String, usize>,
     deps: &Deps,
-    root: SpaceId,
-    spaces: &[SpaceId],
+    (root, spaces, members): (SpaceId, &[SpaceId], &[usize]),
     len: usize,
     criterion: Criterion,
 ) -> Result<(Vec<f64>, bool)> {
     let mut scores = vec![0f64; len];
     if criterion == Criterion::BnScale {
         let mut found = false;
-        for m in deps.members.iter().filter(|m| m.kind == Kind::BnScale) {
+        let bns = members.iter().map(|&i| &deps.members[i]);
+        for m in bns.filter(|m| m.kind == Kind::BnScale) {
             let mut offset = 0;
             for &(s, n) in &m.view.segments {
                 if deps.root(s) == root {
@@ -350,10 +401,17 @@ impl ChannelPlan {
         }
         let report = PruneReport {
             method: "channels".into(),
-            settings: format!(
-                "ratio {}, criterion {}",
-                self.config.ratio, self.config.criterion
-            ),
+            settings: if self.config.round_to > 1 {
+                format!(
+                    "ratio {}, criterion {}, channels kept in multiples of {}",
+                    self.config.ratio, self.config.criterion, self.config.round_to
+                )
+            } else {
+                format!(
+                    "ratio {}, criterion {}",
+                    self.config.ratio, self.config.criterion
+                )
+            },
             constants_folded: self.constants_folded,
             layers,
             skipped: Vec::new(),
@@ -668,6 +726,25 @@ mod tests {
         );
         assert_eq!(reshape_dims(&[8], &[3, -1], false), None);
         assert_eq!(reshape_dims(&[8], &[-1, -1], false), None);
+    }
+
+    #[test]
+    fn removal_counts_round_to_blocks() {
+        assert_eq!(channels_to_remove(16, 0.5, 1), 8);
+        assert_eq!(
+            channels_to_remove(10, 0.99, 1),
+            9,
+            "one channel always stays"
+        );
+        // 88 at 25%: 66 kept, nearest multiple of 8 is 64.
+        assert_eq!(channels_to_remove(88, 0.25, 8), 24);
+        // 24 at 25%: 18 kept -> 16; 12 at 75%: 3 kept -> at least 8.
+        assert_eq!(channels_to_remove(24, 0.25, 8), 8);
+        assert_eq!(channels_to_remove(12, 0.75, 8), 4);
+        // Smaller than a block: whole.
+        assert_eq!(channels_to_remove(6, 0.5, 8), 0);
+        // Not a multiple itself: at most the largest multiple below stays.
+        assert_eq!(channels_to_remove(20, 0.1, 8), 4);
     }
 
     #[test]

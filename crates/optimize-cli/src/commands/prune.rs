@@ -162,7 +162,7 @@ fn pass(args: &PruneArgs) -> anyhow::Result<Pass> {
         PruneMethod::Channels => "channels",
         PruneMethod::Lowrank => "lowrank",
     };
-    let given: [(&str, bool, &str); 9] = [
+    let given: [(&str, bool, &str); 10] = [
         ("--sparsity", args.sparsity.is_some(), "magnitude"),
         ("--per-layer", args.per_layer, "magnitude"),
         ("--exclude-first", args.exclude_first, "magnitude"),
@@ -170,6 +170,7 @@ fn pass(args: &PruneArgs) -> anyhow::Result<Pass> {
         ("--pattern", args.pattern.is_some(), "nm"),
         ("--ratio", args.ratio.is_some(), "channels"),
         ("--criterion", args.criterion.is_some(), "channels"),
+        ("--round-to", args.round_to.is_some(), "channels"),
         ("--rank", args.rank.is_some(), "lowrank"),
         ("--energy", args.energy.is_some(), "lowrank"),
     ];
@@ -224,9 +225,14 @@ fn pass(args: &PruneArgs) -> anyhow::Result<Pass> {
                 )
             })?;
             let criterion: Criterion = args.criterion.as_deref().unwrap_or("l1").parse()?;
+            let round_to = args.round_to.unwrap_or(1);
+            if round_to == 0 {
+                return Err(UsageError("--round-to 0: give 1 (any count) or more".into()).into());
+            }
             let config = ChannelConfig {
                 ratio,
                 criterion,
+                round_to,
                 filter,
             };
             config.validate()?;

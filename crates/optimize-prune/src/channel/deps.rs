@@ -127,6 +127,8 @@ pub struct Deps {
     pub group_attrs: Vec<(usize, View)>,
     /// Union-find parent of each space.
     parent: Vec<SpaceId>,
+    /// The root of each space, once the walk is done.
+    roots: Vec<SpaceId>,
     /// The view of each tensor that has one.
     pub views: HashMap<String, View>,
 }
@@ -134,14 +136,31 @@ pub struct Deps {
 impl Deps {
     /// The group (root space) of `s`.
     pub fn root(&self, mut s: SpaceId) -> SpaceId {
+        if let Some(&r) = self.roots.get(s) {
+            return r;
+        }
         while self.parent[s] != s {
             s = self.parent[s];
         }
         s
     }
 
+    /// The root of `s`, halving the path on the way (near-constant time over a walk).
+    fn find(&mut self, mut s: SpaceId) -> SpaceId {
+        while self.parent[s] != s {
+            self.parent[s] = self.parent[self.parent[s]];
+            s = self.parent[s];
+        }
+        s
+    }
+
+    /// Fixes every space's root once the walk is done.
+    fn finish(&mut self) {
+        self.roots = (0..self.parent.len()).map(|s| self.find(s)).collect();
+    }
+
     fn union(&mut self, a: SpaceId, b: SpaceId, why: &str) {
-        let (ra, rb) = (self.root(a), self.root(b));
+        let (ra, rb) = (self.find(a), self.find(b));
         if ra == rb {
             return;
         }
@@ -337,6 +356,7 @@ pub fn analyze(graph: &GraphProto, filter: &NodeFilter, opset: i64) -> Deps {
             d.block(&v, &format!("'{name}' is read inside a subgraph of {by}"));
         }
     }
+    d.finish();
     d
 }
 
