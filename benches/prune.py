@@ -209,7 +209,13 @@ def main():
     ap.add_argument("--iterations", type=int, default=100)
     ap.add_argument("--min-duration", type=float, default=1.0)
     ap.add_argument("--models", nargs="*", help="subset of model names")
+    ap.add_argument("--from-json", action="store_true",
+                    help="re-render results/prune.md from results/prune.json without measuring")
     a = ap.parse_args()
+    if a.from_json:
+        saved = json.loads((ROOT / "results" / "prune.json").read_text())
+        write(saved["rows"], a, saved["meta"])
+        return
     if not OPTIMIZE.exists():
         sys.exit(f"{OPTIMIZE} missing: cargo build --release")
     results = []
@@ -278,9 +284,11 @@ def main():
     write(results, a)
 
 
-def write(results, a):
+def write(results, a, meta=None):
     out_dir = ROOT / "results"
     out_dir.mkdir(exist_ok=True)
+    if meta is not None:
+        return render(results, a, meta, out_dir)
     version = subprocess.run([str(OPTIMIZE), "--version"], capture_output=True, text=True).stdout.strip()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
@@ -300,7 +308,10 @@ def write(results, a):
                    f"--min-duration {a.min_duration}",
     }
     (out_dir / "prune.json").write_text(json.dumps({"meta": meta, "rows": results}, indent=2) + "\n")
+    render(results, a, meta, out_dir)
 
+
+def render(results, a, meta, out_dir):
     def pct(x):
         return "–" if x is None else f"{x * 100:.1f}%"
 
@@ -315,7 +326,7 @@ def write(results, a):
         "`--round-to 8`, channel counts in multiples of 8 for ONNX Runtime's blocked convolutions), "
         "no fine-tuning. Latency: "
         "`optimize bench --backend ort,tract --threads 1`, batch 1, median per call, median of "
-        f"{a.rounds} alternating rounds; speed-up = original / pruned on the same back end. "
+        f"{meta['command'].split('--rounds ')[1].split()[0]} alternating rounds; speed-up = original / pruned on the same back end. "
         "Accuracy: top-1 on the digits test split (359 samples) in ONNX Runtime; the PaddleOCR "
         "models have no labelled data here, so their column is agreement with the original on "
         "seeded inputs (top-1 agreement for the classifier, cosine similarity of the detector's "
@@ -334,7 +345,10 @@ def write(results, a):
             acc = "(reference)"
         elif r.get("agreement"):
             kind, v = r["agreement"]
-            acc = f"{v:.3f} {kind}" if kind == "cosine" else f"{pct(v)} {kind}"
+            if v is None:
+                acc = f"– ({kind}: an output is all zeros)"
+            else:
+                acc = f"{v:.3f} {kind}" if kind == "cosine" else f"{pct(v)} {kind}"
         else:
             acc = "–"
         ratio = "original" if r["ratio"] == 0.0 else f"{int(r['ratio'] * 100)}%"

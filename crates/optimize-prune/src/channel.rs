@@ -471,6 +471,7 @@ impl ChannelPlan {
     fn rewrite(&self, edit: Edit) -> Result<(Model, Vec<LayerChange>)> {
         let mut model = self.model.clone();
         let mut names = Names::of(&model.proto);
+        let list_as_inputs = model.proto.ir_version.unwrap_or(0) < 4;
         let graph = model.proto.graph.get_or_insert_with(Default::default);
         let index = crate::initializer_index(graph);
         // Each (node, input) slot gets its tensor edited once, by every member on it in turn.
@@ -562,6 +563,12 @@ impl ChannelPlan {
                 graph.node[*node].input[*input] = fresh;
                 replaced.insert(name);
             }
+        }
+        if list_as_inputs {
+            // IR < 4: every initializer is also a graph input.
+            graph
+                .input
+                .extend(new_tensors.iter().map(crate::weights::as_input));
         }
         graph.initializer.extend(new_tensors);
         if !replaced.is_empty() {
@@ -667,10 +674,7 @@ fn fold_constant_reshapes(graph: &mut GraphProto, list_as_inputs: bool) -> usize
     let remove: HashSet<usize> = folded.iter().map(|(i, _)| *i).collect();
     for (_, t) in folded {
         if list_as_inputs {
-            graph.input.push(ValueInfoProto {
-                name: t.name.clone(),
-                ..Default::default()
-            });
+            graph.input.push(crate::weights::as_input(&t));
         }
         graph.initializer.push(t);
     }

@@ -164,6 +164,7 @@ pub fn factorize(model: &Model, config: &LowRankConfig) -> Result<(Model, PruneR
     config.validate()?;
     let (mut out, constants) = crate::prepare(model);
     let mut names = Names::of(&out.proto);
+    let list_as_inputs = out.proto.ir_version.unwrap_or(0) < 4;
     let graph = out.proto.graph.get_or_insert_with(Default::default);
     let (found, mut skipped) = find_layers(graph, &config.filter);
     let before = crate::parameter_stats(graph);
@@ -278,6 +279,12 @@ pub fn factorize(model: &Model, config: &LowRankConfig) -> Result<(Model, PruneR
             Some(pair) => graph.node.extend(pair),
             None => graph.node.push(n),
         }
+    }
+    if list_as_inputs {
+        // IR < 4: every initializer is also a graph input.
+        graph
+            .input
+            .extend(new_tensors.iter().map(crate::weights::as_input));
     }
     graph.initializer.extend(new_tensors);
     // Weights no node reads any more go.

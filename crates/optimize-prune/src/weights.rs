@@ -6,7 +6,7 @@
 
 use crate::{Error, Result};
 use optimize_onnx::build::read_f32;
-use optimize_onnx::proto::TensorProto;
+use optimize_onnx::proto::{TensorProto, ValueInfoProto};
 
 /// The values of a float32 initializer.
 pub fn read(t: &TensorProto) -> Result<Vec<f32>> {
@@ -38,6 +38,32 @@ pub fn write(t: &mut TensorProto, dims: &[usize], values: &[f32]) {
     t.dims = dims.iter().map(|&d| d as i64).collect();
     t.float_data.clear();
     t.raw_data = Some(values.iter().flat_map(|v| v.to_le_bytes()).collect());
+}
+
+/// A graph input declaring `t` with its type and shape (IR < 4 lists initializers as inputs).
+pub fn as_input(t: &TensorProto) -> ValueInfoProto {
+    use optimize_onnx::proto::tensor_shape_proto::{dimension, Dimension};
+    use optimize_onnx::proto::{type_proto, TensorShapeProto, TypeProto};
+    ValueInfoProto {
+        name: t.name.clone(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: t.data_type,
+                shape: Some(TensorShapeProto {
+                    dim: t
+                        .dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(dimension::Value::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// Counts the entries that are exactly zero.

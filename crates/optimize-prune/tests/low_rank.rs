@@ -109,3 +109,35 @@ fn low_rank_saves_parameters_and_skips_layers_it_would_grow() {
     assert!(matches!(err, Error::NothingToPrune { .. }), "{err}");
     assert!(err.to_string().contains("not fewer than"), "{err}");
 }
+
+#[test]
+fn ir3_models_list_the_factors_as_inputs() {
+    // Before IR 4 every initializer must also be a graph input.
+    let mut m = net();
+    m.proto.ir_version = Some(3);
+    let g = m.proto.graph.as_mut().unwrap();
+    let listed: Vec<_> = g
+        .initializer
+        .iter()
+        .map(|t| optimize_prune::weights::as_input(t))
+        .collect();
+    g.input.extend(listed);
+    let config = LowRankConfig {
+        rule: RankRule::Rank(2),
+        force: false,
+        filter: Default::default(),
+    };
+    let (out, _) = factorize(&m, &config).unwrap();
+    let g = out.proto.graph.as_ref().unwrap();
+    for t in &g.initializer {
+        assert!(
+            g.input.iter().any(|i| i.name() == t.name()),
+            "{} is not a graph input",
+            t.name()
+        );
+    }
+    assert!(
+        g.input.iter().all(|i| i.name() != "w1"),
+        "the replaced weight is gone"
+    );
+}
