@@ -119,7 +119,7 @@ fn ir3_models_list_the_factors_as_inputs() {
     let listed: Vec<_> = g
         .initializer
         .iter()
-        .map(|t| optimize_prune::weights::as_input(t))
+        .map(optimize_prune::weights::as_input)
         .collect();
     g.input.extend(listed);
     let config = LowRankConfig {
