@@ -129,10 +129,21 @@ pub fn seeded_samples(
                 .collect::<Result<Inputs>>()
         })
         .collect::<Result<Vec<_>>>()?;
+    let shapes: Vec<String> = samples
+        .first()
+        .map(|s| {
+            s.iter()
+                .map(|(n, t)| format!("{n} {:?}", t.shape()))
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(VerifyData {
         samples,
         labels: None,
-        source: format!("{count} seeded random inputs (seed {seed})"),
+        source: format!(
+            "{count} seeded random inputs (seed {seed}; {})",
+            shapes.join(", ")
+        ),
     })
 }
 
