@@ -464,16 +464,7 @@ fn parse_duration(text: &str) -> Option<std::time::Duration> {
 }
 
 fn spinner(json: bool) -> ProgressBar {
-    let visible =
-        !json && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let bar = ProgressBar::with_draw_target(
-        None,
-        if visible {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
-    );
+    let bar = ProgressBar::with_draw_target(None, draw_target(json));
     bar.set_style(
         ProgressStyle::with_template("{spinner} --auto [{elapsed}] {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -620,16 +611,7 @@ fn describe(args: &QuantizeArgs, config: &QuantConfig) -> String {
 }
 
 fn progress_bar(len: u64, json: bool) -> ProgressBar {
-    let visible =
-        !json && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let bar = ProgressBar::with_draw_target(
-        Some(len),
-        if visible {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
-    );
+    let bar = ProgressBar::with_draw_target(Some(len), draw_target(json));
     if let Ok(style) =
         ProgressStyle::with_template("calibrating {bar:30} {pos}/{len} samples {elapsed}")
     {
@@ -878,4 +860,13 @@ fn render_auto(a: &optimize_quant::auto::AutoReport) -> String {
         );
     }
     out
+}
+
+/// Progress goes to stderr on a terminal, and nowhere with --json, in pipes or with NO_COLOR.
+fn draw_target(json: bool) -> ProgressDrawTarget {
+    if !json && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    }
 }
