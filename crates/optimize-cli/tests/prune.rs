@@ -3,35 +3,11 @@
 //! what the method promises, checked here on the written file (not taken from the report):
 //! the sparsity, the N:M pattern in every group, the shapes.
 
-use crate::util::{model, optimize, root};
+use crate::util::{check_model, model, optimize};
 use optimize_onnx::build::read_f32;
 use optimize_onnx::Model;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
-
-fn check_model(path: &Path) {
-    let py = root().join(".venv/bin/python");
-    assert!(
-        py.exists(),
-        "{} missing: run scripts/setup-venv.sh",
-        py.display()
-    );
-    let out = Command::new(py)
-        .args([
-            "-c",
-            "import onnx,sys; onnx.checker.check_model(sys.argv[1], full_check=True)",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}: onnx.checker: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Runs `optimize prune ARGS --json` in `dir`; returns the report.
 fn prune(dir: &Path, args: &[&str]) -> Value {

@@ -7,13 +7,12 @@
 //! digits classifiers are held to their real test split: top-1 agreement with float32 ≥ 98% for
 //! int8 and 100% for fp16.
 
-use crate::util::{entry, hint_shape, hint_tensor, optimize, root};
+use crate::util::{check_model, entry, hint_shape, hint_tensor, optimize, root};
 use optimize_bench::FidelityAccumulator;
 use optimize_data::{read_npz, write_npz, DType, Tensor};
 use optimize_runtime::{OrtSession, SessionOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
@@ -87,29 +86,6 @@ fn model_path(name: &str) -> PathBuf {
         p.display()
     );
     p
-}
-
-fn check_model(path: &Path) {
-    let py = root().join(".venv/bin/python");
-    assert!(
-        py.exists(),
-        "{} missing: run scripts/setup-venv.sh",
-        py.display()
-    );
-    let out = Command::new(py)
-        .args([
-            "-c",
-            "import onnx,sys; onnx.checker.check_model(sys.argv[1], full_check=True)",
-        ])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}: onnx.checker: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Runs `original` and `candidate` in ONNX Runtime on `samples`; returns the fidelity of every

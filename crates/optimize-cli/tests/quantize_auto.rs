@@ -1,26 +1,9 @@
 //! `optimize quantize --auto`: the search meets its goal or says it did not, always writes a
 //! model, and its report says what it tried.
 
-use crate::util::{model, optimize};
+use crate::util::{check_model, model, optimize};
 use serde_json::Value;
 use std::path::Path;
-
-fn check_model(path: &Path) {
-    let py = crate::util::root().join(".venv/bin/python");
-    let out = std::process::Command::new(py)
-        .args([
-            "-c",
-            "import onnx,sys; onnx.checker.check_model(sys.argv[1], full_check=True)",
-            path.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn auto(dir: &Path, budget: &str, extra: &[&str]) -> (i32, Value, String) {
     let (train, test, m) = (

@@ -101,3 +101,28 @@ pub fn hint_shape(h: &serde_json::Value) -> Vec<usize> {
         .map(|d| d.as_u64().unwrap() as usize)
         .collect()
 }
+
+/// `onnx.checker.check_model(path, full_check=True)` in the project's .venv; panics with the
+/// checker's message.
+pub fn check_model(path: &Path) {
+    let py = root().join(".venv/bin/python");
+    assert!(
+        py.exists(),
+        "{} missing: run scripts/setup-venv.sh",
+        py.display()
+    );
+    let out = Command::new(py)
+        .args([
+            "-c",
+            "import onnx,sys; onnx.checker.check_model(sys.argv[1], full_check=True)",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: onnx.checker: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
