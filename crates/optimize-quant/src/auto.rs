@@ -14,9 +14,14 @@
 //!    recovers when only that node stays float) is measured and the most sensitive nodes move
 //!    back to float, doubling their number until the criterion holds, then bisecting to the
 //!    fewest ("for accuracy").
-//! 5. **Answer**: the fastest trial that meets the criterion and beats float32; if none beats
-//!    float32, the float32 model itself (nothing gained, nothing lost); if none meets the
-//!    criterion, the closest one, flagged. The search stops at the time budget or when `stop` is
+//! 5. **Size**: nodes left float (for speed or accuracy) get their weights back in int8 behind a
+//!    `DequantizeLinear` (weight-only: float activations, a quarter of the bytes) if the
+//!    criterion still holds; first all of them, else those left float for speed.
+//! 6. **Answer**: among the trials that meet the criterion and are not slower than float32
+//!    (timed again, longer, side by side), the smallest of those within 10% of the fastest
+//!    (closer than that is within this kind of machine's noise; a weight-only node also
+//!    dequantizes its weight at run time, which costs a little); if none beats float32, the float32 model itself (nothing
+//!    gained, nothing lost); if none meets the criterion, the closest one, flagged. The search stops at the time budget or when `stop` is
 //!    raised (Ctrl-C) and answers with what it has.
 //!
 //! The metric is top-1 accuracy when the evaluation data has labels, else the cosine similarity
@@ -39,6 +44,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Trials within this factor of the fastest count as fast as it; the smallest of them wins.
+const NEAR_FASTEST: f64 = 1.10;
 
 /// Schema of [`AutoReport`] as JSON.
 pub const SCHEMA: &str = "optimize.auto/1";
@@ -116,6 +124,8 @@ pub struct Trial {
     pub bias_correction: bool,
     /// Quantizable nodes left in float.
     pub float_nodes: usize,
+    /// Of those, the nodes that keep int8 weights (weight-only).
+    pub weight_only_nodes: usize,
     /// Nodes quantized.
     pub quantized_nodes: usize,
     /// Top-1 accuracy, or cosine with float32 when there are no labels.
@@ -195,6 +205,8 @@ struct Choice {
     per_channel: bool,
     bias_correction: bool,
     float: BTreeSet<String>,
+    /// Those of `float` that keep int8 weights.
+    weight_only: BTreeSet<String>,
 }
 
 /// Restartable calibration samples.
@@ -392,28 +404,29 @@ impl Search<'_, '_> {
         Ok(cal)
     }
 
-    fn plan(&self, choice: &Choice) -> StaticPlan {
+    fn quant_config(&self, choice: &Choice) -> QuantConfig {
         let mut cfg = QuantConfig {
             per_channel: choice.per_channel,
             method: choice.method,
+            bias_correction: choice.bias_correction,
+            weight_only: choice.weight_only.clone(),
             ..self.config.base.clone()
         };
         cfg.filter
             .exclude_nodes
             .extend(choice.float.iter().cloned());
-        qdq::plan(&self.model.proto, &cfg)
+        cfg
+    }
+
+    fn plan(&self, choice: &Choice) -> StaticPlan {
+        qdq::plan(&self.model.proto, &self.quant_config(choice))
     }
 
     /// The model `choice` describes, from the shared calibration.
     fn build(&mut self, choice: &Choice) -> Result<(Model, QuantReport)> {
         let cal = self.calibration(&choice.method)?;
         let mut plan = self.plan(choice);
-        let cfg = QuantConfig {
-            per_channel: choice.per_channel,
-            method: choice.method,
-            bias_correction: choice.bias_correction,
-            ..self.config.base.clone()
-        };
+        let cfg = self.quant_config(choice);
         plan.float_activations = crate::noisy_activations(&cal, &cfg);
         if choice.bias_correction {
             plan.input_means = cal.channel_means.clone();
@@ -467,6 +480,7 @@ impl Search<'_, '_> {
             per_channel: choice.per_channel,
             bias_correction: choice.bias_correction,
             float_nodes: choice.float.len(),
+            weight_only_nodes: choice.weight_only.len(),
             quantized_nodes: qreport.nodes_quantized(),
             metric,
             cosine,
@@ -482,6 +496,17 @@ impl Search<'_, '_> {
     /// Median latencies of the given trials and float32, measured in interleaved rounds so
     /// drifts in machine load hit all alike.
     fn latencies(&mut self, fp32: &dyn RuntimeModel, trials: &[usize]) -> Result<(f64, Vec<f64>)> {
+        self.latencies_over(fp32, trials, 7, Duration::from_millis(60))
+    }
+
+    /// [`Search::latencies`] with `rounds` rounds of at least `per_round` per model.
+    fn latencies_over(
+        &mut self,
+        fp32: &dyn RuntimeModel,
+        trials: &[usize],
+        rounds: usize,
+        per_round: Duration,
+    ) -> Result<(f64, Vec<f64>)> {
         let input = &self.eval.samples[0];
         let mut sessions = Vec::new();
         for &t in trials {
@@ -492,7 +517,6 @@ impl Search<'_, '_> {
         }
         let mut all: Vec<&dyn RuntimeModel> = vec![fp32];
         all.extend(sessions.iter().map(|s| s.as_ref()));
-        let per_round = Duration::from_millis(60);
         let mut samples: Vec<Vec<f64>> = vec![Vec::new(); all.len()];
         for m in &all {
             for _ in 0..3 {
@@ -506,7 +530,7 @@ impl Search<'_, '_> {
             min_iterations: 3,
             min_duration: per_round,
         };
-        for _ in 0..7 {
+        for _ in 0..rounds {
             for (k, m) in all.iter().enumerate() {
                 let stats = optimize_bench::measure_latency(&round, || m.run(input).map(|_| ()))
                     .map_err(|e| Error::Calibration {
@@ -535,6 +559,7 @@ impl Search<'_, '_> {
             per_channel,
             bias_correction: false,
             float: BTreeSet::new(),
+            weight_only: BTreeSet::new(),
         };
         let full = self.trial("full int8", base.clone())?;
 
@@ -644,6 +669,33 @@ impl Search<'_, '_> {
                 best = t_hi;
             }
         }
+        // Size: the float nodes' weights back in int8 (all of them, else those float for speed).
+        if self.report.trials[best].meets && !self.out_of_time() {
+            let chosen = self.models[best].0.clone();
+            let accuracy: BTreeSet<&String> = self.report.float_for_accuracy.iter().collect();
+            let for_speed: BTreeSet<String> = chosen
+                .float
+                .iter()
+                .filter(|n| !accuracy.contains(n))
+                .cloned()
+                .collect();
+            for (name, nodes) in [
+                ("float nodes with int8 weights", chosen.float.clone()),
+                ("float-for-speed nodes with int8 weights", for_speed),
+            ] {
+                if nodes.is_empty() || self.out_of_time() {
+                    continue;
+                }
+                let c = Choice {
+                    weight_only: nodes,
+                    ..chosen.clone()
+                };
+                let t = self.trial(name, c)?;
+                if self.report.trials[t].meets {
+                    break;
+                }
+            }
+        }
         // The ranking is part of the report even when full int8 met the goal.
         if self.report.sensitivity.is_empty() && !self.out_of_time() {
             let chosen = self.models[best].0.clone();
@@ -660,7 +712,8 @@ impl Search<'_, '_> {
         if meeting.is_empty() {
             meeting.push(best);
         }
-        self.latencies(fp32, &meeting)?;
+        // The answer hangs on these: longer rounds than the screening above.
+        self.latencies_over(fp32, &meeting, 11, Duration::from_millis(150))?;
         Ok(())
     }
 
@@ -790,12 +843,24 @@ impl Search<'_, '_> {
     fn answer(mut self, original: &Model) -> Result<(Model, QuantReport, AutoReport)> {
         let fp32_ms = self.report.fp32_latency_ms;
         let fast = |t: &Trial| t.latency_ms.is_some_and(|ms| ms <= fp32_ms);
-        let pick = (0..self.report.trials.len())
+        let candidates: Vec<usize> = (0..self.report.trials.len())
             .filter(|&t| self.report.trials[t].meets && fast(&self.report.trials[t]))
+            .collect();
+        let fastest = candidates
+            .iter()
+            .filter_map(|&t| self.report.trials[t].latency_ms)
+            .fold(f64::INFINITY, f64::min);
+        let pick = candidates
+            .into_iter()
+            .filter(|&t| {
+                self.report.trials[t]
+                    .latency_ms
+                    .is_some_and(|ms| ms <= fastest * NEAR_FASTEST)
+            })
             .min_by(|&a, &b| {
                 let (ta, tb) = (&self.report.trials[a], &self.report.trials[b]);
-                (ta.latency_ms, ta.size_bytes)
-                    .partial_cmp(&(tb.latency_ms, tb.size_bytes))
+                (ta.size_bytes, ta.latency_ms)
+                    .partial_cmp(&(tb.size_bytes, tb.latency_ms))
                     .unwrap_or(std::cmp::Ordering::Equal)
             });
         self.report.elapsed_s = self.started.elapsed().as_secs_f64();

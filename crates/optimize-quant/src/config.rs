@@ -2,6 +2,7 @@
 
 use crate::observer::CalibrationMethod;
 use crate::scale::QuantType;
+use std::collections::BTreeSet;
 
 pub use optimize_onnx::filter::{Excluded, NodeFilter};
 
@@ -26,6 +27,10 @@ pub struct QuantConfig {
     /// `b' = b − (W_q − W)·E[x]`, with `E[x]` the per-channel means of the input seen in
     /// calibration (bias correction, Nagel et al. 2019).
     pub bias_correction: bool,
+    /// Static mode: nodes (by name, else first output) left with float activations but given
+    /// int8 weights behind a `DequantizeLinear`: weight-only quantization for nodes kept float
+    /// for accuracy or speed, so they stop holding most of the model's bytes.
+    pub weight_only: BTreeSet<String>,
 }
 
 impl Default for QuantConfig {
@@ -38,6 +43,7 @@ impl Default for QuantConfig {
             bins: 2048,
             conv_integer: false,
             bias_correction: false,
+            weight_only: BTreeSet::new(),
         }
     }
 }

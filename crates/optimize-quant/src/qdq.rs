@@ -60,6 +60,8 @@ pub struct GraphPlan {
     /// Outputs of pass-through ops → the input whose scale and zero point they reuse (no
     /// calibration needed).
     pub pass_through: HashMap<String, String>,
+    /// Nodes that keep float activations but get int8 weights ([`QuantConfig::weight_only`]).
+    pub weight_only: Vec<usize>,
 }
 
 /// Which nodes a static pass will quantize, in which graphs, and which activations it needs
@@ -171,6 +173,20 @@ fn plan_graph<'a>(
             }
             continue;
         };
+        let view = scopes.last().expect("pushed above");
+        let weight = rule
+            .weight_input
+            .and_then(|w| n.input.get(w))
+            .and_then(|w| initializer_in(scopes, w));
+        // Weight-only needs no calibration, so it also reaches bodies that cannot be captured.
+        if config.weight_only.contains(crate::NodeFilter::node_id(n)) {
+            match weight.map(|w| weight_fits_int8(n, rule, w, config)) {
+                Some(Ok(())) => gp.weight_only.push(i),
+                Some(Err(why)) => plan.report.skip(n.op_type(), why),
+                None => plan.report.skip(n.op_type(), "weight is not a constant"),
+            }
+            continue;
+        }
         if let Err(why) = &capturable {
             plan.report.skip(n.op_type(), why.clone());
             continue;
@@ -180,41 +196,17 @@ fn plan_graph<'a>(
                 .skip(n.op_type(), format!("excluded ({})", why.describe()));
             continue;
         }
-        let view = scopes.last().expect("pushed above");
-        let weight = rule
-            .weight_input
-            .and_then(|w| n.input.get(w))
-            .and_then(|w| initializer_in(scopes, w));
         let mut acts: Vec<&str> = Vec::new();
         match (rule.op_type, weight) {
-            (_, Some(w)) if w.data_type != Some(DataType::Float as i32) => {
-                plan.report.skip(n.op_type(), "weight is not float32");
-                continue;
-            }
             ("MatMul", None) => acts.extend(n.input.iter().take(2).map(|s| s.as_str())),
             (_, None) => {
                 plan.report.skip(n.op_type(), "weight is not a constant");
                 continue;
             }
             (_, Some(w)) => {
-                // Leave weights in float that int8 would wreck (outliers stretching the scale).
-                if let Ok((values, shape)) = float_values(w) {
-                    let axis = config
-                        .per_channel
-                        .then(|| (rule.channel_axis)(n, shape.len()));
-                    if let Ok(q) = quantize_weight(&values, &shape, axis, ["", "", ""]) {
-                        if q.relative_error > crate::weights::MAX_RELATIVE_ERROR {
-                            plan.report.skip(
-                                n.op_type(),
-                                format!(
-                                    "weight would lose over {:.0}% of its norm in int8 (outliers stretch its scale){}",
-                                    crate::weights::MAX_RELATIVE_ERROR * 100.0,
-                                    if axis.is_none() { "; try --per-channel" } else { "" }
-                                ),
-                            );
-                            continue;
-                        }
-                    }
+                if let Err(why) = weight_fits_int8(n, rule, w, config) {
+                    plan.report.skip(n.op_type(), why);
+                    continue;
                 }
                 acts.push(n.input[0].as_str())
             }
@@ -252,7 +244,7 @@ fn plan_graph<'a>(
         }
     }
     scopes.pop();
-    if !gp.nodes.is_empty() {
+    if !gp.nodes.is_empty() || !gp.weight_only.is_empty() {
         // Pass-through outputs reuse their input's range: nothing to calibrate.
         plan.activations.extend(
             gp.activations
@@ -261,6 +253,37 @@ fn plan_graph<'a>(
                 .cloned(),
         );
         plan.graphs.insert(path.clone(), gp);
+    }
+}
+
+/// Whether `w`, the weight of `n`, can be stored in int8: float32, and not stretched by outliers
+/// so far that int8 would wreck it (then it stays float, with the reason).
+fn weight_fits_int8(
+    n: &NodeProto,
+    rule: &ops::OpRule,
+    w: &TensorProto,
+    config: &QuantConfig,
+) -> std::result::Result<(), String> {
+    if w.data_type != Some(DataType::Float as i32) {
+        return Err("weight is not float32".into());
+    }
+    let Ok((values, shape)) = float_values(w) else {
+        return Ok(());
+    };
+    let axis = config
+        .per_channel
+        .then(|| (rule.channel_axis)(n, shape.len()));
+    match quantize_weight(&values, &shape, axis, ["", "", ""]) {
+        Ok(q) if q.relative_error > crate::weights::MAX_RELATIVE_ERROR => Err(format!(
+            "weight would lose over {:.0}% of its norm in int8 (outliers stretch its scale){}",
+            crate::weights::MAX_RELATIVE_ERROR * 100.0,
+            if axis.is_none() {
+                "; try --per-channel"
+            } else {
+                ""
+            }
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -316,6 +339,10 @@ struct Rewriter<'p> {
 
 type Scope<'s> = HashMap<&'s str, &'s TensorProto>;
 
+/// (weight, per-channel axis) → the dequantized tensor's name and the quantization parameters:
+/// a weight read by several nodes is stored once.
+type WeightCache = HashMap<(String, Option<usize>), (String, Vec<QuantParams>)>;
+
 impl Rewriter<'_> {
     /// Rewrites `g` (at `path`): its subgraphs first, while its node indices still match the
     /// plan, then its own planned nodes. `outer` holds the initializers of enclosing graphs.
@@ -362,7 +389,8 @@ impl Rewriter<'_> {
         gp: &GraphPlan,
         outer: &[&Scope<'_>],
     ) -> Result<()> {
-        let (config, names, report) = (self.config, &mut self.names, &mut self.report);
+        let config = self.config;
+        let (names, report) = (&mut self.names, &mut self.report);
         let lookup = |view: &GraphView<'_>, name: &str| -> Option<TensorProto> {
             view.initializer(name)
                 .or_else(|| outer.iter().rev().find_map(|s| s.get(name).copied()))
@@ -445,8 +473,7 @@ impl Rewriter<'_> {
 
         // Weights and biases of the planned nodes.
         let mut rewired: HashMap<usize, Vec<(usize, String)>> = HashMap::new(); // node -> (input index, new name)
-        let mut weight_cache: HashMap<(String, Option<usize>), (String, Vec<QuantParams>)> =
-            HashMap::new();
+        let mut weight_cache = WeightCache::new();
         {
             let view = GraphView::new(g);
             for &i in &gp.nodes {
@@ -468,14 +495,14 @@ impl Rewriter<'_> {
                     .take(act_inputs)
                     .find_map(|a| self.plan.float_activations.get(a).map(|why| (a, why)));
                 if let Some((a, why)) = float_act {
-                    report.skip(
+                    self.report.skip(
                         n.op_type(),
                         format!("input activation '{a}' stays float: {why}"),
                     );
                     continue;
                 }
                 if !acts_ok {
-                    report.skip(
+                    self.report.skip(
                         n.op_type(),
                         "an activation has no calibrated range (never computed on the calibration data, e.g. an If branch not taken)",
                     );
@@ -485,52 +512,11 @@ impl Rewriter<'_> {
                 let mut w_params = None;
                 if let Some(wi) = rule.weight_input {
                     if let Some(w) = n.input.get(wi).and_then(|w| lookup(&view, w)) {
-                        let (values, shape) = float_values(&w)?;
                         let axis = config
                             .per_channel
-                            .then(|| (rule.channel_axis)(n, shape.len()));
-                        let key = (w.name().to_string(), axis);
-                        let (dq, params) = match weight_cache.get(&key) {
-                            Some(c) => c.clone(),
-                            None => {
-                                let base = w.name();
-                                let qn = [
-                                    names.fresh(&format!("{base}_quantized")),
-                                    names.fresh(&format!("{base}_scale")),
-                                    names.fresh(&format!("{base}_zero_point")),
-                                ];
-                                let qw = quantize_weight(
-                                    &values,
-                                    &shape,
-                                    axis,
-                                    [&qn[0], &qn[1], &qn[2]],
-                                )?;
-                                report.weights.tensors += 1;
-                                report.weights.bytes_before += values.len() as u64 * 4;
-                                report.weights.bytes_after +=
-                                    values.len() as u64 + qw.params.len() as u64 * 5;
-                                if qw.non_finite > 0 {
-                                    report
-                                        .non_finite_weights
-                                        .push((base.to_string(), qw.non_finite));
-                                }
-                                let dq = names.fresh(&format!("{base}_dequantized"));
-                                let mut dqn = node(
-                                    "DequantizeLinear",
-                                    &[&qn[0], &qn[1], &qn[2]],
-                                    &[&dq],
-                                    &names.fresh(&format!("{base}_DequantizeLinear")),
-                                );
-                                if let Some(a) = axis {
-                                    dqn = dqn.with_attr(attr_int("axis", a as i64));
-                                }
-                                head.push(dqn);
-                                inits.extend([qw.data, qw.scale, qw.zero_point]);
-                                self.replaced.insert(base.to_string());
-                                weight_cache.insert(key, (dq.clone(), qw.params.clone()));
-                                (dq, qw.params)
-                            }
-                        };
+                            .then(|| (rule.channel_axis)(n, w.dims.len()));
+                        let (dq, params) =
+                            self.int8_weight(&w, axis, &mut weight_cache, &mut head, &mut inits)?;
                         changes.push((wi, dq));
                         w_params = Some(params);
                     }
@@ -555,7 +541,7 @@ impl Rewriter<'_> {
                                                 for (b, d) in bv.iter_mut().zip(shift) {
                                                     *b -= d as f32;
                                                 }
-                                                report.bias_corrected += 1;
+                                                self.report.bias_corrected += 1;
                                             }
                                         }
                                     }
@@ -581,10 +567,10 @@ impl Rewriter<'_> {
                                     .collect();
                                 let base = b.name();
                                 let (qn, sn, zn, dq) = (
-                                    names.fresh(&format!("{base}_quantized")),
-                                    names.fresh(&format!("{base}_scale")),
-                                    names.fresh(&format!("{base}_zero_point")),
-                                    names.fresh(&format!("{base}_dequantized")),
+                                    self.names.fresh(&format!("{base}_quantized")),
+                                    self.names.fresh(&format!("{base}_scale")),
+                                    self.names.fresh(&format!("{base}_zero_point")),
+                                    self.names.fresh(&format!("{base}_dequantized")),
                                 );
                                 let sdims: Vec<i64> = if per_channel {
                                     vec![scales.len() as i64]
@@ -598,7 +584,7 @@ impl Rewriter<'_> {
                                     "DequantizeLinear",
                                     &[&qn, &sn, &zn],
                                     &[&dq],
-                                    &names.fresh(&format!("{base}_DequantizeLinear")),
+                                    &self.names.fresh(&format!("{base}_DequantizeLinear")),
                                 );
                                 if per_channel {
                                     dqn = dqn.with_attr(attr_int("axis", 0));
@@ -610,8 +596,29 @@ impl Rewriter<'_> {
                         }
                     }
                 }
-                report.quantized(n.op_type());
+                self.report.quantized(n.op_type());
                 rewired.insert(i, changes);
+            }
+            for &i in &gp.weight_only {
+                let n = &g.node[i];
+                let Some(rule) = ops::rule(n) else { continue };
+                let Some(wi) = rule.weight_input else {
+                    continue;
+                };
+                let Some(w) = n.input.get(wi).and_then(|w| lookup(&view, w)) else {
+                    continue;
+                };
+                let axis = config
+                    .per_channel
+                    .then(|| (rule.channel_axis)(n, w.dims.len()));
+                let (dq, _) =
+                    self.int8_weight(&w, axis, &mut weight_cache, &mut head, &mut inits)?;
+                *self
+                    .report
+                    .weight_only
+                    .entry(n.op_type().to_string())
+                    .or_default() += 1;
+                rewired.insert(i, vec![(wi, dq)]);
             }
         }
 
@@ -625,9 +632,9 @@ impl Rewriter<'_> {
                 .chain(n.output.first())
                 .all(|t| act_params.contains_key(t));
             if ready {
-                report.quantized(n.op_type());
+                self.report.quantized(n.op_type());
             } else {
-                report.skip(
+                self.report.skip(
                     n.op_type(),
                     "an input or the output has no calibrated range",
                 );
@@ -662,6 +669,54 @@ impl Rewriter<'_> {
         g.node = nodes;
         g.initializer.extend(inits);
         Ok(())
+    }
+
+    /// `w` in int8 (per channel along `axis`) behind a `DequantizeLinear`, once per weight and
+    /// axis in a graph: returns the dequantized tensor's name and the quantization parameters.
+    fn int8_weight(
+        &mut self,
+        w: &TensorProto,
+        axis: Option<usize>,
+        cache: &mut WeightCache,
+        head: &mut Vec<NodeProto>,
+        inits: &mut Vec<TensorProto>,
+    ) -> Result<(String, Vec<QuantParams>)> {
+        let key = (w.name().to_string(), axis);
+        if let Some(c) = cache.get(&key) {
+            return Ok(c.clone());
+        }
+        let (values, shape) = float_values(w)?;
+        let base = w.name();
+        let qn = [
+            self.names.fresh(&format!("{base}_quantized")),
+            self.names.fresh(&format!("{base}_scale")),
+            self.names.fresh(&format!("{base}_zero_point")),
+        ];
+        let qw = quantize_weight(&values, &shape, axis, [&qn[0], &qn[1], &qn[2]])?;
+        let report = &mut self.report;
+        report.weights.tensors += 1;
+        report.weights.bytes_before += values.len() as u64 * 4;
+        report.weights.bytes_after += values.len() as u64 + qw.params.len() as u64 * 5;
+        if qw.non_finite > 0 {
+            report
+                .non_finite_weights
+                .push((base.to_string(), qw.non_finite));
+        }
+        let dq = self.names.fresh(&format!("{base}_dequantized"));
+        let mut dqn = node(
+            "DequantizeLinear",
+            &[&qn[0], &qn[1], &qn[2]],
+            &[&dq],
+            &self.names.fresh(&format!("{base}_DequantizeLinear")),
+        );
+        if let Some(a) = axis {
+            dqn = dqn.with_attr(attr_int("axis", a as i64));
+        }
+        head.push(dqn);
+        inits.extend([qw.data, qw.scale, qw.zero_point]);
+        self.replaced.insert(base.to_string());
+        cache.insert(key, (dq.clone(), qw.params.clone()));
+        Ok((dq, qw.params))
     }
 }
 
@@ -842,6 +897,41 @@ mod tests {
                 "DequantizeLinear"
             ]
         );
+    }
+
+    /// A weight-only node keeps float activations (no calibration needed, no Q on its input or
+    /// output) but reads its weight through a DequantizeLinear of the same int8 values a full
+    /// quantization would store.
+    #[test]
+    fn weight_only_nodes_keep_float_activations() {
+        let model = graph();
+        let config = QuantConfig {
+            weight_only: BTreeSet::from(["mm".to_string()]),
+            ..QuantConfig::default()
+        };
+        let plan = plan(&model.proto, &config);
+        let gp = &plan.graphs[&Vec::new()];
+        assert!(gp.nodes.is_empty());
+        assert_eq!(gp.weight_only, vec![0]);
+        assert!(plan.activations.is_empty(), "{:?}", plan.activations);
+        let (q, report) = quantize_static(&model, &plan, &BTreeMap::new(), &config).unwrap();
+        assert_eq!(report.nodes_quantized(), 0);
+        assert_eq!(report.weight_only.get("MatMul"), Some(&1));
+        assert_eq!(report.weights.tensors, 1);
+        let wq: Vec<i8> = init(&q, "w_quantized")
+            .raw_data
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|&b| b as i8)
+            .collect();
+        assert_eq!(wq, vec![32, -64, 16, 127]);
+        let g = q.proto.graph.as_ref().unwrap();
+        assert!(g.initializer.iter().all(|t| t.name() != "w"));
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type()).collect();
+        assert_eq!(ops, ["DequantizeLinear", "MatMul"]);
+        assert_eq!(g.node[1].input, vec!["x", "w_dequantized"]);
+        assert_eq!(g.node[1].output, vec!["y"]);
     }
 
     /// `Add(Conv(x), Conv(x)) → MaxPool → Flatten → Gemm`: the Add gets its own calibrated

@@ -17,6 +17,8 @@ pub struct QuantReport {
     pub notes: Vec<String>,
     /// Nodes quantized, by op type.
     pub quantized: BTreeMap<String, usize>,
+    /// Nodes given int8 weights but left with float activations (weight-only), by op type.
+    pub weight_only: BTreeMap<String, usize>,
     /// Nodes left in float, by op type and reason.
     pub skipped: Vec<Skipped>,
     /// Weights quantized: how many, and their bytes before and after.

@@ -676,6 +676,13 @@ fn render(r: &RunReport) -> String {
         for (op, n) in &q.quantized {
             t.row(vec![op.clone(), n.to_string(), "quantized".into()]);
         }
+        for (op, n) in &q.weight_only {
+            t.row(vec![
+                op.clone(),
+                n.to_string(),
+                "int8 weights, float activations".into(),
+            ]);
+        }
         for s in &q.skipped {
             t.row(vec![
                 s.op_type.clone(),
@@ -824,7 +831,10 @@ fn render_auto(a: &optimize_quant::auto::AutoReport) -> String {
                     ""
                 }
             ),
-            tr.float_nodes.to_string(),
+            match tr.weight_only_nodes {
+                0 => tr.float_nodes.to_string(),
+                w => format!("{} ({w} int8 w)", tr.float_nodes),
+            },
             m(tr.metric),
             format!("{:.5}", tr.cosine),
             tr.latency_ms.map_or("-".into(), |v| format!("{v:.3}")),
@@ -838,7 +848,7 @@ fn render_auto(a: &optimize_quant::auto::AutoReport) -> String {
     out += &t.render(2);
     match a.chosen {
         Some(_) if a.met => out +=
-            "  * written: the fastest trial that meets the goal and is not slower than float32\n",
+            "  * written: the smallest trial within 10% of the fastest that meets the goal and is not slower than float32\n",
         Some(_) => out += "  * written: the closest trial; NONE met the goal\n",
         None => out +=
             "  written: the float32 model unchanged (no int8 variant was faster on this target)\n",
@@ -858,6 +868,14 @@ fn render_auto(a: &optimize_quant::auto::AutoReport) -> String {
             "  kept float for accuracy: {}\n",
             a.float_for_accuracy.join(", ")
         );
+    }
+    if let Some(tr) = a.chosen.map(|i| &a.trials[i]) {
+        if tr.weight_only_nodes > 0 {
+            out += &format!(
+                "  of the float nodes, {} keep int8 weights (dequantized at run time; activations stay float)\n",
+                tr.weight_only_nodes
+            );
+        }
     }
     out
 }
