@@ -274,6 +274,16 @@ pub struct PruneArgs {
     /// weight.
     #[arg(long)]
     pub force: bool,
+    /// Fine-tune the pruned model with the original as teacher (distillation), then write the
+    /// recovered model. The recipe (TOML, see recipes/README.md) gives data, loss, optimizer and
+    /// epochs, and leaves out [teacher] and [student]. The model must be a plain chain of layers
+    /// (Conv, Gemm/MatMul, BatchNormalization, Relu, pooling, Flatten).
+    #[arg(long, value_name = "RECIPE")]
+    pub recover: Option<PathBuf>,
+    /// Where the recovery's report, curves and checkpoints go [default: OUTPUT with
+    /// .recover/].
+    #[arg(long, value_name = "DIR", requires = "recover")]
+    pub recover_dir: Option<PathBuf>,
     /// Store weights in <OUTPUT>.data (automatic past 2 GiB).
     #[arg(long)]
     pub external_data: bool,

@@ -99,6 +99,14 @@ pub enum Error {
         /// The last checkpoint written before, if any.
         last_checkpoint: Option<PathBuf>,
     },
+    /// An ONNX model cannot be read as a student (see [`crate::import`]).
+    #[error("{}: cannot start the student from this model: {message}", path.display())]
+    Import {
+        /// The model.
+        path: PathBuf,
+        /// What the student cannot express.
+        message: String,
+    },
     /// A checkpoint could not be used to resume.
     #[error("{}: {message}", path.display())]
     Checkpoint {
@@ -147,6 +155,7 @@ impl Error {
             | Error::Shape(_)
             | Error::Mismatch(_)
             | Error::Onnx(_)
+            | Error::Import { .. }
             | Error::Checkpoint { .. } => true,
             Error::Runtime(e) => matches!(
                 e,

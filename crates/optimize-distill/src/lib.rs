@@ -57,6 +57,7 @@ pub mod checkpoint;
 pub mod data;
 mod error;
 pub mod export;
+pub mod import;
 pub mod loss;
 pub mod optim;
 pub mod pipeline;

@@ -142,6 +142,28 @@ fn write_outputs(
         bytes: teacher_bytes,
         latency_p50_ms: None,
     });
+    if let Some(initial) = session.initial_student()? {
+        let logits = session.test_logits(&initial)?;
+        models.push(ModelRow {
+            role: "initial".into(),
+            path: r
+                .student
+                .onnx
+                .as_ref()
+                .or(r.student.weights.as_ref())
+                .map(|p| r.resolve(p).display().to_string())
+                .unwrap_or_default(),
+            test_accuracy: accuracy(&logits, &session.data.test.y)?,
+            parameters: Some(initial.parameter_count()?),
+            bytes: r
+                .student
+                .onnx
+                .as_ref()
+                .and_then(|p| std::fs::metadata(r.resolve(p)).ok())
+                .map(|m| m.len()),
+            latency_p50_ms: None,
+        });
+    }
     let mut parity: Vec<Parity> = Vec::new();
     for (stem, run) in std::iter::once(("student", distilled)).chain(alone.map(|a| ("alone", a))) {
         let student = session.student_with(&run.weights)?;
@@ -219,7 +241,7 @@ fn write_outputs(
             if !m.path.ends_with(".onnx") {
                 continue;
             }
-            let input = if m.role == "teacher" {
+            let input = if m.role == "teacher" || m.role == "initial" {
                 first_input(Path::new(&m.path)).unwrap_or_else(|| "input".into())
             } else {
                 "input".into()

@@ -51,9 +51,12 @@ pub struct Recipe {
     /// Samples per optimizer step.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// The model to learn from.
+    /// The model to learn from (required, except where a command supplies it, as
+    /// `optimize prune --recover` does).
+    #[serde(default)]
     pub teacher: TeacherSpec,
-    /// The model to train.
+    /// The model to train (required, except where a command supplies it).
+    #[serde(default)]
     pub student: StudentSpec,
     /// Where samples come from and how they are split.
     pub data: DataSpec,
@@ -121,12 +124,30 @@ fn default_backend() -> String {
     "tract".into()
 }
 
-/// The student: layers, optionally initialised from safetensors.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+impl Default for TeacherSpec {
+    fn default() -> Self {
+        TeacherSpec {
+            onnx: None,
+            backend: default_backend(),
+            output: None,
+            layers: None,
+            weights: None,
+        }
+    }
+}
+
+/// The student: layers, optionally initialised from safetensors; or an ONNX model to start
+/// from (layers and weights read from it, see [`crate::import`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StudentSpec {
     /// The layers, in order.
+    #[serde(default)]
     pub layers: Vec<LayerSpec>,
+    /// An ONNX model (a plain chain of layers) whose layers and weights the student starts
+    /// from: a pruned model to fine-tune, for example. Excludes `layers` and `weights`.
+    #[serde(default)]
+    pub onnx: Option<PathBuf>,
     /// Initial weights (safetensors); seeded random initialisation otherwise.
     #[serde(default)]
     pub weights: Option<PathBuf>,
@@ -517,9 +538,54 @@ impl Recipe {
         Ok(recipe)
     }
 
+    /// Reads the recipe at `path` for fine-tuning `student` (an ONNX model, see
+    /// [`crate::import`]) with `teacher` (an ONNX model): the recipe gives data, loss, optimizer
+    /// and schedule, and must leave `[teacher]` and `[student]` out.
+    pub fn load_with_models(
+        path: impl AsRef<Path>,
+        teacher: &Path,
+        student: &Path,
+    ) -> Result<Recipe> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::ReadRecipe {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut recipe = Recipe::parse_unchecked(&text, path)?;
+        for (key, given) in [
+            ("teacher", recipe.teacher != TeacherSpec::default()),
+            ("student", recipe.student != StudentSpec::default()),
+        ] {
+            if given {
+                return Err(recipe.invalid(
+                    key,
+                    format!("leave [{key}] out: the original and the pruned model take its place"),
+                ));
+            }
+        }
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        recipe.teacher = TeacherSpec {
+            onnx: Some(absolute(teacher)),
+            ..TeacherSpec::default()
+        };
+        recipe.student = StudentSpec {
+            onnx: Some(absolute(student)),
+            ..StudentSpec::default()
+        };
+        recipe.validate()?;
+        recipe.check_files()?;
+        Ok(recipe)
+    }
+
     /// Parses and validates recipe text; `path` is used for messages and to resolve relative
     /// paths. Does not look at the files the recipe names (see [`Recipe::load`]).
     pub fn parse(text: &str, path: &Path) -> Result<Recipe> {
+        let recipe = Recipe::parse_unchecked(text, path)?;
+        recipe.validate()?;
+        Ok(recipe)
+    }
+
+    fn parse_unchecked(text: &str, path: &Path) -> Result<Recipe> {
         let mut recipe: Recipe = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
         recipe.path = path.to_path_buf();
         recipe.base_dir = path
@@ -532,7 +598,6 @@ impl Recipe {
                 .file_stem()
                 .map(|s| s.to_string_lossy().trim_end_matches(".toml").to_string());
         }
-        recipe.validate()?;
         Ok(recipe)
     }
 
@@ -597,8 +662,26 @@ impl Recipe {
                 ),
             ));
         }
-        if self.student.layers.is_empty() {
-            return Err(self.invalid("student.layers", "the student needs at least one layer"));
+        match (&self.student.onnx, self.student.layers.is_empty()) {
+            (Some(_), false) => {
+                return Err(self.invalid(
+                    "student",
+                    "give either `onnx` or `layers`, not both (the ONNX model brings its layers)",
+                ))
+            }
+            (Some(_), true) if self.student.weights.is_some() => {
+                return Err(self.invalid(
+                    "student.weights",
+                    "an ONNX student brings its own weights; drop `weights`",
+                ))
+            }
+            (None, true) => {
+                return Err(self.invalid(
+                    "student",
+                    "give `layers = [...]` (at least one layer), or `onnx = \"model.onnx\"` to start from a model",
+                ))
+            }
+            _ => {}
         }
         let s = &self.data.split;
         for (key, v) in [("train", s.train), ("val", s.val), ("test", s.test)] {
@@ -706,6 +789,9 @@ impl Recipe {
         }
         if let Some(p) = &self.student.weights {
             files.push(("student.weights".into(), p));
+        }
+        if let Some(p) = &self.student.onnx {
+            files.push(("student.onnx".into(), p));
         }
         files.push(("data.path".into(), &self.data.path));
         if let Some(p) = &self.data.test {
@@ -920,7 +1006,15 @@ lr = 0.01
     #[test]
     fn missing_table_is_named() {
         let e = err("seed = 1\n[teacher]\nonnx = \"t.onnx\"\n");
-        assert!(e.contains("missing field `student`"), "{e}");
+        assert!(e.contains("missing field `data`"), "{e}");
+        // [teacher] and [student] may be left out only where a command supplies them.
+        let e = err(&BASE.replace(
+            "[student]\nlayers = [{ type = \"linear\", out = 10 }]\n",
+            "",
+        ));
+        assert!(e.contains("r.toml: student: give `layers = [...]`"), "{e}");
+        let e = err(&BASE.replace("[teacher]\nonnx = \"t.onnx\"\n", ""));
+        assert!(e.contains("r.toml: teacher: give `onnx = "), "{e}");
     }
 
     #[test]

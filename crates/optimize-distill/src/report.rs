@@ -8,7 +8,7 @@
 //! |---|---|
 //! | `schema`, `recipe`, `name`, `seed` | what ran |
 //! | `data` | sample counts: `transfer`, `labelled`, `unlabelled`, `val`, `test`, `classes`, `sample_shape` |
-//! | `models[]` | `role` (`teacher`, `distilled`, `alone`), `path`, `test_accuracy`, `parameters`, `bytes` (ONNX file), `latency_p50_ms` (tract, 1 thread, batch 1; `null` when not measured) |
+//! | `models[]` | `role` (`teacher`; `initial`, the student before training, when the recipe gives its weights; `distilled`; `alone`), `path`, `test_accuracy`, `parameters`, `bytes` (ONNX file), `latency_p50_ms` (tract, 1 thread, batch 1; `null` when not measured) |
 //! | `distilled`, `alone` | the run: `temperature`, `alpha`, `lr`, `best_epoch`, `best_val_accuracy`, `epochs`, `stopped_early`, `samples_per_s` (mean) |
 //! | `sweep[]` | every trial, same fields |
 //! | `parity[]` | the exported student in tract and ONNX Runtime against candle: `backend`, `max_abs_diff`, `skipped` |

@@ -273,6 +273,8 @@ pub struct Session {
     hint_student: Option<String>,
     /// The teacher's kind for the report (`onnx (tract)`, `candle`).
     pub teacher_kind: String,
+    /// The student's starting weights when they come from an ONNX model (`student.onnx`).
+    initial: Option<BTreeMap<String, Tensor>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -316,7 +318,20 @@ struct CheckpointMeta {
 impl Session {
     /// Loads the data and the teacher, runs the teacher on the splits, and checks that teacher,
     /// student and data fit together.
-    pub fn prepare(recipe: Recipe) -> Result<Session> {
+    pub fn prepare(mut recipe: Recipe) -> Result<Session> {
+        // An ONNX student brings its layers, weights and (when the data does not say) its
+        // input shape.
+        let initial = match recipe.student.onnx.clone() {
+            Some(p) => {
+                let s = crate::import::student_from_onnx(&recipe.resolve(&p))?;
+                recipe.student.layers = s.layers;
+                if recipe.data.shape.is_none() && s.input_shape.len() > 1 {
+                    recipe.data.shape = Some(s.input_shape);
+                }
+                Some(s.tensors)
+            }
+            None => None,
+        };
         let data = load_data(&recipe)?;
         let shape = data.transfer.sample_shape.clone();
         let shapes = crate::student::infer_shapes(&recipe.student.layers, &shape).map_err(|e| {
@@ -443,6 +458,7 @@ impl Session {
             hint,
             hint_student,
             teacher_kind,
+            initial,
         })
     }
 
@@ -709,7 +725,9 @@ impl Session {
         let rid = run_id(&run.name);
         let shape = self.data.transfer.sample_shape.clone();
         let student = Student::new(&r.student.layers, &shape, mix(&[r.seed, 7]), &Device::Cpu)?;
-        if let Some(w) = &r.student.weights {
+        if let Some(t) = &self.initial {
+            student.set_tensors(t, Path::new("<student.onnx>"))?;
+        } else if let Some(w) = &r.student.weights {
             student.load_weights(&r.resolve(w))?;
         }
         let distiller = Distiller::new(
@@ -986,6 +1004,24 @@ impl Session {
         )?;
         s.set_tensors(weights, Path::new("<trained weights>"))?;
         Ok(s)
+    }
+
+    /// The student as given before training, when the recipe gives its weights (`onnx` or
+    /// `weights`): a pruned model before recovery, for example.
+    pub fn initial_student(&self) -> Result<Option<Student>> {
+        let r = &self.recipe;
+        let s = Student::new(
+            &r.student.layers,
+            &self.data.transfer.sample_shape,
+            0,
+            &Device::Cpu,
+        )?;
+        match (&self.initial, &r.student.weights) {
+            (Some(t), _) => s.set_tensors(t, Path::new("<student.onnx>"))?,
+            (None, Some(w)) => s.load_weights(&r.resolve(w))?,
+            (None, None) => return Ok(None),
+        }
+        Ok(Some(s))
     }
 
     /// A student's logits on the test split.

@@ -19,6 +19,9 @@ fn the_shipped_recipes_load() {
         assert_eq!(r.transfer.labelled_fraction, 0.1, "{name}");
         assert!(r.sweep_grid().len() > 1, "{name}");
     }
+    let cnn = root.join("models/digits-cnn.onnx");
+    let r = Recipe::load_with_models(root.join("recipes/recover-digits.toml"), &cnn, &cnn).unwrap();
+    assert_eq!(r.student.onnx.as_deref(), Some(cnn.as_path()));
 }
 
 #[test]
@@ -91,4 +94,51 @@ fn missing_student_is_named() {
     let text = mlp_recipe(1, "").replace("[student]", "[students]");
     let (msg, _) = load_err(&text);
     assert!(msg.contains("students"), "{msg}");
+}
+
+#[test]
+fn an_onnx_student_brings_its_own_layers() {
+    let mlp = crate::util::root().join("models/digits-mlp.onnx");
+    let text = mlp_recipe(1, "").replace(
+        "[student]\n",
+        &format!("[student]\nonnx = \"{}\"\n", mlp.display()),
+    );
+    let (msg, e) = load_err(&text);
+    assert!(
+        msg.contains("student: give either `onnx` or `layers`"),
+        "{msg}"
+    );
+    assert!(e.is_input_error());
+}
+
+/// `optimize prune --recover`: the recipe gives data and training; the models come from the
+/// command, so a recipe that names its own is refused rather than silently overridden.
+#[test]
+fn a_recovery_recipe_leaves_the_models_out() {
+    let root = crate::util::root();
+    let (teacher, student) = (
+        root.join("models/digits-mlp.onnx"),
+        root.join("models/digits-mlp.onnx"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let full = write(dir.path(), "full.toml", &mlp_recipe(1, ""));
+    let e = Recipe::load_with_models(&full, &teacher, &student).unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "teacher: leave [teacher] out: the original and the pruned model take its place"
+        ),
+        "{e}"
+    );
+    let text = mlp_recipe(1, "");
+    let start = text.find("[teacher]").unwrap();
+    let end = text.find("[data]").unwrap();
+    let bare = write(
+        dir.path(),
+        "bare.toml",
+        &format!("{}{}", &text[..start], &text[end..]),
+    );
+    let r = Recipe::load_with_models(&bare, &teacher, &student).unwrap();
+    assert_eq!(r.teacher.onnx.as_deref(), Some(teacher.as_path()));
+    assert_eq!(r.student.onnx.as_deref(), Some(student.as_path()));
+    assert!(r.student.layers.is_empty());
 }

@@ -4,6 +4,8 @@
 mod util;
 // Recipe errors: unknown keys and wrong types by line and key, missing files, bad splits.
 mod recipe;
+// ONNX models read as students: same outputs in candle, unsupported graphs refused by node.
+mod import;
 // Students exported to ONNX give candle's outputs in tract and ONNX Runtime (within 1e-4).
 mod export;
 // Short seeded runs on digits: the loss falls, the same seed gives the same bytes, a run

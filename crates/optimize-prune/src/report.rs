@@ -158,8 +158,33 @@ pub struct RunReport {
     pub latency: Vec<LatencyChange>,
     /// Why latency was not measured, when it was not.
     pub latency_skipped: Option<String>,
+    /// Fine-tuning after pruning (`--recover`).
+    pub recovery: Option<Recovery>,
     /// Wall time of each phase, in order.
     pub timings_ms: Vec<(String, f64)>,
+}
+
+/// Accuracy before pruning, after pruning and after recovery by distillation, on the recipe's
+/// test split.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recovery {
+    /// The recipe that drove the fine-tuning.
+    pub recipe: String,
+    /// The folder with its report, curves and log.
+    pub dir: String,
+    /// The original model (the teacher).
+    pub before_pruning: f64,
+    /// The pruned model, before fine-tuning.
+    pub after_pruning: f64,
+    /// The pruned model distilled from the original: the model written.
+    pub after_recovery: f64,
+    /// The pruned model fine-tuned on the labels alone with the same budget, when the recipe's
+    /// report asks for that baseline.
+    pub fine_tuned_alone: Option<f64>,
+    /// The epoch whose weights were kept, and the epochs run.
+    pub best_epoch: usize,
+    /// Epochs run.
+    pub epochs: usize,
 }
 
 /// A file and its size.

@@ -137,8 +137,8 @@ fn table(report: &DistillReport, out_dir: &std::path::Path) -> String {
 }
 
 /// Progress per epoch on a terminal; one line per epoch on stderr otherwise (not with --json).
-struct Progress {
-    bar: ProgressBar,
+pub(crate) struct Progress {
+    pub(crate) bar: ProgressBar,
     terminal: bool,
     json: bool,
     stop: Arc<AtomicBool>,
@@ -147,7 +147,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(json: bool, stop: Arc<AtomicBool>) -> Self {
+    pub(crate) fn new(json: bool, stop: Arc<AtomicBool>) -> Self {
         let terminal =
             !json && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let bar = ProgressBar::with_draw_target(

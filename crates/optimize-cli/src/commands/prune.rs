@@ -1,12 +1,17 @@
 //! `optimize prune`: magnitude, N:M, channel or low-rank pruning, then verify and measure.
 
 use crate::cli::{PruneArgs, PruneMethod};
+use crate::commands::distill::Progress;
 use crate::commands::print;
+use crate::exit::Interrupted;
 use crate::exit::UsageError;
 use crate::table::{bytes, Table};
 use optimize_bench::{Bench, Engine};
+use optimize_distill::pipeline::{distill, DistillOptions, Outcome};
+use optimize_distill::Recipe;
 use optimize_onnx::filter::NodeFilter;
 use optimize_onnx::{save, ExternalData, Model, SaveOptions};
+use optimize_prune::report::Recovery;
 use optimize_prune::report::{
     gzip_len, CompressedSize, FileSize, LatencyChange, PruneReport, RunReport,
 };
@@ -16,6 +21,8 @@ use optimize_prune::{
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Seeded samples verified on without --eval.
@@ -77,9 +84,30 @@ pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
         },
         ..Default::default()
     };
-    let saved = save(&out, &output, &options)?;
-    let data_path = saved.external_data.as_ref().map(|e| e.path.clone());
+    let mut saved = save(&out, &output, &options)?;
     lap("save", &mut timings);
+
+    let recovery = match &args.recover {
+        Some(recipe) => {
+            let done = recover(args, recipe, &output, &out, &report, &options);
+            match done {
+                Ok((r, s)) => {
+                    saved = s;
+                    lap("recover", &mut timings);
+                    Some(r)
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&saved.path);
+                    if let Some(d) = &saved.external_data {
+                        let _ = std::fs::remove_file(&d.path);
+                    }
+                    return Err(e.context(format!("{} was not kept", output.display())));
+                }
+            }
+        }
+        None => None,
+    };
+    let data_path = saved.external_data.as_ref().map(|e| e.path.clone());
 
     let input_files = model.source_files();
     let output_files: Vec<PathBuf> = std::iter::once(saved.path.clone())
@@ -145,6 +173,7 @@ pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
         verification,
         latency,
         latency_skipped,
+        recovery,
         timings_ms: timings,
     };
     if args.json {
@@ -152,6 +181,96 @@ pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
     } else {
         print(&render(&report))
     }
+}
+
+/// Fine-tunes the pruned model at `output` with the original as teacher, through the recipe at
+/// `recipe`, and writes the distilled student over `output` with the pruned model's input and
+/// output names.
+fn recover(
+    args: &PruneArgs,
+    recipe: &Path,
+    output: &Path,
+    pruned: &Model,
+    report: &PruneReport,
+    options: &SaveOptions,
+) -> anyhow::Result<(Recovery, optimize_onnx::SaveReport)> {
+    let recipe_file = recipe;
+    let recipe = Recipe::load_with_models(recipe, &args.model, output)?;
+    let dir = args.recover_dir.clone().unwrap_or_else(|| {
+        let mut d = output.as_os_str().to_owned();
+        d.push(".recover");
+        PathBuf::from(d)
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))?;
+    }
+    let mut progress = Progress::new(args.json, stop);
+    let options_distill = DistillOptions {
+        out_dir: dir.clone(),
+        resume: None,
+        sweep: false,
+    };
+    let outcome = distill(recipe, &options_distill, &mut progress);
+    progress.bar.finish_and_clear();
+    let d = match outcome? {
+        Outcome::Done(d) => d,
+        Outcome::Interrupted { checkpoint } => {
+            return Err(Interrupted(format!(
+                "recovery interrupted (checkpoint {}); run the prune again to start over",
+                checkpoint.display()
+            ))
+            .into())
+        }
+    };
+    let accuracy = |role: &str| {
+        d.models
+            .iter()
+            .find(|m| m.role == role)
+            .map(|m| m.test_accuracy)
+    };
+    let missing = |role: &str| anyhow::anyhow!("the distillation report has no {role} model");
+    let recovery = Recovery {
+        recipe: recipe_file.display().to_string(),
+        dir: dir.display().to_string(),
+        before_pruning: accuracy("teacher").ok_or_else(|| missing("teacher"))?,
+        after_pruning: accuracy("initial").ok_or_else(|| missing("initial"))?,
+        after_recovery: accuracy("distilled").ok_or_else(|| missing("distilled"))?,
+        fine_tuned_alone: accuracy("alone"),
+        best_epoch: d.distilled.best_epoch,
+        epochs: d.distilled.epochs,
+    };
+    // The distilled student, under the pruned model's input and output names.
+    let mut student = Model::load(dir.join("student.onnx"))?;
+    if let (Some(g), Some(pg)) = (student.proto.graph.as_mut(), pruned.proto.graph.as_ref()) {
+        let pairs: Vec<(String, String)> = g
+            .input
+            .iter()
+            .zip(
+                pg.input
+                    .iter()
+                    .filter(|i| !pg.initializer.iter().any(|t| t.name() == i.name())),
+            )
+            .chain(g.output.iter().zip(&pg.output))
+            .map(|(a, b)| (a.name().to_string(), b.name().to_string()))
+            .collect();
+        for (from, to) in pairs {
+            optimize_onnx::transform::rename_value(g, &from, &to);
+        }
+    }
+    student.stamp(
+        env!("CARGO_PKG_VERSION"),
+        "prune",
+        &format!(
+            "{}, {}; recovered by distillation from the original ({})",
+            report.method,
+            report.settings,
+            recipe_file.display()
+        ),
+    );
+    let saved = save(&student, output, options)?;
+    Ok((recovery, saved))
 }
 
 /// Checks that the flags fit the method and builds its config.
@@ -392,6 +511,22 @@ fn render(r: &RunReport) -> String {
     }
     out += "\n";
     out += &render_pass(&r.pruning);
+    if let Some(rc) = &r.recovery {
+        out += &format!(
+            "\nrecovery by distillation from the original ({}; best epoch {} of {}; report in {}/):\n  test accuracy: original {:.2}%, pruned {:.2}%, recovered {:.2}%{}\n",
+            rc.recipe,
+            rc.best_epoch,
+            rc.epochs,
+            rc.dir,
+            rc.before_pruning * 100.0,
+            rc.after_pruning * 100.0,
+            rc.after_recovery * 100.0,
+            rc.fine_tuned_alone.map_or(String::new(), |a| format!(
+                " (fine-tuned on the labels alone: {:.2}%)",
+                a * 100.0
+            ))
+        );
+    }
     if let Some(v) = r.verification.as_ref().filter(|v| v.not_compared.is_some()) {
         out += &format!(
             "\nverification: the output loads in ONNX Runtime, but was not compared: {}\n",

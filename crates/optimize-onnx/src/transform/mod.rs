@@ -3,9 +3,11 @@
 
 mod constants;
 mod opset;
+mod rename;
 
 pub use constants::constants_to_initializers;
 pub use opset::{
     changed_ops, upgrade_opset, Handling, OpsetUpgrade, RefusedNode, MAX_TARGET_OPSET,
     MIN_SOURCE_OPSET,
 };
+pub use rename::rename_value;
