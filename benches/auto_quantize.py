@@ -14,9 +14,12 @@ the task metric (top-1 on the held-out digits) or the cosine similarity with fp3
 and how many nodes --auto kept in float (for speed, for accuracy).
 
 Data and ORT's models come from benches/quantize_vs_onnxruntime.py's work folder
-(target/bench-quantize/<model>/); missing ones are made by running that script for the static
-modes first. Calibration: the first 48 of the 64 calibration samples for --auto when there are
-no labels (it judges accuracy on the last 16), all 64 for the static ones; the cosine column is
+(target/bench-quantize/<model>/); missing ones, or ones whose data.txt does not match that
+script's current data source, are made by running that script for the static modes first (its
+report then goes to the work folder, not results/). The PaddleOCR models' samples are crops of
+a real page of printed text (benches/ocr_images.py), the others' as that script's docstring
+says. Calibration: the first 48 of the 64 calibration samples for --auto when there are no
+labels (it judges accuracy on the last 16), all 64 for the static ones; the cosine column is
 measured on those last 16 for every variant.
 
 ONNX Runtime latency: round-robin over all variants in one process (median of rounds), so a
@@ -94,9 +97,16 @@ def main():
         work = Path(args.work) / name
         need = [work / f for f in ("cal.npz", "int8-static-qdq.theirs.onnx",
                                    "int8-static-qdq-pt.theirs.onnx")]
-        if not all(p.exists() for p in need):
+        # data.txt says what the .npz files (and ORT's calibration) were made from; files from
+        # an older data source (e.g. noise for the PaddleOCR models) are made again.
+        stamp = work / "data.txt"
+        fresh = stamp.exists() and stamp.read_text().strip() == qvo.data_description(name)
+        if not fresh or not all(p.exists() for p in need):
+            # --out into the work folder: a one-model run must not replace
+            # results/quantize-vs-onnxruntime.{md,json}.
             subprocess.run([sys.executable, "benches/quantize_vs_onnxruntime.py", "--models", name,
-                            "--modes", "int8-static-qdq,int8-static-qdq-pt"], check=True)
+                            "--modes", "int8-static-qdq,int8-static-qdq-pt", "--work", args.work,
+                            "--out", str(work / "quantize-vs-onnxruntime")], check=True)
         cal = work / "cal.npz"
         digits = name.startswith("digits")
         # Evaluation data: the held-out digits with labels, else the last 16 calibration samples.

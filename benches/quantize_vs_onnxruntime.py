@@ -75,15 +75,26 @@ Is each comparison fair?
 Inputs
 ------
 Calibration (64 samples, numpy default_rng(0)) and evaluation (16 samples, default_rng(1))
-inputs come from the manifest's input hints: integer inputs as hinted; float inputs uniform
-[low, high) where hinted, image inputs (PaddleOCR `x`) uniform [0, 1), silero audio normal
-with sigma 0.1 (clipped to [-1, 1]), silero `state` zeros, `sr` 16000.
+inputs have the manifest's input-hint shapes. The three PaddleOCR models get real printed
+text (benches/ocr_images.py): seeded crops of `skimage/data/page.png` from the scikit-image
+0.26.0 wheel (fetched once with `pip download` into target/bench-data/wheels/, sha256-checked,
+not installed), PaddleOCR's preprocessing: the detector 256x256 crops of the rescaled page with
+ImageNet mean/std, the recognizer/classifier text-line windows resized to height 48 and
+right-padded, (x/255 - 0.5)/0.5; the classifier's windows are turned 180 degrees half of the
+time. (On uniform noise the detector's probability map is ~0 everywhere and the recognizer
+predicts only blanks, so the fidelity numbers meant little.) Everything else: integer inputs as
+hinted; float inputs uniform [low, high) where hinted, silero audio normal with sigma 0.1
+(clipped to [-1, 1]), silero `state` zeros, `sr` 16000. The data a model's .npz files were
+made from is recorded in <work>/<model>/data.txt (benches/auto_quantize.py reuses the files
+only while it matches).
 
 How to run
 ----------
   cargo build --release -p optimize-cli
   .venv/bin/python scripts/fetch-models.py --all
   .venv/bin/pip install -r benches/requirements.txt
+  .venv/bin/python benches/ocr_images.py          # optional: fetch/check the OCR text image now
+                                                  # (otherwise done on first use; needs PyPI once)
   .venv/bin/python benches/quantize_vs_onnxruntime.py            # everything, ~15 min on 2 cores
   .venv/bin/python benches/quantize_vs_onnxruntime.py --models digits-mlp,digits-cnn --modes fp16
   (--skip ppocr-v4-rec, --lat-budget SECONDS, --work DIR; see --help)
@@ -350,8 +361,40 @@ def digits_split():
     return x[mask], y[mask], x[test], y[test]
 
 
+def ocr_images():
+    """benches/ocr_images.py (real text crops for the PaddleOCR models), imported lazily."""
+    import importlib.util
+
+    mod = sys.modules.get("ocr_images")
+    if mod is None:
+        spec = importlib.util.spec_from_file_location("ocr_images", ROOT / "benches" / "ocr_images.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["ocr_images"] = mod
+        spec.loader.exec_module(mod)
+    return mod
+
+
+def is_ocr(name):
+    return ocr_images().is_ocr(name)
+
+
+def data_description(name):
+    """What a model's calibration/evaluation samples are (rec["data"], and <work>/<model>/data.txt)."""
+    if name.startswith("digits"):
+        return (f"calibration: {N_CAL} samples of the digits train split (seed 0); "
+                f"evaluation: the digits test split ({len(digits_split()[3])} samples, labelled)")
+    if is_ocr(name):
+        return (f"calibration: {N_CAL} crops of real printed text (seed 0); evaluation: {N_EVAL} "
+                f"crops (seed 1); from {ocr_images().describe()}, see benches/ocr_images.py")
+    return (f"calibration: {N_CAL} generated samples (seed 0); evaluation: {N_EVAL} "
+            f"generated samples (seed 1)")
+
+
 def gen_inputs(name, hints, n, seed):
-    """n samples; each a dict input -> array of the full hint shape (batch 1 included)."""
+    """n samples; each a dict input -> array of the full hint shape (batch 1 included).
+    PaddleOCR models: crops of a real page of text (benches/ocr_images.py); others: generated."""
+    if is_ocr(name):
+        return ocr_images().ocr_samples(name, hints, n, seed)
     rng = np.random.default_rng(seed)
     out = [dict() for _ in range(n)]
     for inp, h in hints.items():
@@ -367,7 +410,7 @@ def gen_inputs(name, hints, n, seed):
                 a = rng.uniform(h["low"], h["high"], size=shape).astype(dt)
             elif name.startswith("silero"):
                 a = np.clip(rng.normal(0, 0.1, size=shape), -1, 1).astype(dt)
-            else:  # image inputs
+            else:  # other float inputs (no such model in the manifest today)
                 a = rng.uniform(0.0, 1.0, size=shape).astype(dt)
             s[inp] = a
     return out
@@ -566,18 +609,17 @@ def bench_model(entry, modes, work, lat_budget, log):
         evals = [{"input": reshape(xte[i:i + 1])} for i in range(len(xte))]
         batched = {"input": reshape(xte)}
         labels = yte
-        rec["data"] = (f"calibration: {N_CAL} samples of the digits train split (seed 0); "
-                       f"evaluation: the digits test split ({len(xte)} samples, labelled)")
     else:
         cal = gen_inputs(name, entry["inputs"], N_CAL, 0)
         evals = gen_inputs(name, entry["inputs"], N_EVAL, 1)
         batched = None
-        rec["data"] = (f"calibration: {N_CAL} generated samples (seed 0); evaluation: {N_EVAL} "
-                       f"generated samples (seed 1)")
+    rec["data"] = data_description(name)
+    (mdir / "data.txt").unlink(missing_ok=True)
     write_npz_ours(cal_ours, cal, shapes)
     write_npz_theirs(cal_theirs, cal)
     # Ours' --verify-data: the first N_VERIFY evaluation samples (all of them for digits).
     write_npz_ours(eval_ours, evals if labels is not None else evals[:N_VERIFY], shapes)
+    (mdir / "data.txt").write_text(rec["data"] + "\n")
 
     # ---- quantize
     produced = {}
