@@ -49,6 +49,10 @@ pub enum Error {
     /// The evaluation data and the model's outputs do not go together.
     #[error("evaluation: {0}")]
     Eval(String),
+    /// A rewritten model failed verification: it does not load or run in ONNX Runtime, or an
+    /// output is missing.
+    #[error("verification: {0}")]
+    Verify(String),
     /// The model's outputs cannot be compared with the reference model's.
     #[error("compared with the reference {reference}: {source}")]
     Compare {
@@ -112,7 +116,7 @@ impl Error {
                     | R::InputMismatch { .. }
                     | R::UnsupportedDType { .. }
             ),
-            Error::Write { .. } | Error::Chart { .. } => false,
+            Error::Write { .. } | Error::Chart { .. } | Error::Verify(_) => false,
         }
     }
 }

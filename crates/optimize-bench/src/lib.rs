@@ -11,6 +11,8 @@
 //!   process of its own to get its peak.
 //! - [`accuracy`]: top-1 accuracy on labelled evaluation data.
 //! - [`fidelity`]: a model's outputs against a reference model's.
+//! - [`verify`]: a rewritten model (quantized, pruned) checked against its original: it loads and
+//!   runs in ONNX Runtime and tract, output error, accuracy before and after on labelled data.
 //! - [`machine`]: the CPU, OS and library versions a result came from; pinning to one core.
 //! - [`report`]: many results against a baseline as `report.json` and `report.md`, with charts
 //!   drawn by [`chart`] (SVG and PNG, text in a bundled font).
@@ -49,6 +51,7 @@ pub mod latency;
 pub mod machine;
 pub mod memory;
 pub mod report;
+pub mod verify;
 
 pub use accuracy::{Accuracy, AccuracyAccumulator};
 pub use bench::{Bench, BenchConfig, BenchResult, Engine, Target};

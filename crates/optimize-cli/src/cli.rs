@@ -204,6 +204,31 @@ pub enum PruneMethod {
     Lowrank,
 }
 
+/// Which nodes a pass may change (`optimize quantize`, `optimize prune`).
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Only change nodes of these op types (comma-separated), e.g. Conv,MatMul.
+    #[arg(long, value_delimiter = ',')]
+    pub op_types: Vec<String>,
+    /// Never change these nodes (names, or first output names for unnamed nodes).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_nodes: Vec<String>,
+    /// Never change nodes of these op types.
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_op_types: Vec<String>,
+}
+
+impl NodeArgs {
+    /// The flags as the libraries' node filter.
+    pub fn filter(&self) -> optimize_onnx::filter::NodeFilter {
+        optimize_onnx::filter::NodeFilter {
+            op_types: (!self.op_types.is_empty()).then(|| self.op_types.iter().cloned().collect()),
+            exclude_nodes: self.exclude_nodes.iter().cloned().collect(),
+            exclude_op_types: self.exclude_op_types.iter().cloned().collect(),
+        }
+    }
+}
+
 /// `optimize prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
@@ -247,15 +272,8 @@ pub struct PruneArgs {
     /// lowrank: the smallest rank keeping this share of the squared singular values, in (0, 1].
     #[arg(long, allow_negative_numbers = true)]
     pub energy: Option<f64>,
-    /// Only prune these op types (comma-separated), e.g. Conv,Gemm.
-    #[arg(long, value_delimiter = ',')]
-    pub op_types: Vec<String>,
-    /// Never prune these nodes (names, or first output names for unnamed nodes).
-    #[arg(long, value_delimiter = ',')]
-    pub exclude_nodes: Vec<String>,
-    /// Never prune these op types.
-    #[arg(long, value_delimiter = ',')]
-    pub exclude_op_types: Vec<String>,
+    #[command(flatten)]
+    pub nodes: NodeArgs,
     /// Evaluation data (.npz/.npy/.safetensors or a folder; arrays named after the inputs, first
     /// axis = samples) to verify on; with a `label` array, accuracy before and after is reported.
     #[arg(long, value_name = "DATA")]
@@ -358,15 +376,8 @@ pub struct QuantizeArgs {
     /// (b' = b - (W_q - W)·E[x], E[x] from calibration); helps nets whose weights round unevenly.
     #[arg(long, requires = "calibrate")]
     pub bias_correction: bool,
-    /// Only quantize these op types (comma-separated), e.g. Conv,MatMul.
-    #[arg(long, value_delimiter = ',')]
-    pub op_types: Vec<String>,
-    /// Never quantize these nodes (names, or first output names for unnamed nodes).
-    #[arg(long, value_delimiter = ',')]
-    pub exclude_nodes: Vec<String>,
-    /// Never quantize these op types.
-    #[arg(long, value_delimiter = ',')]
-    pub exclude_op_types: Vec<String>,
+    #[command(flatten)]
+    pub nodes: NodeArgs,
     /// Calibration samples held back for verification [default: 10% of the data, at most 64].
     #[arg(long)]
     pub holdout: Option<usize>,

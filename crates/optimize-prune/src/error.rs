@@ -110,13 +110,6 @@ pub enum Error {
         /// Group size.
         m: usize,
     },
-
-    /// The output does not load or run, or cannot be compared with the original.
-    #[error("verification failed: {detail}")]
-    Verification {
-        /// What failed.
-        detail: String,
-    },
 }
 
 impl Error {
@@ -127,7 +120,7 @@ impl Error {
             Error::Onnx(e) => e.is_input_error(),
             Error::Bench(e) => e.is_input_error(),
             Error::Data(_) => true,
-            Error::Runtime(_) | Error::PatternViolated { .. } | Error::Verification { .. } => false,
+            Error::Runtime(_) | Error::PatternViolated { .. } => false,
             #[cfg(feature = "candle")]
             Error::Candle(_) => false,
             _ => true,

@@ -19,8 +19,9 @@
 //!   that saves parameters.
 //! - [`schedule`]: for training code, gradual magnitude pruning of candle weights with a cubic
 //!   sparsity schedule (feature `candle`, on by default).
-//! - [`verify`]: load the output in ONNX Runtime and tract, compare it with the original,
-//!   score accuracy on labelled data. [`report`] holds what a pass and a run report.
+//! - [`report`] holds what a pass and a run report; outputs are verified with
+//!   [`optimize_bench::verify`] (loaded in ONNX Runtime and tract, compared with the original,
+//!   accuracy scored on labelled data).
 //! - Which ops carry weights, and along which axes, is one table in [`layers`].
 //!
 //! Every pass first moves weights held in `Constant` nodes into initializers, touches only the
@@ -48,7 +49,6 @@ pub mod n_m;
 pub mod report;
 pub mod schedule;
 pub mod svd;
-pub mod verify;
 pub mod weights;
 
 pub use channel::{plan_channels, prune_channels, ChannelConfig, ChannelPlan, Criterion};

@@ -5,7 +5,7 @@
 //! runtimes. [`RunReport`] is one whole `optimize prune` run: the pass, the files, the
 //! verification and the measurements.
 
-use crate::verify::Verification;
+use optimize_bench::verify::Verification;
 use serde::Serialize;
 use std::io::Write;
 

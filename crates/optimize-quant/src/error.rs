@@ -134,13 +134,6 @@ pub enum Error {
         /// What failed, with the sample index.
         detail: String,
     },
-
-    /// The output does not load or run, or cannot be compared with the original.
-    #[error("verification failed: {detail}")]
-    Verification {
-        /// What failed.
-        detail: String,
-    },
 }
 
 impl Error {
@@ -149,7 +142,7 @@ impl Error {
     pub fn is_input_error(&self) -> bool {
         match self {
             Error::Onnx(e) => e.is_input_error(),
-            Error::Runtime(_) | Error::Calibration { .. } | Error::Verification { .. } => false,
+            Error::Runtime(_) | Error::Calibration { .. } => false,
             _ => true,
         }
     }

@@ -11,7 +11,8 @@
 //!   the [`observer`]s `minmax`, `percentile`, `entropy`, `mse`), then insert
 //!   QuantizeLinear/DequantizeLinear pairs ([`qdq`]).
 //! - [`fp16`]: float16 weights and compute, with float32 kept where it must be.
-//! - [`verify`]: load the output in ONNX Runtime and tract and compare it with the original.
+//! - Outputs are verified with [`optimize_bench::verify`]: loaded in ONNX Runtime and tract and
+//!   compared with the original.
 //! - [`QuantConfig`] holds the options, [`NodeFilter`] the `--op-types` / `--exclude-*` rules,
 //!   [`QuantReport`] what was quantized or skipped and why. Which ops are handled, and how, is
 //!   one table in [`ops`].
@@ -46,7 +47,6 @@ pub mod ops;
 pub mod qdq;
 pub mod report;
 pub mod scale;
-pub mod verify;
 pub mod weights;
 
 pub use calibrate::{calibrate, Calibration};
@@ -56,32 +56,8 @@ pub use error::{Error, Result};
 pub use observer::CalibrationMethod;
 pub use report::QuantReport;
 
-use optimize_data::{DType, InputSpec, Tensor};
-use optimize_onnx::inspect::Dim;
+use optimize_data::Tensor;
 use optimize_onnx::Model;
-
-/// The graph inputs of `model` as calibration data must provide them (initializers listed as
-/// inputs in old IR versions excluded; non-tensor inputs skipped).
-pub fn input_specs(model: &Model) -> Vec<InputSpec> {
-    let summary = optimize_onnx::Summary::of(model, None);
-    summary
-        .inputs
-        .iter()
-        .filter_map(|v| {
-            let dtype: DType = v.dtype.parse().ok()?;
-            let shape = v
-                .shape
-                .as_ref()?
-                .iter()
-                .map(|d| match d {
-                    Dim::Fixed(n) if *n >= 0 => Some(*n as usize),
-                    _ => None,
-                })
-                .collect::<Vec<_>>();
-            Some(InputSpec::new(v.name.clone(), dtype, shape))
-        })
-        .collect()
-}
 
 /// Static int8 quantization end to end: move `Constant` weights into initializers, plan which
 /// nodes to quantize, calibrate their activations on `samples`, insert QDQ.

@@ -826,6 +826,15 @@ mod tests {
             .unwrap_or_else(|| panic!("no {name}"))
     }
 
+    fn int8_values(t: &optimize_onnx::proto::TensorProto) -> Vec<i8> {
+        t.raw_data
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|&b| b as i8)
+            .collect()
+    }
+
     #[test]
     fn scales_and_zero_points_by_hand() {
         let model = graph();
@@ -872,14 +881,7 @@ mod tests {
         // w: int8 symmetric, absmax 4 -> scale 4/127; 1, -2, 0.5, 4 -> 31.75, -63.5, 15.875, 127
         // -> 32, -64 (half to even), 16, 127.
         assert_eq!(read_f32(init(&q, "w_scale")).unwrap(), vec![4.0 / 127.0]);
-        let wq: Vec<i8> = init(&q, "w_quantized")
-            .raw_data
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|&b| b as i8)
-            .collect();
-        assert_eq!(wq, vec![32, -64, 16, 127]);
+        assert_eq!(int8_values(init(&q, "w_quantized")), vec![32, -64, 16, 127]);
         // The float weight is gone; MatMul reads the dequantized activations and weight.
         let g = q.proto.graph.as_ref().unwrap();
         assert!(g.initializer.iter().all(|t| t.name() != "w"));
@@ -918,14 +920,7 @@ mod tests {
         assert_eq!(report.nodes_quantized(), 0);
         assert_eq!(report.weight_only.get("MatMul"), Some(&1));
         assert_eq!(report.weights.tensors, 1);
-        let wq: Vec<i8> = init(&q, "w_quantized")
-            .raw_data
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|&b| b as i8)
-            .collect();
-        assert_eq!(wq, vec![32, -64, 16, 127]);
+        assert_eq!(int8_values(init(&q, "w_quantized")), vec![32, -64, 16, 127]);
         let g = q.proto.graph.as_ref().unwrap();
         assert!(g.initializer.iter().all(|t| t.name() != "w"));
         let ops: Vec<&str> = g.node.iter().map(|n| n.op_type()).collect();

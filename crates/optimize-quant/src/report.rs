@@ -109,7 +109,7 @@ pub struct RunReport {
     /// Calibration, for static int8.
     pub calibration: Option<CalibrationSummary>,
     /// Verification of the output (absent with `--no-verify`).
-    pub verification: Option<crate::verify::Verification>,
+    pub verification: Option<optimize_bench::verify::Verification>,
     /// Wall time of each phase, in order.
     pub timings_ms: Vec<(String, f64)>,
     /// What `--auto` tried and chose.

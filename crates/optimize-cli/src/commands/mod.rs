@@ -7,6 +7,7 @@ mod inspect;
 mod prune;
 mod quantize;
 mod report;
+mod verification;
 
 use crate::cli::{Cli, Command};
 

@@ -2,20 +2,19 @@
 
 use crate::cli::{PruneArgs, PruneMethod};
 use crate::commands::distill::Progress;
-use crate::commands::print;
+use crate::commands::{print, verification};
 use crate::exit::Interrupted;
 use crate::exit::UsageError;
 use crate::table::{bytes, Table};
+use optimize_bench::verify::{data_samples, input_specs, seeded_samples, verify};
 use optimize_bench::{Bench, Engine};
 use optimize_distill::pipeline::{distill, DistillOptions, Outcome};
 use optimize_distill::Recipe;
-use optimize_onnx::filter::NodeFilter;
 use optimize_onnx::{save, ExternalData, Model, SaveOptions};
 use optimize_prune::report::Recovery;
 use optimize_prune::report::{
     gzip_len, CompressedSize, FileSize, LatencyChange, PruneReport, RunReport,
 };
-use optimize_prune::verify::{data_samples, input_specs, seeded_samples, verify};
 use optimize_prune::{
     ChannelConfig, Criterion, LowRankConfig, MagnitudeConfig, NmConfig, NmPattern, RankRule, Scope,
 };
@@ -133,7 +132,7 @@ pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
             Some(path) => data_samples(path, &specs, MAX_EVAL)?,
             None => seeded_samples(&specs, &shapes, RANDOM_SAMPLES, 0)?,
         };
-        match verify(&args.model, &output, &data) {
+        match verify(&args.model, &output, &data, "--eval or --shape") {
             Ok(v) => Some(v),
             Err(e) => {
                 for f in &output_files {
@@ -305,11 +304,7 @@ fn pass(args: &PruneArgs) -> anyhow::Result<Pass> {
         ))
         .into());
     }
-    let filter = NodeFilter {
-        op_types: (!args.op_types.is_empty()).then(|| args.op_types.iter().cloned().collect()),
-        exclude_nodes: args.exclude_nodes.iter().cloned().collect(),
-        exclude_op_types: args.exclude_op_types.iter().cloned().collect(),
-    };
+    let filter = args.nodes.filter();
     Ok(match args.method {
         PruneMethod::Magnitude => {
             let sparsity = args.sparsity.ok_or_else(|| {
@@ -483,10 +478,6 @@ fn same_file(a: &Path, b: &Path) -> bool {
     matches!((canon(a), canon(b)), (Some(x), Some(y)) if x == y)
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
-}
-
 fn percent(part: u64, whole: u64) -> String {
     format!("{:.1}%", part as f64 * 100.0 / whole.max(1) as f64)
 }
@@ -527,57 +518,7 @@ fn render(r: &RunReport) -> String {
             ))
         );
     }
-    if let Some(v) = r.verification.as_ref().filter(|v| v.not_compared.is_some()) {
-        out += &format!(
-            "\nverification: the output loads in ONNX Runtime, but was not compared: {}\n",
-            v.not_compared.as_deref().unwrap_or("")
-        );
-    }
-    if let Some(v) = r.verification.as_ref().filter(|v| v.not_compared.is_none()) {
-        out += &format!("\nverification on {}:\n", v.source);
-        let mut t = Table::new(&[
-            "runtime",
-            "output",
-            ">max abs",
-            ">mean abs",
-            ">cosine",
-            ">top-1 agree",
-        ]);
-        for rt in &v.runtimes {
-            if !rt.ok {
-                let why: String = first_line(rt.error.as_deref().unwrap_or(""))
-                    .chars()
-                    .take(70)
-                    .collect();
-                let mut row = vec![rt.runtime.clone()];
-                row.extend(["-", "-", "-", "-"].map(String::from));
-                row.push(format!("not run: {why}"));
-                t.row(row);
-                continue;
-            }
-            for o in &rt.outputs {
-                t.row(vec![
-                    rt.runtime.clone(),
-                    o.name.clone(),
-                    format!("{:.3e}", o.max_abs),
-                    format!("{:.3e}", o.mean_abs),
-                    o.cosine.map_or("-".into(), |c| format!("{c:.6}")),
-                    o.top1_agreement
-                        .map_or("-".into(), |a| format!("{:.1}%", a * 100.0)),
-                ]);
-            }
-        }
-        out += &t.render(2);
-        if let Some(a) = &v.accuracy {
-            out += &format!(
-                "  accuracy (top-1, ONNX Runtime, {} samples): {:.2}% -> {:.2}% ({:+.2} points)\n",
-                a.after.samples,
-                a.before.top1 * 100.0,
-                a.after.top1 * 100.0,
-                (a.after.top1 - a.before.top1) * 100.0
-            );
-        }
-    }
+    out += &verification::render(r.verification.as_ref());
     if !r.latency.is_empty() {
         out += "\nlatency (median):\n";
         let mut t = Table::new(&["runtime", ">before", ">after", ">speed-up"]);

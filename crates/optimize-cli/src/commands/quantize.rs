@@ -1,17 +1,17 @@
 //! `optimize quantize`: int8 (dynamic, or static QDQ with calibration) or fp16, then verify.
 
 use crate::cli::QuantizeArgs;
-use crate::commands::print;
+use crate::commands::{print, verification};
 use crate::exit::UsageError;
 use crate::table::{bytes, Table};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use optimize_bench::verify::{input_specs, seeded_samples, verify, Inputs, VerifyData};
 use optimize_data::CalibrationSet;
 use optimize_onnx::{save, ExternalData, Model, SaveOptions, Summary};
 use optimize_quant::report::{CalibrationSummary, FileSize, RunReport};
-use optimize_quant::verify::{seeded_samples, verify, Inputs};
 use optimize_quant::{
-    fp16, input_specs, quantize_dynamic, quantize_static_with, CalibrationMethod,
-    Error as QuantError, NodeFilter, QuantConfig,
+    fp16, quantize_dynamic, quantize_static_with, CalibrationMethod, Error as QuantError,
+    QuantConfig,
 };
 use optimize_runtime::{load_model, Backend};
 use std::io::IsTerminal;
@@ -75,10 +75,7 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
                         .map_err(QuantError::from)?;
                     (s, format!("samples of {}", data.display()))
                 }
-                None => (
-                    seeded_samples(&specs, RANDOM_SAMPLES, 0)?,
-                    format!("{RANDOM_SAMPLES} seeded random inputs"),
-                ),
+                None => seeded(&specs)?,
             };
         let mut keep = std::collections::BTreeSet::new();
         match optimize_quant::fp16_overflow(
@@ -238,11 +235,15 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
                     .map_err(QuantError::from)?;
                 verify_source = format!("{} samples of {}", verify_samples.len(), data.display());
             } else {
-                verify_samples = seeded_samples(&specs, RANDOM_SAMPLES, 0)?;
-                verify_source = format!("{RANDOM_SAMPLES} seeded random inputs");
+                (verify_samples, verify_source) = seeded(&specs)?;
             }
         }
-        match verify(&args.model, &output, &verify_samples, &verify_source) {
+        let data = VerifyData {
+            samples: verify_samples,
+            labels: None,
+            source: verify_source,
+        };
+        match verify(&args.model, &output, &data, "--verify-data or --calibrate") {
             Ok(v) => Some(v),
             Err(e) => {
                 remove_output(
@@ -293,6 +294,12 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Seeded random inputs to verify on (symbolic dimensions 1), and where they came from.
+fn seeded(specs: &[optimize_data::InputSpec]) -> anyhow::Result<(Vec<Inputs>, String)> {
+    let d = seeded_samples(specs, &std::collections::BTreeMap::new(), RANDOM_SAMPLES, 0)?;
+    Ok((d.samples, d.source))
 }
 
 /// What `--auto` hands back besides the model: the calibration summary, the samples and
@@ -499,7 +506,7 @@ fn loader_preferring(
             "{} ({} could not run it: {})",
             backend.name(),
             preferred.name(),
-            first_line(&w)
+            verification::first_line(&w)
         ),
     };
     Ok((m, name))
@@ -548,11 +555,7 @@ fn config(args: &QuantizeArgs) -> anyhow::Result<QuantConfig> {
         bias_correction: args.bias_correction,
         method,
         symmetric_activations: args.symmetric,
-        filter: NodeFilter {
-            op_types: (!args.op_types.is_empty()).then(|| args.op_types.iter().cloned().collect()),
-            exclude_nodes: args.exclude_nodes.iter().cloned().collect(),
-            exclude_op_types: args.exclude_op_types.iter().cloned().collect(),
-        },
+        filter: args.nodes.filter(),
         ..Default::default()
     })
 }
@@ -625,10 +628,6 @@ fn remove_output(model: &Path, data: Option<&Path>) {
     if let Some(d) = data {
         let _ = std::fs::remove_file(d);
     }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 fn render(r: &RunReport) -> String {
@@ -731,54 +730,7 @@ fn render(r: &RunReport) -> String {
             );
         }
     }
-    if let Some(v) = r.verification.as_ref().filter(|v| v.not_compared.is_some()) {
-        out += &format!(
-            "\nverification: the output loads in ONNX Runtime, but was not compared: {}\n",
-            v.not_compared.as_deref().unwrap_or("")
-        );
-    }
-    if let Some(v) = r.verification.as_ref().filter(|v| v.not_compared.is_none()) {
-        out += &format!("\nverification on {}:\n", v.source);
-        let mut t = Table::new(&[
-            "runtime",
-            "output",
-            ">max abs",
-            ">mean abs",
-            ">cosine",
-            ">top-1 agree",
-        ]);
-        for rt in &v.runtimes {
-            if !rt.ok {
-                t.row(vec![
-                    rt.runtime.clone(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    format!(
-                        "not run: {}",
-                        first_line(rt.error.as_deref().unwrap_or(""))
-                            .chars()
-                            .take(70)
-                            .collect::<String>()
-                    ),
-                ]);
-                continue;
-            }
-            for o in &rt.outputs {
-                t.row(vec![
-                    rt.runtime.clone(),
-                    o.name.clone(),
-                    format!("{:.3e}", o.max_abs),
-                    format!("{:.3e}", o.mean_abs),
-                    o.cosine.map_or("-".into(), |c| format!("{c:.6}")),
-                    o.top1_agreement
-                        .map_or("-".into(), |a| format!("{:.1}%", a * 100.0)),
-                ]);
-            }
-        }
-        out += &t.render(2);
-    }
+    out += &verification::render(r.verification.as_ref());
     let times: Vec<String> = r
         .timings_ms
         .iter()

@@ -1,5 +1,6 @@
-//! Verification after writing: the output loads and runs on its runtimes, its outputs stay close
-//! to the original's, and, with labelled data, how its accuracy compares.
+//! Verification of a rewritten model (quantized, pruned, ...): it loads and runs on its
+//! runtimes, its outputs stay close to the original's, and, with labelled data, how its
+//! accuracy compares.
 //!
 //! ONNX Runtime (CPU) is the target: an output it cannot load or run is an error. tract runs the
 //! output too; when it cannot, that is recorded, not an error. Both are compared against the
@@ -7,9 +8,8 @@
 //! inputs. With labels (an array `label` in the data), top-1 accuracy of the original and of
 //! the output is measured in ONNX Runtime on every sample.
 
-use crate::{Error, Result};
-use optimize_bench::accuracy::classifier_output;
-use optimize_bench::{Accuracy, AccuracyAccumulator, FidelityAccumulator, OutputFidelity};
+use crate::accuracy::classifier_output;
+use crate::{Accuracy, AccuracyAccumulator, Error, FidelityAccumulator, OutputFidelity, Result};
 use optimize_data::{random_tensor, CalibrationSet, DType, InputSpec, RandomRange, Tensor};
 use optimize_onnx::inspect::Dim;
 use optimize_onnx::Model;
@@ -27,7 +27,7 @@ pub type Inputs = Vec<(String, Tensor)>;
 pub struct Verification {
     /// Samples compared.
     pub samples: usize,
-    /// Where they came from: a data file or seeded random inputs.
+    /// Where they came from: held-out calibration samples, a data file, or seeded random inputs.
     pub source: String,
     /// One entry per runtime tried.
     pub runtimes: Vec<RuntimeCheck>,
@@ -73,6 +73,8 @@ pub struct VerifyData {
 
 /// Time after which tract stops taking more samples (it has run at least one).
 pub const TRACT_BUDGET: Duration = Duration::from_secs(3);
+/// Time after which tract verification is given up on, finished or not.
+pub const TRACT_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The graph inputs of `model` (initializers listed as inputs in old IR versions excluded),
 /// with symbolic dimensions as `None`.
@@ -121,9 +123,7 @@ pub fn seeded_samples(
                         seed + (s * 1000 + i) as u64,
                         RandomRange::default_for(spec.dtype),
                     )
-                    .map_err(|e| Error::Verification {
-                        detail: format!("input '{}': {e}", spec.name),
-                    })?;
+                    .map_err(|e| Error::Verify(format!("input '{}': {e}", spec.name)))?;
                     Ok((spec.name.clone(), t))
                 })
                 .collect::<Result<Inputs>>()
@@ -160,14 +160,12 @@ pub fn data_samples(path: &Path, specs: &[InputSpec], max: usize) -> Result<Veri
         Ok(t) => {
             let all: Vec<i64> = t.to_f64_lossy().iter().map(|&v| v as i64).collect();
             if all.len() != set.len() {
-                return Err(Error::Verification {
-                    detail: format!(
-                        "{}: {} labels for {} samples (labels must be one integer per sample)",
-                        path.display(),
-                        all.len(),
-                        set.len()
-                    ),
-                });
+                return Err(Error::Eval(format!(
+                    "{}: {} labels for {} samples (labels must be one integer per sample)",
+                    path.display(),
+                    all.len(),
+                    set.len()
+                )));
             }
             Some(all[..n].to_vec())
         }
@@ -181,12 +179,17 @@ pub fn data_samples(path: &Path, specs: &[InputSpec], max: usize) -> Result<Veri
 }
 
 /// Runs `reference` and `candidate` on `data` and compares, in ONNX Runtime and in tract; with
-/// labels, scores both. Fails only when ONNX Runtime cannot load or run the candidate.
-pub fn verify(reference: &Path, candidate: &Path, data: &VerifyData) -> Result<Verification> {
+/// labels, scores both. Fails only when ONNX Runtime cannot load or run the candidate. When the
+/// original does not run on the data, nothing is compared and `hint` (which flags give other
+/// inputs) goes into the reason.
+pub fn verify(
+    reference: &Path,
+    candidate: &Path,
+    data: &VerifyData,
+    hint: &str,
+) -> Result<Verification> {
     let opts = SessionOptions::default();
-    let fail = |what: String, e: &dyn std::fmt::Display| Error::Verification {
-        detail: format!("{what}: {e}"),
-    };
+    let fail = |what: String, e: &dyn std::fmt::Display| Error::Verify(format!("{what}: {e}"));
     let original = OrtSession::from_file(reference, &opts).map_err(|e| {
         fail(
             "the original model does not load in ONNX Runtime".into(),
@@ -214,7 +217,7 @@ pub fn verify(reference: &Path, candidate: &Path, data: &VerifyData) -> Result<V
                         outputs: Vec::new(),
                     }],
                     not_compared: Some(format!(
-                        "the original model does not run on {} ({e}); give inputs it accepts with --eval or --shape",
+                        "the original model does not run on {} ({e}); give inputs it accepts with {hint}",
                         data.source
                     )),
                     accuracy: None,
@@ -249,22 +252,35 @@ pub fn verify(reference: &Path, candidate: &Path, data: &VerifyData) -> Result<V
         outputs: acc.finish(),
     }];
 
-    let tract = (|| -> std::result::Result<Vec<OutputFidelity>, String> {
-        let session = TractSession::from_file(candidate, &SessionOptions::default())
-            .map_err(|e| e.to_string())?;
-        let mut acc = FidelityAccumulator::default();
-        let start = Instant::now();
-        for (s, exp) in data.samples.iter().zip(&expected) {
-            let got = session.run(s).map_err(|e| e.to_string())?;
-            compare(&mut acc, &got, exp).map_err(|e| e.to_string())?;
-            // tract is the second opinion, not the target: once it has run the model on some
-            // samples, stop rather than spend minutes.
-            if start.elapsed() > TRACT_BUDGET {
-                break;
+    // tract is the second opinion, not the target: it runs on its own thread and is given up
+    // on after TRACT_DEADLINE (fp16 convolutions have no fast kernels there and can take
+    // minutes); once it has run one sample it stops taking more after TRACT_BUDGET.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (path, samples) = (candidate.to_path_buf(), data.samples.clone());
+    let expected_owned = expected.clone();
+    std::thread::spawn(move || {
+        let result = (|| -> std::result::Result<Vec<OutputFidelity>, String> {
+            let session = TractSession::from_file(&path, &SessionOptions::default())
+                .map_err(|e| e.to_string())?;
+            let mut acc = FidelityAccumulator::default();
+            let start = Instant::now();
+            for (s, exp) in samples.iter().zip(&expected_owned) {
+                let got = session.run(s).map_err(|e| e.to_string())?;
+                compare(&mut acc, &got, exp).map_err(|e| e.to_string())?;
+                if start.elapsed() > TRACT_BUDGET {
+                    break;
+                }
             }
-        }
-        Ok(acc.finish())
-    })();
+            Ok(acc.finish())
+        })();
+        let _ = tx.send(result);
+    });
+    let tract = rx.recv_timeout(TRACT_DEADLINE).unwrap_or_else(|_| {
+        Err(format!(
+            "gave up after {} s without a result (tract lacks fast kernels for some op of this model)",
+            TRACT_DEADLINE.as_secs()
+        ))
+    });
     runtimes.push(match tract {
         Ok(outputs) => RuntimeCheck {
             runtime: "tract".into(),
@@ -292,15 +308,13 @@ fn score(outputs: &[Inputs], labels: &[i64], source: &str) -> Result<Accuracy> {
     let mut acc: Option<AccuracyAccumulator> = None;
     for (out, label) in outputs.iter().zip(labels) {
         let Some(ix) = classifier_output(out) else {
-            return Err(Error::Verification {
-                detail: format!(
-                    "the data has labels, but no output of the model is class scores [batch, classes]: {}",
-                    out.iter()
-                        .map(|(n, t)| format!("{n} {:?}", t.shape()))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            });
+            return Err(Error::Eval(format!(
+                "the data has labels, but no output of the model is class scores [batch, classes]: {}",
+                out.iter()
+                    .map(|(n, t)| format!("{n} {:?}", t.shape()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         };
         let (name, scores) = &out[ix];
         let acc = acc.get_or_insert_with(|| AccuracyAccumulator::new(name.clone()));
@@ -320,14 +334,12 @@ fn compare(
 ) -> Result<()> {
     for (name, reference) in expected {
         let Some((_, candidate)) = got.iter().find(|(n, _)| n == name) else {
-            return Err(Error::Verification {
-                detail: format!("output '{name}' is missing from the pruned model"),
-            });
+            return Err(Error::Verify(format!(
+                "output '{name}' is missing from the rewritten model"
+            )));
         };
         acc.add(name, candidate, reference)
-            .map_err(|e| Error::Verification {
-                detail: e.to_string(),
-            })?;
+            .map_err(|e| Error::Verify(e.to_string()))?;
     }
     Ok(())
 }
