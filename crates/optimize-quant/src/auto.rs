@@ -13,7 +13,9 @@
 //!    bias correction are tried; then the sensitivity of each node (how much the output cosine
 //!    recovers when only that node stays float) is measured and the most sensitive nodes move
 //!    back to float, doubling their number until the criterion holds, then bisecting to the
-//!    fewest ("for accuracy").
+//!    fewest ("for accuracy"). When that leaves most nodes float, the damage comes from how
+//!    nodes combine, so each node is also quantized alone (the rest float) to rank its harm, and
+//!    the largest set of the least harmful that still meets the criterion stays int8.
 //! 5. **Size**: nodes left float (for speed or accuracy) get their weights back in int8 behind a
 //!    `DequantizeLinear` (weight-only: float activations, a quarter of the bytes) if the
 //!    criterion still holds; first all of them, else those left float for speed.
@@ -668,6 +670,21 @@ impl Search<'_, '_> {
                 self.report.float_for_accuracy = ranked[..hi].to_vec();
                 best = t_hi;
             }
+            // When most nodes had to go back to float, the damage is in how nodes combine, which
+            // one-node-float probes miss: rank by the harm of each node quantized alone instead,
+            // and keep in int8 the largest set of the least harmful that still meets the goal.
+            let float_needed = match hit {
+                Some(_) => self.report.float_for_accuracy.len(),
+                None => ranked.len(),
+            };
+            if float_needed * 2 > ranked.len() && !self.out_of_time() {
+                if let Some((t, float)) = self.least_harmful(&chosen, &ranked)? {
+                    if !self.report.trials[best].meets || float.len() < float_needed {
+                        self.report.float_for_accuracy = float;
+                        best = t;
+                    }
+                }
+            }
         }
         // Size: the float nodes' weights back in int8 (all of them, else those float for speed).
         if self.report.trials[best].meets && !self.out_of_time() {
@@ -715,6 +732,52 @@ impl Search<'_, '_> {
         // The answer hangs on these: longer rounds than the screening above.
         self.latencies_over(fp32, &meeting, 11, Duration::from_millis(150))?;
         Ok(())
+    }
+
+    /// Quantizes each of `nodes` alone (the rest float) to measure its harm, then finds the
+    /// largest set of the least harmful whose int8 model meets the criterion (bisecting on
+    /// its size). Returns that trial and the nodes it leaves float.
+    fn least_harmful(
+        &mut self,
+        chosen: &Choice,
+        nodes: &[String],
+    ) -> Result<Option<(usize, Vec<String>)>> {
+        let mut harm = Vec::new();
+        for (k, node) in nodes.iter().enumerate() {
+            if self.out_of_time() {
+                return Ok(None);
+            }
+            let mut c = chosen.clone();
+            c.float.extend(nodes.iter().filter(|n| *n != node).cloned());
+            let t = self.trial(
+                &format!("sensitivity (alone) {}/{}: {node}", k + 1, nodes.len()),
+                c,
+            )?;
+            let tr = &self.report.trials[t];
+            harm.push((node.clone(), tr.metric, tr.cosine));
+        }
+        harm.sort_by(|a, b| {
+            (b.1, b.2)
+                .partial_cmp(&(a.1, a.2))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let order: Vec<String> = harm.into_iter().map(|h| h.0).collect();
+        // m = how many of the least harmful are quantized; all float (m = 0) meets by definition.
+        let (mut lo, mut hi) = (0usize, order.len() + 1);
+        let mut found = None;
+        while hi - lo > 1 && !self.out_of_time() {
+            let mid = (lo + hi) / 2;
+            let mut c = chosen.clone();
+            c.float.extend(order[mid..].iter().cloned());
+            let t = self.trial(&format!("{mid} least harmful in int8"), c)?;
+            if self.report.trials[t].meets {
+                lo = mid;
+                found = Some((t, order[mid..].to_vec()));
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(found)
     }
 
     fn with_float(&mut self, chosen: &Choice, nodes: &[String], k: usize) -> Result<usize> {
