@@ -426,6 +426,11 @@ pub struct QuantizeArgs {
     /// it runs out (or on Ctrl-C).
     #[arg(long, default_value = "10m", requires = "auto")]
     pub budget: String,
+    /// --auto: skip the latency stage (op groups left in float because they run faster that
+    /// way), so only accuracy decides what stays float: smaller models, and the answer is still
+    /// never slower than float32.
+    #[arg(long, requires = "auto")]
+    pub accuracy_only: bool,
 }
 
 /// Parses the process arguments. On `--help`/`--version` prints and returns exit code 0; on a

@@ -97,3 +97,116 @@ fn bad_budget_and_goal_are_usage_errors() {
     assert_eq!(code, 2, "{stderr}");
     assert!(!dir.path().join("auto.onnx").exists());
 }
+
+/// `x → MatMul a → h → MatMul b → y`, where channel 0 of `x` swings by ±1000 but `a` ignores
+/// it (row 0 of its weight is zero): quantizing `x` for `a` spreads 256 levels over ±1000 and
+/// rounds the seven channels `a` reads to nothing. `b` is harmless. The search must find `a`:
+/// first in the sensitivity ranking, the one node it keeps in float for accuracy.
+#[test]
+fn the_one_sensitive_node_is_the_one_kept_float() {
+    use optimize_data::{npz::write_npz, Tensor};
+    use optimize_onnx::build::{node, tensor_f32};
+    use optimize_onnx::proto::tensor_proto::DataType;
+    use optimize_onnx::proto::tensor_shape_proto::{dimension::Value as Dim, Dimension};
+    use optimize_onnx::proto::type_proto::{Tensor as TensorType, Value as TypeValue};
+    use optimize_onnx::proto::{
+        GraphProto, ModelProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    };
+    use optimize_onnx::{save, Model, SaveOptions};
+
+    let value = |name: &str, dims: &[i64]| ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(TypeValue::TensorType(TensorType {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(Dim::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    // A fixed pseudo-random pattern in [-1, 1).
+    let wave = |i: usize, k: usize| ((i * 37 + k * 11) % 23) as f32 / 11.5 - 1.0;
+    let mut wa: Vec<f32> = (0..64).map(|i| wave(i, 1)).collect();
+    wa[..8].fill(0.0); // row 0: channel 0 of x is ignored
+    let wb: Vec<f32> = (0..32).map(|i| wave(i, 2)).collect();
+    let proto = ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(13),
+        }],
+        graph: Some(GraphProto {
+            name: Some("sensitive".into()),
+            node: vec![
+                node("MatMul", &["x", "wa"], &["h"], "a"),
+                node("MatMul", &["h", "wb"], &["y"], "b"),
+            ],
+            initializer: vec![
+                tensor_f32("wa", &[8, 8], &wa),
+                tensor_f32("wb", &[8, 4], &wb),
+            ],
+            input: vec![value("x", &[1, 8])],
+            output: vec![value("y", &[1, 4])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("sensitive.onnx");
+    save(&Model::from_proto(proto), &m, &SaveOptions::default()).unwrap();
+    let samples = 64;
+    let x: Vec<f32> = (0..samples * 8)
+        .map(|i| {
+            let (s, c) = (i / 8, i % 8);
+            if c == 0 {
+                1000.0 * wave(s, 3)
+            } else {
+                wave(s, c + 4)
+            }
+        })
+        .collect();
+    let cal = dir.path().join("cal.npz");
+    write_npz(
+        &cal,
+        [("x", &Tensor::from_f32(vec![samples, 8], x).unwrap())],
+    )
+    .unwrap();
+
+    let r = optimize(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "--auto",
+            "--accuracy-only",
+            "--calibrate",
+            cal.to_str().unwrap(),
+            "--holdout",
+            "16",
+            m.to_str().unwrap(),
+            "-o",
+            "auto.onnx",
+            "--json",
+            "--budget",
+            "60s",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    let a = &report["auto"];
+    assert_eq!(a["met"], true, "{a}");
+    let full = &a["trials"][0];
+    assert!(full["meets"] == false, "full int8 should fail here: {full}");
+    assert_eq!(a["sensitivity"][0]["node"], "a", "{}", a["sensitivity"]);
+    assert_eq!(a["float_for_accuracy"], serde_json::json!(["a"]), "{a}");
+    check_model(&dir.path().join("auto.onnx"));
+}

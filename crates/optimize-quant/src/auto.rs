@@ -96,6 +96,10 @@ pub struct AutoConfig {
     pub threads: usize,
     /// Wall-time budget of the whole search.
     pub budget: Duration,
+    /// Run the latency stage (op groups left float where that is faster). Off, only accuracy
+    /// decides what stays float, which favours size; the answer is still never slower than
+    /// float32.
+    pub latency_stage: bool,
     /// Raised (e.g. by Ctrl-C) to stop the search and answer with the best so far.
     pub stop: Option<Arc<AtomicBool>>,
 }
@@ -108,6 +112,7 @@ impl Default for AutoConfig {
             target: AutoTarget::Ort,
             threads: 2,
             budget: Duration::from_secs(600),
+            latency_stage: true,
             stop: None,
         }
     }
@@ -575,7 +580,7 @@ impl Search<'_, '_> {
         let mut speed = base.clone();
         let mut current = full;
         for (group, nodes) in &groups {
-            if self.out_of_time() {
+            if self.out_of_time() || !self.config.latency_stage {
                 break;
             }
             let mut without = speed.clone();

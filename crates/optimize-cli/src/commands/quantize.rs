@@ -416,6 +416,7 @@ fn run_auto(
         },
         threads: 2,
         budget,
+        latency_stage: !args.accuracy_only,
         stop: Some(stop),
     };
     let bar = spinner(args.json);
