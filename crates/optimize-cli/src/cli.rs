@@ -431,6 +431,10 @@ pub struct QuantizeArgs {
     /// never slower than float32.
     #[arg(long, requires = "auto")]
     pub accuracy_only: bool,
+    /// --auto: of the answers that meet the goal and are not slower than float32, write the
+    /// smallest (size) or the smallest of those within 10% of the fastest (speed).
+    #[arg(long, value_parser = ["size", "speed"], default_value = "size", requires = "auto")]
+    pub prefer: String,
 }
 
 /// Parses the process arguments. On `--help`/`--version` prints and returns exit code 0; on a

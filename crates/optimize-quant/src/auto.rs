@@ -16,13 +16,17 @@
 //!    fewest ("for accuracy"). When that leaves most nodes float, the damage comes from how
 //!    nodes combine, so each node is also quantized alone (the rest float) to rank its harm, and
 //!    the largest set of the least harmful that still meets the criterion stays int8.
-//! 5. **Size**: nodes left float (for speed or accuracy) get their weights back in int8 behind a
-//!    `DequantizeLinear` (weight-only: float activations, a quarter of the bytes) if the
-//!    criterion still holds; first all of them, else those left float for speed.
+//!    This runs from the latency stage's answer and, when that left groups float for speed,
+//!    from full int8 as well, so a smaller model that is about as fast is among the candidates.
+//! 5. **Size**: nodes left float (for speed or accuracy) store their weights in float16 behind a
+//!    `Cast` (runtimes fold it once at load: half the bytes, no cost per call), or in int8
+//!    behind a `DequantizeLinear` (weight-only: float activations, a quarter of the bytes,
+//!    dequantized on every call in ONNX Runtime); the latter if the criterion still holds, first
+//!    for all of them, else those left float for speed.
 //! 6. **Answer**: among the trials that meet the criterion and are not slower than float32
-//!    (timed again, longer, side by side), the smallest of those within 10% of the fastest
-//!    (closer than that is within this kind of machine's noise; a weight-only node also
-//!    dequantizes its weight at run time, which costs a little); if none beats float32, the float32 model itself (nothing
+//!    (timed again, longer, side by side), the smallest ([`Prefer::Size`], the default), or the
+//!    smallest of those within 10% of the fastest ([`Prefer::Speed`]: closer than that is
+//!    within this kind of machine's noise); if none beats float32, the float32 model itself (nothing
 //!    gained, nothing lost); if none meets the criterion, the closest one, flagged. The search stops at the time budget or when `stop` is
 //!    raised (Ctrl-C) and answers with what it has.
 //!
@@ -83,6 +87,17 @@ pub enum AutoTarget {
     Tract,
 }
 
+/// What decides between answers that all meet the goal and are not slower than float32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Prefer {
+    /// The smallest file (ties: the fastest).
+    Size,
+    /// The smallest of those within 10% of the fastest (closer than that is within this kind
+    /// of machine's noise).
+    Speed,
+}
+
 /// Settings of the search.
 #[derive(Debug, Clone)]
 pub struct AutoConfig {
@@ -100,6 +115,8 @@ pub struct AutoConfig {
     /// decides what stays float, which favours size; the answer is still never slower than
     /// float32.
     pub latency_stage: bool,
+    /// Which of the answers that meet the goal and are not slower than float32 is written.
+    pub prefer: Prefer,
     /// Raised (e.g. by Ctrl-C) to stop the search and answer with the best so far.
     pub stop: Option<Arc<AtomicBool>>,
 }
@@ -113,6 +130,7 @@ impl Default for AutoConfig {
             threads: 2,
             budget: Duration::from_secs(600),
             latency_stage: true,
+            prefer: Prefer::Size,
             stop: None,
         }
     }
@@ -133,6 +151,8 @@ pub struct Trial {
     pub float_nodes: usize,
     /// Of those, the nodes that keep int8 weights (weight-only).
     pub weight_only_nodes: usize,
+    /// Of those, the nodes whose weights are stored in float16.
+    pub fp16_weight_nodes: usize,
     /// Nodes quantized.
     pub quantized_nodes: usize,
     /// Top-1 accuracy, or cosine with float32 when there are no labels.
@@ -173,6 +193,8 @@ pub struct AutoReport {
     pub required: f64,
     /// The target runtime.
     pub target: AutoTarget,
+    /// How the answer was chosen among those meeting the goal.
+    pub prefer: Prefer,
     /// Evaluation data.
     pub eval: String,
     /// Float32's metric.
@@ -214,6 +236,8 @@ struct Choice {
     float: BTreeSet<String>,
     /// Those of `float` that keep int8 weights.
     weight_only: BTreeSet<String>,
+    /// Those of `float` whose weights are stored in float16.
+    fp16_weights: BTreeSet<String>,
 }
 
 /// Restartable calibration samples.
@@ -314,6 +338,7 @@ pub fn quantize_auto(
             criterion: config.criterion,
             required,
             target: config.target,
+            prefer: config.prefer,
             eval: eval.source.clone(),
             fp32_metric,
             fp32_latency_ms: 0.0,
@@ -417,6 +442,7 @@ impl Search<'_, '_> {
             method: choice.method,
             bias_correction: choice.bias_correction,
             weight_only: choice.weight_only.clone(),
+            fp16_weights: choice.fp16_weights.clone(),
             ..self.config.base.clone()
         };
         cfg.filter
@@ -488,6 +514,7 @@ impl Search<'_, '_> {
             bias_correction: choice.bias_correction,
             float_nodes: choice.float.len(),
             weight_only_nodes: choice.weight_only.len(),
+            fp16_weight_nodes: choice.fp16_weights.len(),
             quantized_nodes: qreport.nodes_quantized(),
             metric,
             cosine,
@@ -567,6 +594,7 @@ impl Search<'_, '_> {
             bias_correction: false,
             float: BTreeSet::new(),
             weight_only: BTreeSet::new(),
+            fp16_weights: BTreeSet::new(),
         };
         let full = self.trial("full int8", base.clone())?;
 
@@ -604,23 +632,113 @@ impl Search<'_, '_> {
             }
         }
 
-        // Accuracy: other calibration choices, then sensitivity-ranked fallback to float.
-        let mut best = current;
+        // Accuracy: other calibration choices, then sensitivity-ranked fallback to float; from
+        // the latency stage's answer, and, when that left groups float for speed, from full
+        // int8 too: a smaller model that the answer rule prefers when it is about as fast.
+        let (mut best, accuracy) = self.accuracy_search(&speed, current, per_channel)?;
+        self.report.float_for_accuracy = accuracy;
+        let mut finalists = vec![best];
+        if !speed.float.is_empty() && !self.out_of_time() {
+            let (t, accuracy) = self.accuracy_search(&base, full, per_channel)?;
+            for n in accuracy {
+                if !self.report.float_for_accuracy.contains(&n) {
+                    self.report.float_for_accuracy.push(n);
+                }
+            }
+            if self.report.trials[t].meets && !self.report.trials[best].meets {
+                best = t;
+            }
+            finalists.push(t);
+        }
+        // Size: the float nodes' weights in float16 (a Cast the runtime folds at load), or back
+        // in int8 (all of them, else those float for speed), for each candidate answer.
+        for f in finalists {
+            if !self.report.trials[f].meets || self.out_of_time() {
+                continue;
+            }
+            let chosen = self.models[f].0.clone();
+            if chosen.float.is_empty() {
+                continue;
+            }
+            self.trial(
+                "float nodes with fp16 weights",
+                Choice {
+                    fp16_weights: chosen.float.clone(),
+                    ..chosen.clone()
+                },
+            )?;
+            let accuracy: BTreeSet<&String> = self.report.float_for_accuracy.iter().collect();
+            let for_speed: BTreeSet<String> = chosen
+                .float
+                .iter()
+                .filter(|n| !accuracy.contains(n))
+                .cloned()
+                .collect();
+            for (name, nodes) in [
+                ("float nodes with int8 weights", chosen.float.clone()),
+                ("float-for-speed nodes with int8 weights", for_speed),
+            ] {
+                if nodes.is_empty() || self.out_of_time() {
+                    continue;
+                }
+                let c = Choice {
+                    weight_only: nodes,
+                    ..chosen.clone()
+                };
+                let t = self.trial(name, c)?;
+                if self.report.trials[t].meets {
+                    break;
+                }
+            }
+        }
+        // The ranking is part of the report even when full int8 met the goal.
+        if self.report.sensitivity.is_empty() && !self.out_of_time() {
+            let chosen = self.models[best].0.clone();
+            self.sensitivity(&chosen, best)?;
+        }
+        // Latency of every trial that meets the criterion, beside float32.
+        // (Sensitivity probes float one node each: they are for the ranking, not answers.)
+        let mut meeting: Vec<usize> = (0..self.report.trials.len())
+            .filter(|&t| {
+                let tr = &self.report.trials[t];
+                tr.meets && !tr.name.starts_with("sensitivity")
+            })
+            .collect();
+        if meeting.is_empty() {
+            meeting.push(best);
+        }
+        // The answer hangs on these: longer rounds than the screening above.
+        self.latencies_over(fp32, &meeting, 11, Duration::from_millis(150))?;
+        Ok(())
+    }
+
+    /// From trial `start` (made with `from`): when it misses the criterion, other calibration
+    /// methods, bias correction and per-tensor weights; then the sensitivity-ranked fallback to
+    /// float (and the harm ranking when that leaves most nodes float). Returns the best trial
+    /// and the nodes it keeps float for accuracy.
+    fn accuracy_search(
+        &mut self,
+        from: &Choice,
+        start: usize,
+        per_channel: bool,
+    ) -> Result<(usize, Vec<String>)> {
+        let mut best = start;
+        let mut accuracy: Vec<String> = Vec::new();
         if !self.report.trials[best].meets {
             let mut alternatives = vec![Choice {
                 bias_correction: true,
-                ..speed.clone()
+                ..from.clone()
             }];
             for m in ["percentile=99.99", "entropy", "mse"] {
                 alternatives.push(Choice {
                     method: m.parse().expect("known method"),
-                    ..speed.clone()
+                    ..from.clone()
                 });
             }
             if per_channel {
                 alternatives.push(Choice {
                     per_channel: false,
-                    ..speed.clone()
+                    ..from.clone()
                 });
             }
             for (k, c) in alternatives.into_iter().enumerate() {
@@ -672,71 +790,26 @@ impl Search<'_, '_> {
                         lo = mid;
                     }
                 }
-                self.report.float_for_accuracy = ranked[..hi].to_vec();
+                accuracy = ranked[..hi].to_vec();
                 best = t_hi;
             }
             // When most nodes had to go back to float, the damage is in how nodes combine, which
             // one-node-float probes miss: rank by the harm of each node quantized alone instead,
             // and keep in int8 the largest set of the least harmful that still meets the goal.
             let float_needed = match hit {
-                Some(_) => self.report.float_for_accuracy.len(),
+                Some(_) => accuracy.len(),
                 None => ranked.len(),
             };
             if float_needed * 2 > ranked.len() && !self.out_of_time() {
                 if let Some((t, float)) = self.least_harmful(&chosen, &ranked)? {
                     if !self.report.trials[best].meets || float.len() < float_needed {
-                        self.report.float_for_accuracy = float;
+                        accuracy = float;
                         best = t;
                     }
                 }
             }
         }
-        // Size: the float nodes' weights back in int8 (all of them, else those float for speed).
-        if self.report.trials[best].meets && !self.out_of_time() {
-            let chosen = self.models[best].0.clone();
-            let accuracy: BTreeSet<&String> = self.report.float_for_accuracy.iter().collect();
-            let for_speed: BTreeSet<String> = chosen
-                .float
-                .iter()
-                .filter(|n| !accuracy.contains(n))
-                .cloned()
-                .collect();
-            for (name, nodes) in [
-                ("float nodes with int8 weights", chosen.float.clone()),
-                ("float-for-speed nodes with int8 weights", for_speed),
-            ] {
-                if nodes.is_empty() || self.out_of_time() {
-                    continue;
-                }
-                let c = Choice {
-                    weight_only: nodes,
-                    ..chosen.clone()
-                };
-                let t = self.trial(name, c)?;
-                if self.report.trials[t].meets {
-                    break;
-                }
-            }
-        }
-        // The ranking is part of the report even when full int8 met the goal.
-        if self.report.sensitivity.is_empty() && !self.out_of_time() {
-            let chosen = self.models[best].0.clone();
-            self.sensitivity(&chosen, best)?;
-        }
-        // Latency of every trial that meets the criterion, beside float32.
-        // (Sensitivity probes float one node each: they are for the ranking, not answers.)
-        let mut meeting: Vec<usize> = (0..self.report.trials.len())
-            .filter(|&t| {
-                let tr = &self.report.trials[t];
-                tr.meets && !tr.name.starts_with("sensitivity")
-            })
-            .collect();
-        if meeting.is_empty() {
-            meeting.push(best);
-        }
-        // The answer hangs on these: longer rounds than the screening above.
-        self.latencies_over(fp32, &meeting, 11, Duration::from_millis(150))?;
-        Ok(())
+        Ok((best, accuracy))
     }
 
     /// Quantizes each of `nodes` alone (the rest float) to measure its harm, then finds the
@@ -921,9 +994,10 @@ impl Search<'_, '_> {
         let pick = candidates
             .into_iter()
             .filter(|&t| {
-                self.report.trials[t]
-                    .latency_ms
-                    .is_some_and(|ms| ms <= fastest * NEAR_FASTEST)
+                self.config.prefer == Prefer::Size
+                    || self.report.trials[t]
+                        .latency_ms
+                        .is_some_and(|ms| ms <= fastest * NEAR_FASTEST)
             })
             .min_by(|&a, &b| {
                 let (ta, tb) = (&self.report.trials[a], &self.report.trials[b]);

@@ -62,6 +62,8 @@ pub struct GraphPlan {
     pub pass_through: HashMap<String, String>,
     /// Nodes that keep float activations but get int8 weights ([`QuantConfig::weight_only`]).
     pub weight_only: Vec<usize>,
+    /// Float nodes whose weights are stored in float16 ([`QuantConfig::fp16_weights`]).
+    pub fp16_weights: Vec<usize>,
 }
 
 /// Which nodes a static pass will quantize, in which graphs, and which activations it needs
@@ -187,6 +189,16 @@ fn plan_graph<'a>(
             }
             continue;
         }
+        if config.fp16_weights.contains(crate::NodeFilter::node_id(n)) {
+            match weight {
+                Some(w) if w.data_type == Some(DataType::Float as i32) => gp.fp16_weights.push(i),
+                _ => plan.report.skip(
+                    n.op_type(),
+                    "weight is not a float32 constant (fp16 storage)",
+                ),
+            }
+            continue;
+        }
         if let Err(why) = &capturable {
             plan.report.skip(n.op_type(), why.clone());
             continue;
@@ -244,7 +256,7 @@ fn plan_graph<'a>(
         }
     }
     scopes.pop();
-    if !gp.nodes.is_empty() || !gp.weight_only.is_empty() {
+    if !gp.nodes.is_empty() || !gp.weight_only.is_empty() || !gp.fp16_weights.is_empty() {
         // Pass-through outputs reuse their input's range: nothing to calibrate.
         plan.activations.extend(
             gp.activations
@@ -620,6 +632,56 @@ impl Rewriter<'_> {
                     .or_default() += 1;
                 rewired.insert(i, vec![(wi, dq)]);
             }
+            let mut halves: HashMap<String, String> = HashMap::new();
+            for &i in &gp.fp16_weights {
+                let n = &g.node[i];
+                let Some(rule) = ops::rule(n) else { continue };
+                let Some(wi) = rule.weight_input else {
+                    continue;
+                };
+                let Some(w) = n.input.get(wi).and_then(|w| lookup(&view, w)) else {
+                    continue;
+                };
+                let cast = match halves.get(w.name()) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let mut h = w.clone();
+                        let base = w.name().to_string();
+                        h.name = Some(self.names.fresh(&format!("{base}_fp16")));
+                        let conv = crate::fp16::tensor::convert(&mut h).map_err(|e| {
+                            Error::Calibration {
+                                detail: format!("float16 weight '{base}': {e}"),
+                            }
+                        })?;
+                        if conv.clamped > 0 {
+                            // Values past ±65504 would change: keep this weight in float32.
+                            self.report
+                                .skip(n.op_type(), "weight exceeds the float16 range");
+                            continue;
+                        }
+                        let out = self.names.fresh(&format!("{base}_float"));
+                        head.push(
+                            node(
+                                "Cast",
+                                &[h.name()],
+                                &[&out],
+                                &self.names.fresh(&format!("{base}_Cast")),
+                            )
+                            .with_attr(attr_int("to", DataType::Float as i64)),
+                        );
+                        inits.push(h);
+                        self.replaced.insert(base.clone());
+                        halves.insert(base, out.clone());
+                        out
+                    }
+                };
+                *self
+                    .report
+                    .fp16_weights
+                    .entry(n.op_type().to_string())
+                    .or_default() += 1;
+                rewired.insert(i, vec![(wi, cast)]);
+            }
         }
 
         for &i in &gp.activation_nodes {
@@ -927,6 +989,37 @@ mod tests {
         assert_eq!(ops, ["DequantizeLinear", "MatMul"]);
         assert_eq!(g.node[1].input, vec!["x", "w_dequantized"]);
         assert_eq!(g.node[1].output, vec!["y"]);
+    }
+
+    /// A node left float with its weight stored in float16: a Cast to float32 in front (folded
+    /// by runtimes at load), the float32 weight gone, half the bytes.
+    #[test]
+    fn fp16_weight_nodes_read_their_weight_through_a_cast() {
+        let model = graph();
+        let config = QuantConfig {
+            fp16_weights: BTreeSet::from(["mm".to_string()]),
+            ..QuantConfig::default()
+        };
+        let plan = plan(&model.proto, &config);
+        assert_eq!(plan.graphs[&Vec::new()].fp16_weights, vec![0]);
+        let (q, report) = quantize_static(&model, &plan, &BTreeMap::new(), &config).unwrap();
+        assert_eq!(report.fp16_weights.get("MatMul"), Some(&1));
+        let g = q.proto.graph.as_ref().unwrap();
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type()).collect();
+        assert_eq!(ops, ["Cast", "MatMul"]);
+        assert_eq!(g.node[1].input, vec!["x", "w_float"]);
+        let w = init(&q, "w_fp16");
+        assert_eq!(w.data_type, Some(DataType::Float16 as i32));
+        // 1, -2, 0.5, 4 are exact in float16.
+        let halves: Vec<f32> = w
+            .raw_data
+            .as_ref()
+            .unwrap()
+            .chunks(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect();
+        assert_eq!(halves, vec![1.0, -2.0, 0.5, 4.0]);
+        assert!(g.initializer.iter().all(|t| t.name() != "w"));
     }
 
     /// `Add(Conv(x), Conv(x)) → MaxPool → Flatten → Gemm`: the Add gets its own calibrated

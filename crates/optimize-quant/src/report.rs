@@ -19,6 +19,9 @@ pub struct QuantReport {
     pub quantized: BTreeMap<String, usize>,
     /// Nodes given int8 weights but left with float activations (weight-only), by op type.
     pub weight_only: BTreeMap<String, usize>,
+    /// Nodes left float whose weights are stored in float16 (cast to float32 at load), by op
+    /// type.
+    pub fp16_weights: BTreeMap<String, usize>,
     /// Nodes left in float, by op type and reason.
     pub skipped: Vec<Skipped>,
     /// Weights quantized: how many, and their bytes before and after.

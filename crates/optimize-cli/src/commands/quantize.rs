@@ -318,7 +318,7 @@ fn run_auto(
     specs: &[optimize_data::InputSpec],
     config: &QuantConfig,
 ) -> anyhow::Result<(Model, optimize_quant::QuantReport, AutoOutcome)> {
-    use optimize_quant::auto::{quantize_auto, AutoConfig, AutoTarget, Criterion, EvalSet};
+    use optimize_quant::auto::{quantize_auto, AutoConfig, AutoTarget, Criterion, EvalSet, Prefer};
     let set = open_data(data, specs)?;
     let (eval, cal_range) = match &args.eval {
         Some(path) => {
@@ -417,6 +417,11 @@ fn run_auto(
         threads: 2,
         budget,
         latency_stage: !args.accuracy_only,
+        prefer: if args.prefer == "speed" {
+            Prefer::Speed
+        } else {
+            Prefer::Size
+        },
         stop: Some(stop),
     };
     let bar = spinner(args.json);
@@ -683,6 +688,13 @@ fn render(r: &RunReport) -> String {
                 "int8 weights, float activations".into(),
             ]);
         }
+        for (op, n) in &q.fp16_weights {
+            t.row(vec![
+                op.clone(),
+                n.to_string(),
+                "float, weights stored in float16".into(),
+            ]);
+        }
         for s in &q.skipped {
             t.row(vec![
                 s.op_type.clone(),
@@ -784,9 +796,10 @@ fn render_auto(a: &optimize_quant::auto::AutoReport) -> String {
                     ""
                 }
             ),
-            match tr.weight_only_nodes {
-                0 => tr.float_nodes.to_string(),
-                w => format!("{} ({w} int8 w)", tr.float_nodes),
+            match (tr.weight_only_nodes, tr.fp16_weight_nodes) {
+                (0, 0) => tr.float_nodes.to_string(),
+                (w, 0) => format!("{} ({w} int8 w)", tr.float_nodes),
+                (_, h) => format!("{} ({h} fp16 w)", tr.float_nodes),
             },
             m(tr.metric),
             format!("{:.5}", tr.cosine),
@@ -801,7 +814,10 @@ fn render_auto(a: &optimize_quant::auto::AutoReport) -> String {
     out += &t.render(2);
     match a.chosen {
         Some(_) if a.met => out +=
-            "  * written: the smallest trial within 10% of the fastest that meets the goal and is not slower than float32\n",
+            match a.prefer {
+                optimize_quant::auto::Prefer::Size => "  * written: the smallest trial that meets the goal and is not slower than float32 (--prefer size)\n",
+                optimize_quant::auto::Prefer::Speed => "  * written: the smallest trial within 10% of the fastest that meets the goal and is not slower than float32 (--prefer speed)\n",
+            },
         Some(_) => out += "  * written: the closest trial; NONE met the goal\n",
         None => out +=
             "  written: the float32 model unchanged (no int8 variant was faster on this target)\n",
@@ -827,6 +843,12 @@ fn render_auto(a: &optimize_quant::auto::AutoReport) -> String {
             out += &format!(
                 "  of the float nodes, {} keep int8 weights (dequantized at run time; activations stay float)\n",
                 tr.weight_only_nodes
+            );
+        }
+        if tr.fp16_weight_nodes > 0 {
+            out += &format!(
+                "  of the float nodes, {} store their weights in float16 (cast to float32 once, at load)\n",
+                tr.fp16_weight_nodes
             );
         }
     }

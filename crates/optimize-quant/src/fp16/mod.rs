@@ -99,7 +99,7 @@ mod ops;
 mod plan;
 mod rewrite;
 mod scope;
-mod tensor;
+pub(crate) mod tensor;
 
 use optimize_onnx::proto::ModelProto;
 use std::collections::{BTreeMap, BTreeSet};
