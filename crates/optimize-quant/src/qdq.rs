@@ -611,13 +611,16 @@ impl Rewriter<'_> {
                 self.report.quantized(n.op_type());
                 rewired.insert(i, changes);
             }
-            for &i in &gp.weight_only {
+            // A weight-only or fp16-weight node, its rule, its weight's input index and value.
+            let weight_of = |i: usize| {
                 let n = &g.node[i];
-                let Some(rule) = ops::rule(n) else { continue };
-                let Some(wi) = rule.weight_input else {
-                    continue;
-                };
-                let Some(w) = n.input.get(wi).and_then(|w| lookup(&view, w)) else {
+                let rule = ops::rule(n)?;
+                let wi = rule.weight_input?;
+                let w = n.input.get(wi).and_then(|w| lookup(&view, w))?;
+                Some((n, rule, wi, w))
+            };
+            for &i in &gp.weight_only {
+                let Some((n, rule, wi, w)) = weight_of(i) else {
                     continue;
                 };
                 let axis = config
@@ -634,12 +637,7 @@ impl Rewriter<'_> {
             }
             let mut halves: HashMap<String, String> = HashMap::new();
             for &i in &gp.fp16_weights {
-                let n = &g.node[i];
-                let Some(rule) = ops::rule(n) else { continue };
-                let Some(wi) = rule.weight_input else {
-                    continue;
-                };
-                let Some(w) = n.input.get(wi).and_then(|w| lookup(&view, w)) else {
+                let Some((n, _, wi, w)) = weight_of(i) else {
                     continue;
                 };
                 let cast = match halves.get(w.name()) {
