@@ -105,34 +105,10 @@ fn bad_budget_and_goal_are_usage_errors() {
 #[test]
 fn the_one_sensitive_node_is_the_one_kept_float() {
     use optimize_data::{npz::write_npz, Tensor};
-    use optimize_onnx::build::{node, tensor_f32};
-    use optimize_onnx::proto::tensor_proto::DataType;
-    use optimize_onnx::proto::tensor_shape_proto::{dimension::Value as Dim, Dimension};
-    use optimize_onnx::proto::type_proto::{Tensor as TensorType, Value as TypeValue};
-    use optimize_onnx::proto::{
-        GraphProto, ModelProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
-    };
+    use optimize_onnx::build::{node, tensor_f32, value_info_f32 as value};
+    use optimize_onnx::proto::{GraphProto, ModelProto, OperatorSetIdProto};
     use optimize_onnx::{save, Model, SaveOptions};
 
-    let value = |name: &str, dims: &[i64]| ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(TypeValue::TensorType(TensorType {
-                elem_type: Some(DataType::Float as i32),
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| Dimension {
-                            value: Some(Dim::DimValue(d)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
     // A fixed pseudo-random pattern in [-1, 1).
     let wave = |i: usize, k: usize| ((i * 37 + k * 11) % 23) as f32 / 11.5 - 1.0;
     let mut wa: Vec<f32> = (0..64).map(|i| wave(i, 1)).collect();
@@ -154,8 +130,8 @@ fn the_one_sensitive_node_is_the_one_kept_float() {
                 tensor_f32("wa", &[8, 8], &wa),
                 tensor_f32("wb", &[8, 4], &wb),
             ],
-            input: vec![value("x", &[1, 8])],
-            output: vec![value("y", &[1, 4])],
+            input: vec![value("x", &[Some(1), Some(8)])],
+            output: vec![value("y", &[Some(1), Some(4)])],
             ..Default::default()
         }),
         ..Default::default()

@@ -32,10 +32,9 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use optimize_onnx::build::{attr_float, attr_int, attr_ints, node, tensor_f32, WithAttr};
-use optimize_onnx::proto::tensor_shape_proto::{dimension, Dimension};
 use optimize_onnx::proto::{
-    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto,
-    TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto,
+    ValueInfoProto,
 };
 use optimize_runtime::{Backend, SessionOptions};
 
@@ -48,27 +47,8 @@ pub const OPSET: i64 = 17;
 pub const IR_VERSION: i64 = 8;
 
 fn value_info(name: &str, dims: &[Option<usize>]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|d| Dimension {
-            value: Some(match d {
-                Some(v) => dimension::Value::DimValue(*v as i64),
-                None => dimension::Value::DimParam("batch".into()),
-            }),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(1),
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    let dims: Vec<Option<i64>> = dims.iter().map(|d| d.map(|v| v as i64)).collect();
+    optimize_onnx::build::value_info_f32(name, &dims)
 }
 
 fn initializer(name: &str, t: &Tensor) -> Result<TensorProto> {

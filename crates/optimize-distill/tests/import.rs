@@ -5,14 +5,8 @@ use optimize_distill::export::{verify_export, PARITY_TOLERANCE};
 use optimize_distill::import::student_from_onnx;
 use optimize_distill::student::{LayerSpec, Student};
 use optimize_distill::Error;
-use optimize_onnx::build::{attr_int, node, tensor_f32, WithAttr};
-use optimize_onnx::proto::tensor_proto::DataType;
-use optimize_onnx::proto::tensor_shape_proto::{dimension::Value as Dim, Dimension};
-use optimize_onnx::proto::type_proto::{Tensor as TensorType, Value as TypeValue};
-use optimize_onnx::proto::{
-    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto,
-};
+use optimize_onnx::build::{attr_int, node, tensor_f32, value_info_f32 as value, WithAttr};
+use optimize_onnx::proto::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
 use optimize_onnx::{save, Model, SaveOptions};
 
 use crate::util::root;
@@ -59,31 +53,6 @@ fn digits_models_become_students_with_the_same_outputs() {
     );
     let mlp = matches_original(&root().join("models/digits-mlp.onnx"), &[64]);
     assert_eq!(mlp.len(), 5);
-}
-
-fn value(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(TypeValue::TensorType(TensorType {
-                elem_type: Some(DataType::Float as i32),
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|d| Dimension {
-                            value: Some(match d {
-                                Some(v) => Dim::DimValue(*v),
-                                None => Dim::DimParam("batch".into()),
-                            }),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 fn ramp(name: &str, dims: &[i64]) -> TensorProto {

@@ -15,7 +15,36 @@
 use crate::dtype::ElemType;
 use crate::proto::attribute_proto::AttributeType;
 use crate::proto::tensor_proto::DataType;
-use crate::proto::{AttributeProto, ModelProto, NodeProto, TensorProto};
+use crate::proto::tensor_shape_proto::{dimension, Dimension};
+use crate::proto::{
+    type_proto, AttributeProto, ModelProto, NodeProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
+};
+
+/// A graph input or output of a float32 tensor; `None` dimensions are the symbolic `batch`.
+pub fn value_info_f32(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| Dimension {
+            value: Some(match d {
+                Some(v) => dimension::Value::DimValue(*v),
+                None => dimension::Value::DimParam("batch".into()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
 
 /// A node of the default domain.
 pub fn node(op_type: &str, inputs: &[&str], outputs: &[&str], name: &str) -> NodeProto {
