@@ -189,6 +189,17 @@ fn run_mode(name: &str, mode: Mode, tol: Tolerance) {
         "{name} {mode:?}: output is not smaller ({ratio:.2}x)"
     );
     check_model(&out);
+    // Dynamic Conv weights are weight-only, which ONNX Runtime dequantizes every call: the
+    // report must say that this costs speed.
+    let q = &report["quantization"];
+    let convs = q["quantized"]["Conv"].as_u64().unwrap_or(0);
+    let warned = q["notes"].as_array().is_some_and(|n| {
+        n.iter()
+            .any(|n| n.as_str().unwrap_or("").contains("slower than float32"))
+    });
+    if matches!(mode, Mode::Dynamic | Mode::DynamicPerChannel) {
+        assert_eq!(warned, convs > 0, "{name} {mode:?}: {q}");
+    }
     let fidelity = compare(&model, &out, &samples);
     let shown: Vec<String> = fidelity
         .iter()

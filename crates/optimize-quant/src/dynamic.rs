@@ -14,8 +14,11 @@
 //! ```
 //!
 //! Conv is weight-only by default because ONNX Runtime's CPU `ConvInteger` runs 4-6x slower
-//! than a float Conv on the convolutional models in models/ (results/quantize-vs-onnxruntime.md):
-//! an int8 model slower than its float32 original is exactly what users complain about.
+//! than a float Conv on the convolutional models in models/ (results/quantize-vs-onnxruntime.md).
+//! Weight-only is not free either: ONNX Runtime runs the `DequantizeLinear` on every call and
+//! cannot pre-pack the weight, so conv nets come out 1.4-1.8x slower than float32 (PaddleOCR,
+//! results/README.md). The report says so; static QDQ (`--calibrate`) or `--auto` is the form
+//! that is fast on convolutions.
 //!
 //! Weights are symmetric int8, per tensor or (MatMul/Gemm, with `per_channel`) per column, with
 //! `W_scale` and `W_zp` then holding one entry per column. Weight-only Conv weights are per
@@ -79,6 +82,16 @@ pub fn quantize_dynamic(model: &Model, config: &QuantConfig) -> Result<(Model, Q
     if let Some(g) = proto.graph.as_mut() {
         pass.graph(g)?;
         crate::gather::quantize_gathers(g, &mut pass.names, config, &mut pass.report);
+    }
+    if let Some(&convs) = pass
+        .report
+        .quantized
+        .get("Conv")
+        .filter(|_| !config.conv_integer)
+    {
+        pass.report.notes.push(format!(
+            "{convs} Conv weights are int8 behind a DequantizeLinear (weight-only): smaller, but ONNX Runtime dequantizes them on every call and cannot pre-pack them, so conv nets usually run slower than float32; for speed use static quantization (--calibrate) or --auto"
+        ));
     }
     Ok((Model::from_proto(proto), pass.report))
 }
@@ -379,8 +392,8 @@ impl Pass<'_> {
         }
         if !self.config.conv_integer {
             // Weight-only: int8 weight, DequantizeLinear, float Conv. ONNX Runtime's CPU
-            // ConvInteger runs 4-6x slower than a float Conv (results/quantize-vs-onnxruntime.md),
-            // so this keeps the size gain without the slowdown.
+            // ConvInteger runs 4-6x slower than a float Conv (results/quantize-vs-onnxruntime.md);
+            // this keeps the size gain at a smaller cost (the DequantizeLinear runs every call).
             let axis = (self.config.per_channel && self.opset >= crate::qdq::PER_CHANNEL_OPSET)
                 .then_some(0);
             let qw = self.weight(wname, (wname.to_string(), axis), &values, &shape, weights)?;
