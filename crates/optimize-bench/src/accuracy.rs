@@ -113,6 +113,27 @@ pub fn classifier_output(outputs: &[(String, Tensor)]) -> Option<usize> {
         .position(|(_, t)| t.dtype().is_float() && t.shape().len() == 2 && t.shape()[1] >= 2)
 }
 
+/// The `label` array of `set` as one integer per sample; `None` when it has none. `path` names
+/// the data in the error when the count does not match.
+pub fn labels_of(
+    set: &optimize_data::CalibrationSet,
+    path: &std::path::Path,
+) -> Result<Option<Vec<i64>>> {
+    let Ok(labels) = set.labels() else {
+        return Ok(None);
+    };
+    let labels: Vec<i64> = labels.to_f64_lossy().iter().map(|&v| v as i64).collect();
+    if labels.len() != set.len() {
+        return Err(Error::Eval(format!(
+            "{}: {} labels for {} samples (labels must be one integer per sample)",
+            path.display(),
+            labels.len(),
+            set.len()
+        )));
+    }
+    Ok(Some(labels))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -751,18 +751,9 @@ fn eval_batch(set: &CalibrationSet, batch: usize) -> Result<Vec<(String, Tensor)
 
 /// Top-1 accuracy over every sample of `set`, if it has labels.
 fn score(model: &dyn Model, set: &CalibrationSet, path: &Path) -> Result<Option<Accuracy>> {
-    let Ok(labels) = set.labels() else {
+    let Some(labels) = crate::accuracy::labels_of(set, path)? else {
         return Ok(None);
     };
-    let labels: Vec<i64> = labels.to_f64_lossy().iter().map(|&v| v as i64).collect();
-    if labels.len() != set.len() {
-        return Err(Error::Eval(format!(
-            "{}: {} labels for {} samples (labels must be one integer per sample)",
-            path.display(),
-            labels.len(),
-            set.len()
-        )));
-    }
     let mut acc: Option<AccuracyAccumulator> = None;
     for sample in set.iter() {
         let sample = sample?;

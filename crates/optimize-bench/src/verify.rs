@@ -156,21 +156,7 @@ pub fn data_samples(path: &Path, specs: &[InputSpec], max: usize) -> Result<Veri
         .iter_range(0..n)
         .map(|s| s.map(|s| s.inputs))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let labels = match set.labels() {
-        Ok(t) => {
-            let all: Vec<i64> = t.to_f64_lossy().iter().map(|&v| v as i64).collect();
-            if all.len() != set.len() {
-                return Err(Error::Eval(format!(
-                    "{}: {} labels for {} samples (labels must be one integer per sample)",
-                    path.display(),
-                    all.len(),
-                    set.len()
-                )));
-            }
-            Some(all[..n].to_vec())
-        }
-        Err(_) => None,
-    };
+    let labels = crate::accuracy::labels_of(&set, path)?.map(|all| all[..n].to_vec());
     Ok(VerifyData {
         source: format!("{n} samples of {}", path.display()),
         samples,
