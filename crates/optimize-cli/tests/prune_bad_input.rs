@@ -2,34 +2,16 @@
 //! with nothing to prune, flags that do not fit the method. Each gets one line naming the
 //! problem, exit code 2, no output file, and the input left as it was.
 
-use crate::util::{listing, model, optimize};
+use crate::util::{self, model};
 use optimize_onnx::build::node;
 use optimize_onnx::proto::{GraphProto, ModelProto, OperatorSetIdProto, ValueInfoProto};
 use prost::Message;
 use std::path::Path;
 
-/// Runs `optimize ARGS` in `dir` and checks: exit `code`, one line on stderr holding every
-/// needle, no new file, and `input` byte-for-byte as before.
+/// [`util::expect_failure`], and `input` is byte-for-byte as before.
 fn expect_failure(dir: &Path, input: &str, args: &[&str], code: i32, needles: &[&str]) {
-    let before = listing(dir);
     let bytes = std::fs::read(dir.join(input)).unwrap();
-    let r = optimize(dir, args);
-    assert_eq!(r.code, code, "{args:?}: {r:?}");
-    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
-    assert_eq!(
-        r.stderr.lines().count(),
-        1,
-        "one line expected: {}",
-        r.stderr
-    );
-    for n in needles {
-        assert!(
-            r.stderr.contains(n),
-            "{args:?}: expected {n:?} in {}",
-            r.stderr
-        );
-    }
-    assert_eq!(listing(dir), before, "{args:?}: files appeared");
+    util::expect_failure(dir, args, code, needles);
     assert_eq!(
         std::fs::read(dir.join(input)).unwrap(),
         bytes,

@@ -2,7 +2,7 @@
 //! right exit code, no panic and no output file; NaN/Inf and constant tensors are handled, never
 //! turned into NaN or zero scales.
 
-use crate::util::{listing, model, optimize};
+use crate::util::{expect_failure, model, optimize};
 use optimize_data::{read_npz, write_npz, Tensor};
 use optimize_onnx::build::read_f32;
 use optimize_onnx::proto::ModelProto;
@@ -23,28 +23,6 @@ fn digits_input() -> Tensor {
 fn write(dir: &Path, name: &str, arrays: &[(&str, &Tensor)]) -> String {
     write_npz(dir.join(name), arrays.iter().map(|(n, t)| (*n, *t))).unwrap();
     name.to_string()
-}
-
-/// Runs quantize in `dir` and checks it fails with `code` and a message containing `needles`.
-fn expect_failure(dir: &Path, args: &[&str], code: i32, needles: &[&str]) {
-    let before = listing(dir);
-    let r = optimize(dir, args);
-    assert_eq!(r.code, code, "{args:?}: {r:?}");
-    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
-    assert_eq!(
-        r.stderr.lines().count(),
-        1,
-        "one line expected: {}",
-        r.stderr
-    );
-    for n in needles {
-        assert!(
-            r.stderr.contains(n),
-            "{args:?}: expected {n:?} in {}",
-            r.stderr
-        );
-    }
-    assert_eq!(listing(dir), before, "{args:?}: files appeared");
 }
 
 #[test]

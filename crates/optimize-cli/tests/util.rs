@@ -126,3 +126,26 @@ pub fn check_model(path: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs `optimize ARGS` in `dir` and checks it fails cleanly: exit `code`, no panic, one line on
+/// stderr holding every needle, and no new file in `dir`.
+pub fn expect_failure(dir: &Path, args: &[&str], code: i32, needles: &[&str]) {
+    let before = listing(dir);
+    let r = optimize(dir, args);
+    assert_eq!(r.code, code, "{args:?}: {r:?}");
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert_eq!(
+        r.stderr.lines().count(),
+        1,
+        "one line expected: {}",
+        r.stderr
+    );
+    for n in needles {
+        assert!(
+            r.stderr.contains(n),
+            "{args:?}: expected {n:?} in {}",
+            r.stderr
+        );
+    }
+    assert_eq!(listing(dir), before, "{args:?}: files appeared");
+}

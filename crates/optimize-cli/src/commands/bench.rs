@@ -18,6 +18,7 @@ use optimize_bench::report::{human_bytes, Report};
 use optimize_bench::{Bench, BenchConfig, BenchResult, Engine, Target};
 
 use crate::cli::{BenchArgs, BenchWorkerArgs};
+use crate::commands::args::parse_shape;
 use crate::commands::print;
 use crate::exit::{UsageError, BAD_INPUT};
 use crate::table::Table;
@@ -336,27 +337,6 @@ fn parse_bytes(s: &str) -> Result<u64, UsageError> {
         return Err(bad());
     }
     Ok(bytes.round() as u64)
-}
-
-/// `x=1x3x224x224` → (`x`, [1, 3, 224, 224]).
-fn parse_shape(s: &str) -> Result<(String, Vec<usize>), UsageError> {
-    let bad = || {
-        UsageError(format!(
-            "--shape `{s}`: expected NAME=DIMS such as x=1x3x224x224"
-        ))
-    };
-    let (name, dims) = s.rsplit_once('=').ok_or_else(bad)?;
-    if name.is_empty() {
-        return Err(bad());
-    }
-    let dims = if dims.trim().is_empty() {
-        Vec::new() // a scalar
-    } else {
-        dims.split(['x', ','])
-            .map(|d| d.trim().parse::<usize>().map_err(|_| bad()))
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    Ok((name.to_string(), dims))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! One file per subcommand; each turns parsed arguments into library calls and prints the result.
 
+mod args;
 mod bench;
 mod convert;
 mod distill;

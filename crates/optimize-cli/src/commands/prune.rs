@@ -1,6 +1,7 @@
 //! `optimize prune`: magnitude, N:M, channel or low-rank pruning, then verify and measure.
 
 use crate::cli::{PruneArgs, PruneMethod};
+use crate::commands::args::{parse_shape, same_file};
 use crate::commands::distill::Progress;
 use crate::commands::{print, verification};
 use crate::exit::Interrupted;
@@ -444,38 +445,6 @@ fn output_path(args: &PruneArgs) -> PathBuf {
         PruneMethod::Lowrank => "lowrank",
     };
     args.model.with_file_name(format!("{stem}.{suffix}.onnx"))
-}
-
-/// `x=1x3x224x224` → (`x`, [1, 3, 224, 224]).
-fn parse_shape(s: &str) -> Result<(String, Vec<usize>), UsageError> {
-    let bad = || {
-        UsageError(format!(
-            "--shape `{s}`: expected NAME=DIMS such as x=1x3x224x224"
-        ))
-    };
-    let (name, dims) = s.rsplit_once('=').ok_or_else(bad)?;
-    if name.is_empty() {
-        return Err(bad());
-    }
-    let dims = dims
-        .split('x')
-        .map(|d| d.trim().parse::<usize>().map_err(|_| bad()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((name.to_string(), dims))
-}
-
-/// True if `a` and `b` name the same file (`b` need not exist yet).
-fn same_file(a: &Path, b: &Path) -> bool {
-    let canon = |p: &Path| {
-        p.canonicalize().ok().or_else(|| {
-            let parent = match p.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
-                _ => std::env::current_dir().ok()?,
-            };
-            Some(parent.join(p.file_name()?))
-        })
-    };
-    matches!((canon(a), canon(b)), (Some(x), Some(y)) if x == y)
 }
 
 fn percent(part: u64, whole: u64) -> String {

@@ -1,6 +1,7 @@
 //! `optimize quantize`: int8 (dynamic, or static QDQ with calibration) or fp16, then verify.
 
 use crate::cli::QuantizeArgs;
+use crate::commands::args::same_file;
 use crate::commands::{print, verification};
 use crate::exit::UsageError;
 use crate::table::{bytes, Table};
@@ -516,20 +517,6 @@ fn loader_preferring(
         ),
     };
     Ok((m, name))
-}
-
-/// True if `a` and `b` name the same file (`b` need not exist yet).
-fn same_file(a: &Path, b: &Path) -> bool {
-    let canon = |p: &Path| {
-        p.canonicalize().ok().or_else(|| {
-            let parent = match p.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
-                _ => std::env::current_dir().ok()?,
-            };
-            Some(parent.join(p.file_name()?))
-        })
-    };
-    matches!((canon(a), canon(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// Opens calibration or verification data; errors name the file.
