@@ -23,6 +23,12 @@ use crate::proto::{
 
 /// A graph input or output of a float32 tensor; `None` dimensions are the symbolic `batch`.
 pub fn value_info_f32(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
+    value_info(name, DataType::Float as i32, dims)
+}
+
+/// A graph input or output of a tensor of `elem_type` (a `DataType` value); `None` dimensions
+/// are the symbolic `batch`.
+pub fn value_info(name: &str, elem_type: i32, dims: &[Option<i64>]) -> ValueInfoProto {
     let dim = dims
         .iter()
         .map(|d| Dimension {
@@ -37,7 +43,7 @@ pub fn value_info_f32(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {
         name: Some(name.into()),
         r#type: Some(TypeProto {
             value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(DataType::Float as i32),
+                elem_type: Some(elem_type),
                 shape: Some(TensorShapeProto { dim }),
             })),
             ..Default::default()

@@ -42,28 +42,8 @@ pub fn write(t: &mut TensorProto, dims: &[usize], values: &[f32]) {
 
 /// A graph input declaring `t` with its type and shape (IR < 4 lists initializers as inputs).
 pub fn as_input(t: &TensorProto) -> ValueInfoProto {
-    use optimize_onnx::proto::tensor_shape_proto::{dimension, Dimension};
-    use optimize_onnx::proto::{type_proto, TensorShapeProto, TypeProto};
-    ValueInfoProto {
-        name: t.name.clone(),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: t.data_type,
-                shape: Some(TensorShapeProto {
-                    dim: t
-                        .dims
-                        .iter()
-                        .map(|&d| Dimension {
-                            value: Some(dimension::Value::DimValue(d)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    let dims: Vec<Option<i64>> = t.dims.iter().map(|&d| Some(d)).collect();
+    optimize_onnx::build::value_info(t.name(), t.data_type(), &dims)
 }
 
 /// Counts the entries that are exactly zero.

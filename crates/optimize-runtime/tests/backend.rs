@@ -1,10 +1,6 @@
 use optimize_data::Tensor;
-use optimize_onnx::build::node;
-use optimize_onnx::proto::tensor_shape_proto::{dimension, Dimension};
-use optimize_onnx::proto::{
-    type_proto, GraphProto, ModelProto, OperatorSetIdProto, TensorShapeProto, TypeProto,
-    ValueInfoProto,
-};
+use optimize_onnx::build::{node, value_info_f32};
+use optimize_onnx::proto::{GraphProto, ModelProto, OperatorSetIdProto, ValueInfoProto};
 use optimize_runtime::{load_model, Backend, Error};
 use prost::Message;
 
@@ -12,25 +8,8 @@ use crate::util::{named, workspace};
 
 /// A float tensor value of fixed shape.
 fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(1), // FLOAT
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| Dimension {
-                            value: Some(dimension::Value::DimValue(d)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    let dims: Vec<Option<i64>> = dims.iter().map(|&d| Some(d)).collect();
+    value_info_f32(name, &dims)
 }
 
 /// `y = Det(x)` for x: f32 [2, 3, 3]. tract 0.23 has no Det; ONNX Runtime has (opset 11+).
