@@ -23,22 +23,12 @@ pub fn run(args: &DistillArgs) -> anyhow::Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("distill-{}", recipe.name())));
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        // A second Ctrl-C while the checkpoint is written is ignored; the first one has
-        // already asked the loop to stop after its current batch.
-        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))?;
-    }
-    let mut progress = Progress::new(args.json, stop);
     let options = DistillOptions {
         out_dir: out_dir.clone(),
         resume: args.resume.clone(),
         sweep: args.sweep,
     };
-    let outcome = distill(recipe, &options, &mut progress);
-    progress.bar.finish_and_clear();
-    match outcome? {
+    match run_with_progress(recipe, &options, args.json)? {
         Outcome::Done(report) => {
             if args.json {
                 print(&format!("{}\n", serde_json::to_string_pretty(&report)?))
@@ -69,6 +59,26 @@ pub fn run(args: &DistillArgs) -> anyhow::Result<()> {
             .into())
         }
     }
+}
+
+/// Runs `recipe` with a progress bar (hidden with `json` or off a terminal); Ctrl-C stops the
+/// loop after its current batch and writes a checkpoint (`optimize distill`, `prune --recover`).
+pub(crate) fn run_with_progress(
+    recipe: Recipe,
+    options: &DistillOptions,
+    json: bool,
+) -> anyhow::Result<Outcome> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C while the checkpoint is written is ignored; the first one has
+        // already asked the loop to stop after its current batch.
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))?;
+    }
+    let mut progress = Progress::new(json, stop);
+    let outcome = distill(recipe, options, &mut progress);
+    progress.bar.finish_and_clear();
+    Ok(outcome?)
 }
 
 fn table(report: &DistillReport, out_dir: &std::path::Path) -> String {
@@ -137,8 +147,8 @@ fn table(report: &DistillReport, out_dir: &std::path::Path) -> String {
 }
 
 /// Progress per epoch on a terminal; one line per epoch on stderr otherwise (not with --json).
-pub(crate) struct Progress {
-    pub(crate) bar: ProgressBar,
+struct Progress {
+    bar: ProgressBar,
     terminal: bool,
     json: bool,
     stop: Arc<AtomicBool>,
@@ -147,7 +157,7 @@ pub(crate) struct Progress {
 }
 
 impl Progress {
-    pub(crate) fn new(json: bool, stop: Arc<AtomicBool>) -> Self {
+    fn new(json: bool, stop: Arc<AtomicBool>) -> Self {
         let terminal =
             !json && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         let bar = ProgressBar::with_draw_target(

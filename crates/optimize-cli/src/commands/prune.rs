@@ -2,14 +2,14 @@
 
 use crate::cli::{PruneArgs, PruneMethod};
 use crate::commands::args::{parse_shape, same_file};
-use crate::commands::distill::Progress;
+use crate::commands::distill::run_with_progress;
 use crate::commands::{print, verification};
 use crate::exit::Interrupted;
 use crate::exit::UsageError;
 use crate::table::{bytes, Table};
 use optimize_bench::verify::{data_samples, input_specs, seeded_samples, verify};
 use optimize_bench::{Bench, Engine};
-use optimize_distill::pipeline::{distill, DistillOptions, Outcome};
+use optimize_distill::pipeline::{DistillOptions, Outcome};
 use optimize_distill::Recipe;
 use optimize_onnx::{save, ExternalData, Model, SaveOptions};
 use optimize_prune::report::Recovery;
@@ -21,8 +21,6 @@ use optimize_prune::{
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Seeded samples verified on without --eval.
@@ -201,20 +199,12 @@ fn recover(
         d.push(".recover");
         PathBuf::from(d)
     });
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))?;
-    }
-    let mut progress = Progress::new(args.json, stop);
     let options_distill = DistillOptions {
         out_dir: dir.clone(),
         resume: None,
         sweep: false,
     };
-    let outcome = distill(recipe, &options_distill, &mut progress);
-    progress.bar.finish_and_clear();
-    let d = match outcome? {
+    let d = match run_with_progress(recipe, &options_distill, args.json)? {
         Outcome::Done(d) => d,
         Outcome::Interrupted { checkpoint } => {
             return Err(Interrupted(format!(
