@@ -184,5 +184,15 @@ fn the_one_sensitive_node_is_the_one_kept_float() {
     assert!(full["meets"] == false, "full int8 should fail here: {full}");
     assert_eq!(a["sensitivity"][0]["node"], "a", "{}", a["sensitivity"]);
     assert_eq!(a["float_for_accuracy"], serde_json::json!(["a"]), "{a}");
+    // Weights alone in int8 (activations float) are measured too: both weights stored, no
+    // activation quantized.
+    let stored = a["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "int8 weights stored, float activations")
+        .unwrap_or_else(|| panic!("no weights-alone trial: {a}"));
+    assert_eq!(stored["float32_compute"], true, "{stored}");
+    assert_eq!(stored["int8_storage_nodes"], 2, "{stored}");
     check_model(&dir.path().join("auto.onnx"));
 }

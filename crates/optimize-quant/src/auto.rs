@@ -18,16 +18,19 @@
 //!    the largest set of the least harmful that still meets the criterion stays int8.
 //!    This runs from the latency stage's answer and, when that left groups float for speed,
 //!    from full int8 as well, so a smaller model that is about as fast is among the candidates.
-//! 5. **Size**: nodes left float (for speed or accuracy) store their weights in float16 behind a
-//!    `Cast` (runtimes fold it once at load: half the bytes, no cost per call), or in int8
-//!    behind a `DequantizeLinear` (weight-only: float activations, a quarter of the bytes,
-//!    dequantized on every call in ONNX Runtime); the latter if the criterion still holds, first
-//!    for all of them, else those left float for speed.
+//! 5. **Weights alone** (measured between stages 3 and 4): every node float with its weight stored in int8 (symmetric,
+//!    per channel) behind a `Cast` and a `Mul` of constants, which runtimes fold once at load:
+//!    float32's compute at a quarter of the bytes. When that meets the criterion, the
+//!    accuracy search (stage 4) runs with the nodes it leaves float stored this way, so it
+//!    counts what their int8 weights cost; otherwise the float nodes of each answer store
+//!    their weights in int8 if the criterion still holds, else in float16 (a `Cast`, also
+//!    folded at load).
 //! 6. **Answer**: among the trials that meet the criterion and are not slower than float32
 //!    (timed again, longer, side by side), the smallest ([`Prefer::Size`], the default), or the
 //!    smallest of those within 10% of the fastest ([`Prefer::Speed`]: closer than that is
-//!    within this kind of machine's noise); if none beats float32, the float32 model itself (nothing
-//!    gained, nothing lost); if none meets the criterion, the closest one, flagged. The search stops at the time budget or when `stop` is
+//!    within this kind of machine's noise); if no int8 activation beats float32, the
+//!    smallest model with weights alone in int8 (stage 5), else the float32 model itself
+//!    (nothing gained, nothing lost); if none meets the criterion, the closest one, flagged. The search stops at the time budget or when `stop` is
 //!    raised (Ctrl-C) and answers with what it has.
 //!
 //! The metric is top-1 accuracy when the evaluation data has labels, else the cosine similarity
@@ -149,10 +152,13 @@ pub struct Trial {
     pub bias_correction: bool,
     /// Quantizable nodes left in float.
     pub float_nodes: usize,
-    /// Of those, the nodes that keep int8 weights (weight-only).
-    pub weight_only_nodes: usize,
+    /// Of those, the nodes whose weights are stored in int8 (expanded to float32 at load).
+    pub int8_storage_nodes: usize,
     /// Of those, the nodes whose weights are stored in float16.
     pub fp16_weight_nodes: usize,
+    /// No activation is quantized: once the runtime folds the weight expansions at load, the
+    /// model computes exactly what float32 computes, so it is not slower by construction.
+    pub float32_compute: bool,
     /// Nodes quantized.
     pub quantized_nodes: usize,
     /// Top-1 accuracy, or cosine with float32 when there are no labels.
@@ -234,10 +240,19 @@ struct Choice {
     per_channel: bool,
     bias_correction: bool,
     float: BTreeSet<String>,
-    /// Those of `float` that keep int8 weights.
-    weight_only: BTreeSet<String>,
-    /// Those of `float` whose weights are stored in float16.
-    fp16_weights: BTreeSet<String>,
+    /// How the weights of the `float` nodes are stored.
+    float_weights: FloatWeights,
+}
+
+/// How a node left in float stores its weight. Both compact forms are expanded by constant
+/// ops that runtimes fold once at load, so the node runs at float32 speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FloatWeights {
+    Float32,
+    /// Behind a `Cast` ([`QuantConfig::fp16_weights`]).
+    Float16,
+    /// Symmetric per-channel int8 behind a `Cast` and a `Mul` ([`QuantConfig::int8_storage`]).
+    Int8,
 }
 
 /// Restartable calibration samples.
@@ -441,10 +456,13 @@ impl Search<'_, '_> {
             per_channel: choice.per_channel,
             method: choice.method,
             bias_correction: choice.bias_correction,
-            weight_only: choice.weight_only.clone(),
-            fp16_weights: choice.fp16_weights.clone(),
             ..self.config.base.clone()
         };
+        match choice.float_weights {
+            FloatWeights::Float32 => {}
+            FloatWeights::Float16 => cfg.fp16_weights = choice.float.clone(),
+            FloatWeights::Int8 => cfg.int8_storage = choice.float.clone(),
+        }
         cfg.filter
             .exclude_nodes
             .extend(choice.float.iter().cloned());
@@ -513,8 +531,9 @@ impl Search<'_, '_> {
             per_channel: choice.per_channel,
             bias_correction: choice.bias_correction,
             float_nodes: choice.float.len(),
-            weight_only_nodes: choice.weight_only.len(),
-            fp16_weight_nodes: choice.fp16_weights.len(),
+            int8_storage_nodes: qreport.int8_storage.values().sum(),
+            fp16_weight_nodes: qreport.fp16_weights.values().sum(),
+            float32_compute: qreport.nodes_quantized() == 0 && qreport.weight_only.is_empty(),
             quantized_nodes: qreport.nodes_quantized(),
             metric,
             cosine,
@@ -588,13 +607,12 @@ impl Search<'_, '_> {
     }
 
     fn run(&mut self, fp32: &dyn RuntimeModel, per_channel: bool) -> Result<()> {
-        let base = Choice {
+        let mut base = Choice {
             method: CalibrationMethod::MinMax,
             per_channel,
             bias_correction: false,
             float: BTreeSet::new(),
-            weight_only: BTreeSet::new(),
-            fp16_weights: BTreeSet::new(),
+            float_weights: FloatWeights::Float32,
         };
         let full = self.trial("full int8", base.clone())?;
 
@@ -632,6 +650,28 @@ impl Search<'_, '_> {
             }
         }
 
+        // Weights alone: every node float, every weight stored in int8. When that meets the
+        // goal, nodes left float from here on store their weights that way: a quarter of the
+        // bytes at float32's speed, and the accuracy search counts what that costs.
+        if !self.out_of_time() && !self.group_of.is_empty() {
+            let stored = self.trial(
+                "int8 weights stored, float activations",
+                Choice {
+                    float: self.group_of.keys().cloned().collect(),
+                    float_weights: FloatWeights::Int8,
+                    ..base.clone()
+                },
+            )?;
+            if self.report.trials[stored].meets {
+                base.float_weights = FloatWeights::Int8;
+                speed.float_weights = FloatWeights::Int8;
+                if !speed.float.is_empty() {
+                    current =
+                        self.trial("float-for-speed nodes with int8 weights", speed.clone())?;
+                }
+            }
+        }
+
         // Accuracy: other calibration choices, then sensitivity-ranked fallback to float; from
         // the latency stage's answer, and, when that left groups float for speed, from full
         // int8 too: a smaller model that the answer rule prefers when it is about as fast.
@@ -650,43 +690,28 @@ impl Search<'_, '_> {
             }
             finalists.push(t);
         }
-        // Size: the float nodes' weights in float16 (a Cast the runtime folds at load), or back
-        // in int8 (all of them, else those float for speed), for each candidate answer.
+        // Size: the float nodes' weights in int8, else in float16, for each candidate answer
+        // whose float nodes still hold float32 weights.
         for f in finalists {
             if !self.report.trials[f].meets || self.out_of_time() {
                 continue;
             }
             let chosen = self.models[f].0.clone();
-            if chosen.float.is_empty() {
+            if chosen.float.is_empty() || chosen.float_weights != FloatWeights::Float32 {
                 continue;
             }
-            self.trial(
-                "float nodes with fp16 weights",
-                Choice {
-                    fp16_weights: chosen.float.clone(),
-                    ..chosen.clone()
-                },
-            )?;
-            let accuracy: BTreeSet<&String> = self.report.float_for_accuracy.iter().collect();
-            let for_speed: BTreeSet<String> = chosen
-                .float
-                .iter()
-                .filter(|n| !accuracy.contains(n))
-                .cloned()
-                .collect();
-            for (name, nodes) in [
-                ("float nodes with int8 weights", chosen.float.clone()),
-                ("float-for-speed nodes with int8 weights", for_speed),
+            for (name, float_weights) in [
+                ("float nodes with int8 weights", FloatWeights::Int8),
+                ("float nodes with fp16 weights", FloatWeights::Float16),
             ] {
-                if nodes.is_empty() || self.out_of_time() {
-                    continue;
-                }
-                let c = Choice {
-                    weight_only: nodes,
-                    ..chosen.clone()
-                };
-                let t = self.trial(name, c)?;
-                if self.report.trials[t].meets {
+                let t = self.trial(
+                    name,
+                    Choice {
+                        float_weights,
+                        ..chosen.clone()
+                    },
+                )?;
+                if self.report.trials[t].meets || self.out_of_time() {
                     break;
                 }
             }
@@ -984,8 +1009,13 @@ impl Search<'_, '_> {
     fn answer(mut self, original: &Model) -> Result<(Model, QuantReport, AutoReport)> {
         let fp32_ms = self.report.fp32_latency_ms;
         let fast = |t: &Trial| t.latency_ms.is_some_and(|ms| ms <= fp32_ms);
+        // Models without int8 activations are the fallback below, not rivals: they would win
+        // on size alone while giving up every speed-up.
         let candidates: Vec<usize> = (0..self.report.trials.len())
-            .filter(|&t| self.report.trials[t].meets && fast(&self.report.trials[t]))
+            .filter(|&t| {
+                let tr = &self.report.trials[t];
+                tr.meets && !tr.float32_compute && fast(tr)
+            })
             .collect();
         let fastest = candidates
             .iter()
@@ -1013,6 +1043,21 @@ impl Search<'_, '_> {
             self.report.not_slower = true;
             let (model, qreport) = self.model_of(t)?;
             return Ok((model, qreport, self.report));
+        }
+        // No int8 activation beat float32 here: the weights alone in int8 (float32's compute
+        // once the runtime expands them at load), the smallest such model that meets the goal.
+        let stored = (0..self.report.trials.len())
+            .filter(|&t| self.report.trials[t].meets && self.report.trials[t].float32_compute)
+            .min_by_key(|&t| self.report.trials[t].size_bytes);
+        if let Some(t) = stored {
+            if self.report.trials[t].size_bytes < self.report.fp32_size_bytes {
+                self.explain(t);
+                self.report.chosen = Some(t);
+                self.report.met = true;
+                self.report.not_slower = true;
+                let (model, qreport) = self.model_of(t)?;
+                return Ok((model, qreport, self.report));
+            }
         }
         let any_meets = self.report.trials.iter().any(|t| t.meets);
         if any_meets {

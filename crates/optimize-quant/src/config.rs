@@ -36,6 +36,12 @@ pub struct QuantConfig {
     /// so this halves the bytes of float nodes at no cost per call. `weight_only` wins where a
     /// node is in both.
     pub fp16_weights: BTreeSet<String>,
+    /// Static mode: nodes (by name, else first output) left float whose weight is stored in
+    /// int8 (symmetric, one scale per output channel) and expanded by a `Cast` and a `Mul` of
+    /// constants, which runtimes fold once at load: a quarter of the bytes on disk, float
+    /// compute, no cost per call (unlike `weight_only`, whose `DequantizeLinear` runs on every
+    /// call). Takes precedence over `fp16_weights`; `weight_only` over it.
+    pub int8_storage: BTreeSet<String>,
 }
 
 impl Default for QuantConfig {
@@ -50,6 +56,7 @@ impl Default for QuantConfig {
             bias_correction: false,
             weight_only: BTreeSet::new(),
             fp16_weights: BTreeSet::new(),
+            int8_storage: BTreeSet::new(),
         }
     }
 }

@@ -64,6 +64,8 @@ pub struct GraphPlan {
     pub weight_only: Vec<usize>,
     /// Float nodes whose weights are stored in float16 ([`QuantConfig::fp16_weights`]).
     pub fp16_weights: Vec<usize>,
+    /// Float nodes whose weights are stored in int8 ([`QuantConfig::int8_storage`]).
+    pub int8_storage: Vec<usize>,
 }
 
 /// Which nodes a static pass will quantize, in which graphs, and which activations it needs
@@ -189,12 +191,24 @@ fn plan_graph<'a>(
             }
             continue;
         }
-        if config.fp16_weights.contains(crate::NodeFilter::node_id(n)) {
+        let id = crate::NodeFilter::node_id(n);
+        if config.int8_storage.contains(id) || config.fp16_weights.contains(id) {
+            let int8 = config.int8_storage.contains(id);
             match weight {
-                Some(w) if w.data_type == Some(DataType::Float as i32) => gp.fp16_weights.push(i),
+                Some(w) if w.data_type == Some(DataType::Float as i32) => {
+                    if int8 {
+                        gp.int8_storage.push(i)
+                    } else {
+                        gp.fp16_weights.push(i)
+                    }
+                }
                 _ => plan.report.skip(
                     n.op_type(),
-                    "weight is not a float32 constant (fp16 storage)",
+                    if int8 {
+                        "weight is not a float32 constant (int8 storage)"
+                    } else {
+                        "weight is not a float32 constant (fp16 storage)"
+                    },
                 ),
             }
             continue;
@@ -256,7 +270,11 @@ fn plan_graph<'a>(
         }
     }
     scopes.pop();
-    if !gp.nodes.is_empty() || !gp.weight_only.is_empty() || !gp.fp16_weights.is_empty() {
+    if !gp.nodes.is_empty()
+        || !gp.weight_only.is_empty()
+        || !gp.fp16_weights.is_empty()
+        || !gp.int8_storage.is_empty()
+    {
         // Pass-through outputs reuse their input's range: nothing to calibrate.
         plan.activations.extend(
             gp.activations
@@ -680,6 +698,27 @@ impl Rewriter<'_> {
                     .or_default() += 1;
                 rewired.insert(i, vec![(wi, cast)]);
             }
+            let mut stored: HashMap<String, String> = HashMap::new();
+            for &i in &gp.int8_storage {
+                let Some((n, rule, wi, w)) = weight_of(i) else {
+                    continue;
+                };
+                let axis = (rule.channel_axis)(n, w.dims.len());
+                let out = match stored.get(w.name()) {
+                    Some(o) => o.clone(),
+                    None => {
+                        let o = self.int8_stored_weight(&w, axis, &mut head, &mut inits)?;
+                        stored.insert(w.name().to_string(), o.clone());
+                        o
+                    }
+                };
+                *self
+                    .report
+                    .int8_storage
+                    .entry(n.op_type().to_string())
+                    .or_default() += 1;
+                rewired.insert(i, vec![(wi, out)]);
+            }
         }
 
         for &i in &gp.activation_nodes {
@@ -733,6 +772,57 @@ impl Rewriter<'_> {
 
     /// `w` in int8 (per channel along `axis`) behind a `DequantizeLinear`, once per weight and
     /// axis in a graph: returns the dequantized tensor's name and the quantization parameters.
+    /// Stores weight `w` in int8 with one scale per slice along `axis`, expanded back to
+    /// float32 by `Cast` and `Mul` (constants only, so runtimes fold them at load); returns the
+    /// name of the float32 weight.
+    fn int8_stored_weight(
+        &mut self,
+        w: &TensorProto,
+        axis: usize,
+        head: &mut Vec<NodeProto>,
+        inits: &mut Vec<TensorProto>,
+    ) -> Result<String> {
+        let (values, shape) = float_values(w)?;
+        let base = w.name();
+        let q_name = self.names.fresh(&format!("{base}_int8"));
+        let s_name = self.names.fresh(&format!("{base}_scale"));
+        let qw = quantize_weight(&values, &shape, Some(axis), [&q_name, "", ""])?;
+        if qw.non_finite > 0 {
+            self.report
+                .non_finite_weights
+                .push((base.to_string(), qw.non_finite));
+        }
+        // One scale per channel, shaped to broadcast against the weight: [1, .., C, .., 1].
+        let scale_dims: Vec<i64> = (0..shape.len())
+            .map(|d| if d == axis { shape[d] as i64 } else { 1 })
+            .collect();
+        let scales: Vec<f32> = qw.params.iter().map(|p| p.scale).collect();
+        let report = &mut self.report;
+        report.weights.tensors += 1;
+        report.weights.bytes_before += values.len() as u64 * 4;
+        report.weights.bytes_after += values.len() as u64 + scales.len() as u64 * 4;
+        let cast = self.names.fresh(&format!("{base}_cast"));
+        let out = self.names.fresh(&format!("{base}_expanded"));
+        head.push(
+            node(
+                "Cast",
+                &[&q_name],
+                &[&cast],
+                &self.names.fresh(&format!("{base}_Cast")),
+            )
+            .with_attr(attr_int("to", DataType::Float as i64)),
+        );
+        head.push(node(
+            "Mul",
+            &[&cast, &s_name],
+            &[&out],
+            &self.names.fresh(&format!("{base}_Mul")),
+        ));
+        inits.extend([qw.data, tensor_f32(&s_name, &scale_dims, &scales)]);
+        self.replaced.insert(base.to_string());
+        Ok(out)
+    }
+
     fn int8_weight(
         &mut self,
         w: &TensorProto,
@@ -1017,6 +1107,57 @@ mod tests {
             .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
             .collect();
         assert_eq!(halves, vec![1.0, -2.0, 0.5, 4.0]);
+        assert!(g.initializer.iter().all(|t| t.name() != "w"));
+    }
+
+    /// A node left float with its weight stored in int8: `Cast` and `Mul` by one scale per
+    /// output column (shaped to broadcast), both on constants so runtimes fold them at load;
+    /// the float32 weight is gone and the expansion is within half a step of it.
+    #[test]
+    fn int8_storage_nodes_expand_their_weight_by_cast_and_mul() {
+        let model = graph();
+        let config = QuantConfig {
+            int8_storage: BTreeSet::from(["mm".to_string()]),
+            fp16_weights: BTreeSet::from(["mm".to_string()]),
+            ..QuantConfig::default()
+        };
+        let plan = plan(&model.proto, &config);
+        assert_eq!(plan.graphs[&Vec::new()].int8_storage, vec![0]);
+        assert!(plan.graphs[&Vec::new()].fp16_weights.is_empty());
+        let (q, report) = quantize_static(&model, &plan, &BTreeMap::new(), &config).unwrap();
+        assert_eq!(report.int8_storage.get("MatMul"), Some(&1));
+        let g = q.proto.graph.as_ref().unwrap();
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type()).collect();
+        assert_eq!(ops, ["Cast", "Mul", "MatMul"]);
+        assert_eq!(g.node[0].input, vec!["w_int8"]);
+        assert_eq!(
+            g.node[1].input,
+            vec![g.node[0].output[0].clone(), "w_scale".into()]
+        );
+        assert_eq!(
+            g.node[2].input,
+            vec!["x".to_string(), g.node[1].output[0].clone()]
+        );
+        let w = init(&q, "w_int8");
+        assert_eq!(w.data_type, Some(DataType::Int8 as i32));
+        assert_eq!(w.dims, vec![2, 2]);
+        let scale = init(&q, "w_scale");
+        assert_eq!(scale.dims, vec![1, 2]);
+        let s = read_f32(scale).unwrap();
+        assert_eq!(s, vec![1.0 / 127.0, 4.0 / 127.0]);
+        let qv: Vec<i8> = w
+            .raw_data
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|&b| b as i8)
+            .collect();
+        assert_eq!(qv, vec![127, -64, 64, 127]);
+        let original = [1.0f32, -2.0, 0.5, 4.0];
+        for (k, (&q, &o)) in qv.iter().zip(&original).enumerate() {
+            let step = s[k % 2];
+            assert!((f32::from(q) * step - o).abs() <= step / 2.0 + 1e-7);
+        }
         assert!(g.initializer.iter().all(|t| t.name() != "w"));
     }
 

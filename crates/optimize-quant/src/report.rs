@@ -22,6 +22,9 @@ pub struct QuantReport {
     /// Nodes left float whose weights are stored in float16 (cast to float32 at load), by op
     /// type.
     pub fp16_weights: BTreeMap<String, usize>,
+    /// Nodes left float whose weights are stored in int8 and expanded to float32 at load, by op
+    /// type.
+    pub int8_storage: BTreeMap<String, usize>,
     /// Nodes left in float, by op type and reason.
     pub skipped: Vec<Skipped>,
     /// Weights quantized: how many, and their bytes before and after.
