@@ -187,7 +187,7 @@ def main():
         # A model with only its weights in int8 (Cast + Mul of constants) runs float32's graph once
         # ONNX Runtime has folded them at load: checked here on the graphs ORT actually runs.
         chosen = report.get("chosen")
-        stored = chosen is not None and report["trials"][chosen].get("float32_compute", False)
+        stored = chosen is not None and report["trials"][chosen].get("weights_alone", False)
         same_graph = stored and ort_runtime_graph(model) == ort_runtime_graph(out_auto)
         drop_ok = (auto["metric"] >= fp["metric"] - 0.01) if kind == "top1" else auto["metric"] >= 0.99
         heavy = fp["bytes"] >= WEIGHT_HEAVY_BYTES

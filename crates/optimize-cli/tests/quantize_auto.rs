@@ -192,6 +192,7 @@ fn the_one_sensitive_node_is_the_one_kept_float() {
         .iter()
         .find(|t| t["name"] == "int8 weights stored, float activations")
         .unwrap_or_else(|| panic!("no weights-alone trial: {a}"));
+    assert_eq!(stored["weights_alone"], true, "{stored}");
     assert_eq!(stored["float32_compute"], true, "{stored}");
     assert_eq!(stored["int8_storage_nodes"], 2, "{stored}");
     check_model(&dir.path().join("auto.onnx"));

@@ -156,8 +156,12 @@ pub struct Trial {
     pub int8_storage_nodes: usize,
     /// Of those, the nodes whose weights are stored in float16.
     pub fp16_weight_nodes: usize,
-    /// No activation is quantized: once the runtime folds the weight expansions at load, the
-    /// model computes exactly what float32 computes, so it is not slower by construction.
+    /// Every Conv/MatMul/Gemm keeps float activations (weights stored compactly at most): a
+    /// fallback answer for when no int8 activation beats float32, never a rival of those.
+    pub weights_alone: bool,
+    /// Weights alone, and nothing else quantized (no int8 table either): once the runtime
+    /// folds the weight expansions at load, the model computes exactly what float32 computes,
+    /// so it is not slower by construction.
     pub float32_compute: bool,
     /// Nodes quantized.
     pub quantized_nodes: usize,
@@ -261,6 +265,9 @@ pub type SampleSource<'a> =
 
 struct Search<'a, 's> {
     model: Model,
+    /// The model before any opset upgrade: weights-alone trials are built from it (they need
+    /// no opset 13), so the float32_compute answer is float32's graph exactly.
+    plain: Model,
     config: &'a AutoConfig,
     eval: &'a EvalSet,
     samples: SampleSource<'s>,
@@ -306,6 +313,8 @@ pub fn quantize_auto(
         prepared = model.clone();
     }
     optimize_onnx::transform::constants_to_initializers(&mut prepared.proto);
+    let mut plain = model.clone();
+    optimize_onnx::transform::constants_to_initializers(&mut plain.proto);
 
     // The float32 reference: outputs on every eval sample, and the metric.
     progress("float32 baseline");
@@ -334,6 +343,7 @@ pub fn quantize_auto(
     }
     let mut search = Search {
         model: prepared,
+        plain,
         config,
         eval,
         samples,
@@ -473,16 +483,27 @@ impl Search<'_, '_> {
         qdq::plan(&self.model.proto, &self.quant_config(choice))
     }
 
+    /// Whether `choice` leaves every Conv/MatMul/Gemm with float activations (weights stored
+    /// compactly at most): it gives up the speed of int8, so it is a fallback, not a rival.
+    fn weights_alone(&self, choice: &Choice) -> bool {
+        !self.group_of.is_empty() && self.group_of.keys().all(|n| choice.float.contains(n))
+    }
+
     /// The model `choice` describes, from the shared calibration.
     fn build(&mut self, choice: &Choice) -> Result<(Model, QuantReport)> {
         let cal = self.calibration(&choice.method)?;
-        let mut plan = self.plan(choice);
         let cfg = self.quant_config(choice);
+        let source = if self.weights_alone(choice) {
+            &self.plain
+        } else {
+            &self.model
+        };
+        let mut plan = qdq::plan(&source.proto, &cfg);
         plan.float_activations = crate::noisy_activations(&cal, &cfg);
         if choice.bias_correction {
             plan.input_means = cal.channel_means.clone();
         }
-        qdq::quantize_static(&self.model, &plan, &cal.ranges, &cfg)
+        qdq::quantize_static(source, &plan, &cal.ranges, &cfg)
     }
 
     /// Trial `t`'s model, rebuilt if it was not kept.
@@ -533,7 +554,10 @@ impl Search<'_, '_> {
             float_nodes: choice.float.len(),
             int8_storage_nodes: qreport.int8_storage.values().sum(),
             fp16_weight_nodes: qreport.fp16_weights.values().sum(),
-            float32_compute: qreport.nodes_quantized() == 0 && qreport.weight_only.is_empty(),
+            weights_alone: self.weights_alone(&choice),
+            float32_compute: self.weights_alone(&choice)
+                && qreport.nodes_quantized() == 0
+                && qreport.weight_only.is_empty(),
             quantized_nodes: qreport.nodes_quantized(),
             metric,
             cosine,
@@ -1014,7 +1038,7 @@ impl Search<'_, '_> {
         let candidates: Vec<usize> = (0..self.report.trials.len())
             .filter(|&t| {
                 let tr = &self.report.trials[t];
-                tr.meets && !tr.float32_compute && fast(tr)
+                tr.meets && !tr.weights_alone && fast(tr)
             })
             .collect();
         let fastest = candidates
@@ -1045,9 +1069,13 @@ impl Search<'_, '_> {
             return Ok((model, qreport, self.report));
         }
         // No int8 activation beat float32 here: the weights alone in int8 (float32's compute
-        // once the runtime expands them at load), the smallest such model that meets the goal.
+        // once the runtime expands them at load, else measured not slower), the smallest such
+        // model that meets the goal.
         let stored = (0..self.report.trials.len())
-            .filter(|&t| self.report.trials[t].meets && self.report.trials[t].float32_compute)
+            .filter(|&t| {
+                let tr = &self.report.trials[t];
+                tr.meets && tr.weights_alone && (tr.float32_compute || fast(tr))
+            })
             .min_by_key(|&t| self.report.trials[t].size_bytes);
         if let Some(t) = stored {
             if self.report.trials[t].size_bytes < self.report.fp32_size_bytes {

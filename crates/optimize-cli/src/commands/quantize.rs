@@ -809,6 +809,8 @@ fn render_auto(a: &optimize_quant::auto::AutoReport) -> String {
     match a.chosen {
         Some(i) if a.met && a.trials[i].float32_compute => out +=
             "  * written: weights in int8, activations in float (no int8 activation beat float32 here; the runtime expands the weights at load and computes as float32 does)\n",
+        Some(i) if a.met && a.trials[i].weights_alone => out +=
+            "  * written: weights in int8, activations in float (no int8 activation beat float32 here), measured not slower than float32\n",
         Some(_) if a.met => out +=
             match a.prefer {
                 optimize_quant::auto::Prefer::Size => "  * written: the smallest trial that meets the goal and is not slower than float32 (--prefer size)\n",
