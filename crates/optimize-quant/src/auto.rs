@@ -493,17 +493,26 @@ impl Search<'_, '_> {
     fn build(&mut self, choice: &Choice) -> Result<(Model, QuantReport)> {
         let cal = self.calibration(&choice.method)?;
         let cfg = self.quant_config(choice);
-        let source = if self.weights_alone(choice) {
-            &self.plain
-        } else {
-            &self.model
+        let build = |source: &Model, cfg: &QuantConfig| {
+            let mut plan = qdq::plan(&source.proto, cfg);
+            plan.float_activations = crate::noisy_activations(&cal, cfg);
+            if choice.bias_correction {
+                plan.input_means = cal.channel_means.clone();
+            }
+            qdq::quantize_static(source, &plan, &cal.ranges, cfg)
         };
-        let mut plan = qdq::plan(&source.proto, &cfg);
-        plan.float_activations = crate::noisy_activations(&cal, &cfg);
-        if choice.bias_correction {
-            plan.input_means = cal.channel_means.clone();
+        if self.weights_alone(choice) {
+            // Stored weights are per channel whatever the opset; what else is quantized (a
+            // table) is per tensor so the model before the upgrade takes it.
+            let plain_cfg = QuantConfig {
+                per_channel: false,
+                ..cfg.clone()
+            };
+            if let Ok(built) = build(&self.plain, &plain_cfg) {
+                return Ok(built);
+            }
         }
-        qdq::quantize_static(source, &plan, &cal.ranges, &cfg)
+        build(&self.model, &cfg)
     }
 
     /// Trial `t`'s model, rebuilt if it was not kept.
@@ -1030,28 +1039,49 @@ impl Search<'_, '_> {
             .collect();
     }
 
+    /// Each trial's latency for the answer rule. A trial whose float nodes store their weights
+    /// in int8 or float16 runs the same graph, once the runtime has folded the expansions at
+    /// load, as its twin with float32 weights: both measurements are of one graph, so their
+    /// mean stands for both (one noisy sample must not decide between them).
+    fn pooled_latencies(&self) -> Vec<Option<f64>> {
+        let n = self.report.trials.len();
+        (0..n)
+            .map(|t| {
+                let own = self.report.trials[t].latency_ms?;
+                let choice = &self.models[t].0;
+                let twin_choice = Choice {
+                    float_weights: FloatWeights::Float32,
+                    ..choice.clone()
+                };
+                let twin = (0..n)
+                    .filter(|&u| u != t && self.models[u].0 == twin_choice)
+                    .find_map(|u| self.report.trials[u].latency_ms);
+                Some(twin.map_or(own, |tw| (own + tw) / 2.0))
+            })
+            .collect()
+    }
+
     fn answer(mut self, original: &Model) -> Result<(Model, QuantReport, AutoReport)> {
         let fp32_ms = self.report.fp32_latency_ms;
-        let fast = |t: &Trial| t.latency_ms.is_some_and(|ms| ms <= fp32_ms);
+        let latency = self.pooled_latencies();
+        let fast = |t: usize| latency[t].is_some_and(|ms| ms <= fp32_ms);
         // Models without int8 activations are the fallback below, not rivals: they would win
         // on size alone while giving up every speed-up.
         let candidates: Vec<usize> = (0..self.report.trials.len())
             .filter(|&t| {
                 let tr = &self.report.trials[t];
-                tr.meets && !tr.weights_alone && fast(tr)
+                tr.meets && !tr.weights_alone && fast(t)
             })
             .collect();
         let fastest = candidates
             .iter()
-            .filter_map(|&t| self.report.trials[t].latency_ms)
+            .filter_map(|&t| latency[t])
             .fold(f64::INFINITY, f64::min);
         let pick = candidates
             .into_iter()
             .filter(|&t| {
                 self.config.prefer == Prefer::Size
-                    || self.report.trials[t]
-                        .latency_ms
-                        .is_some_and(|ms| ms <= fastest * NEAR_FASTEST)
+                    || latency[t].is_some_and(|ms| ms <= fastest * NEAR_FASTEST)
             })
             .min_by(|&a, &b| {
                 let (ta, tb) = (&self.report.trials[a], &self.report.trials[b]);
@@ -1074,7 +1104,7 @@ impl Search<'_, '_> {
         let stored = (0..self.report.trials.len())
             .filter(|&t| {
                 let tr = &self.report.trials[t];
-                tr.meets && tr.weights_alone && (tr.float32_compute || fast(tr))
+                tr.meets && tr.weights_alone && (tr.float32_compute || fast(t))
             })
             .min_by_key(|&t| self.report.trials[t].size_bytes);
         if let Some(t) = stored {
@@ -1112,7 +1142,7 @@ impl Search<'_, '_> {
         self.explain(best);
         self.report.chosen = Some(best);
         self.report.met = false;
-        self.report.not_slower = fast(&self.report.trials[best]);
+        self.report.not_slower = fast(best);
         let (model, qreport) = self.model_of(best)?;
         Ok((model, qreport, self.report))
     }
