@@ -404,8 +404,11 @@ pub struct QuantizeArgs {
     pub json: bool,
     /// Accuracy- and latency-aware mixed precision (needs --calibrate): measure, per op group
     /// and per node, what int8 costs in accuracy and gains in speed on the target, keep the rest
-    /// in float, and write the fastest model that meets --max-drop / --min-cosine (never slower
-    /// than float32). Exit code 1 when no configuration met the goal (the closest is written).
+    /// in float (their weights stored in int8 or float16 and expanded once at load when the goal
+    /// allows), and write the model that meets --max-drop / --min-cosine and is never slower
+    /// than float32 (--prefer). When no int8 activation beats float32, the weights alone in int8
+    /// (float32's compute, a quarter of the bytes). Exit code 1 when no configuration met the
+    /// goal (the closest is written).
     #[arg(long, requires = "calibrate", conflicts_with_all = ["fp16", "per_channel", "method"])]
     pub auto: bool,
     /// --auto: labelled evaluation data (.npz/.npy/.safetensors/folder with a `label` array);

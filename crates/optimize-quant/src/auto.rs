@@ -25,8 +25,8 @@
 //!    counts what their int8 weights cost; otherwise the float nodes of each answer store
 //!    their weights in int8 if the criterion still holds, else in float16 (a `Cast`, also
 //!    folded at load).
-//! 6. **Answer**: among the trials that meet the criterion and are not slower than float32
-//!    (timed again, longer, side by side), the smallest ([`Prefer::Size`], the default), or the
+//! 6. **Answer**: among the trials that meet the criterion and are at least 3% faster than
+//!    float32 (timed again, longer, side by side; closer is within noise), the smallest ([`Prefer::Size`], the default), or the
 //!    smallest of those within 10% of the fastest ([`Prefer::Speed`]: closer than that is
 //!    within this kind of machine's noise); if no int8 activation beats float32, the
 //!    smallest model with weights alone in int8 (stage 5), else the float32 model itself
@@ -56,6 +56,9 @@ use std::time::{Duration, Instant};
 
 /// Trials within this factor of the fastest count as fast as it; the smallest of them wins.
 const NEAR_FASTEST: f64 = 1.10;
+
+/// An answer with int8 activations must take at most this fraction of float32's time.
+const CLEARLY_FASTER: f64 = 0.97;
 
 /// Schema of [`AutoReport`] as JSON.
 pub const SCHEMA: &str = "optimize.auto/1";
@@ -1066,11 +1069,14 @@ impl Search<'_, '_> {
         let latency = self.pooled_latencies();
         let fast = |t: usize| latency[t].is_some_and(|ms| ms <= fp32_ms);
         // Models without int8 activations are the fallback below, not rivals: they would win
-        // on size alone while giving up every speed-up.
+        // on size alone while giving up every speed-up. A rival must be clearly faster than
+        // float32: one within this machine's noise of it gains nothing and may measure slower
+        // tomorrow, while the fallback is float32's speed by construction.
+        let clearly_fast = |t: usize| latency[t].is_some_and(|ms| ms <= fp32_ms * CLEARLY_FASTER);
         let candidates: Vec<usize> = (0..self.report.trials.len())
             .filter(|&t| {
                 let tr = &self.report.trials[t];
-                tr.meets && !tr.weights_alone && fast(t)
+                tr.meets && !tr.weights_alone && clearly_fast(t)
             })
             .collect();
         let fastest = candidates

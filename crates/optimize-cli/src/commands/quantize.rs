@@ -813,8 +813,8 @@ fn render_auto(a: &optimize_quant::auto::AutoReport) -> String {
             "  * written: weights in int8, activations in float (no int8 activation beat float32 here), measured not slower than float32\n",
         Some(_) if a.met => out +=
             match a.prefer {
-                optimize_quant::auto::Prefer::Size => "  * written: the smallest trial that meets the goal and is not slower than float32 (--prefer size)\n",
-                optimize_quant::auto::Prefer::Speed => "  * written: the smallest trial within 10% of the fastest that meets the goal and is not slower than float32 (--prefer speed)\n",
+                optimize_quant::auto::Prefer::Size => "  * written: the smallest trial that meets the goal and is at least 3% faster than float32 (--prefer size)\n",
+                optimize_quant::auto::Prefer::Speed => "  * written: the smallest trial within 10% of the fastest that meets the goal and is at least 3% faster than float32 (--prefer speed)\n",
             },
         Some(_) => out += "  * written: the closest trial; NONE met the goal\n",
         None => out +=
