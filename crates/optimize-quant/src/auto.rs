@@ -1064,6 +1064,16 @@ impl Search<'_, '_> {
             .collect()
     }
 
+    /// Answers with trial `t`, which meets the goal and is not slower than float32.
+    fn answer_with(mut self, t: usize) -> Result<(Model, QuantReport, AutoReport)> {
+        self.explain(t);
+        self.report.chosen = Some(t);
+        self.report.met = true;
+        self.report.not_slower = true;
+        let (model, qreport) = self.model_of(t)?;
+        Ok((model, qreport, self.report))
+    }
+
     fn answer(mut self, original: &Model) -> Result<(Model, QuantReport, AutoReport)> {
         let fp32_ms = self.report.fp32_latency_ms;
         let latency = self.pooled_latencies();
@@ -1097,12 +1107,7 @@ impl Search<'_, '_> {
             });
         self.report.elapsed_s = self.started.elapsed().as_secs_f64();
         if let Some(t) = pick {
-            self.explain(t);
-            self.report.chosen = Some(t);
-            self.report.met = true;
-            self.report.not_slower = true;
-            let (model, qreport) = self.model_of(t)?;
-            return Ok((model, qreport, self.report));
+            return self.answer_with(t);
         }
         // No int8 activation beat float32 here: the weights alone in int8 (float32's compute
         // once the runtime expands them at load, else measured not slower), the smallest such
@@ -1115,12 +1120,7 @@ impl Search<'_, '_> {
             .min_by_key(|&t| self.report.trials[t].size_bytes);
         if let Some(t) = stored {
             if self.report.trials[t].size_bytes < self.report.fp32_size_bytes {
-                self.explain(t);
-                self.report.chosen = Some(t);
-                self.report.met = true;
-                self.report.not_slower = true;
-                let (model, qreport) = self.model_of(t)?;
-                return Ok((model, qreport, self.report));
+                return self.answer_with(t);
             }
         }
         let any_meets = self.report.trials.iter().any(|t| t.meets);

@@ -1145,13 +1145,7 @@ mod tests {
         assert_eq!(scale.dims, vec![1, 2]);
         let s = read_f32(scale).unwrap();
         assert_eq!(s, vec![1.0 / 127.0, 4.0 / 127.0]);
-        let qv: Vec<i8> = w
-            .raw_data
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|&b| b as i8)
-            .collect();
+        let qv = crate::weights::int8_values(w);
         assert_eq!(qv, vec![127, -64, 64, 127]);
         let original = [1.0f32, -2.0, 0.5, 4.0];
         for (k, (&q, &o)) in qv.iter().zip(&original).enumerate() {

@@ -141,6 +141,17 @@ pub fn transpose(values: &[f32], r: usize, c: usize) -> Vec<f32> {
     out
 }
 
+/// The values of an int8 tensor stored as raw bytes (tests).
+#[cfg(test)]
+pub(crate) fn int8_values(t: &TensorProto) -> Vec<i8> {
+    t.raw_data
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|&b| b as i8)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,14 +169,7 @@ mod tests {
             "{s:?}"
         );
         assert!(s[2] >= f32::MIN_POSITIVE && s[2].is_finite());
-        let data: Vec<i8> = q
-            .data
-            .raw_data
-            .as_ref()
-            .unwrap()
-            .iter()
-            .map(|&b| b as i8)
-            .collect();
+        let data = int8_values(&q.data);
         assert_eq!(data, vec![64, -127, 0, 127, 32, 0]);
         assert_eq!(q.zero_point.raw_data.as_ref().unwrap().as_ref(), &[0, 0, 0]);
     }
