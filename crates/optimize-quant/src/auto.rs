@@ -155,6 +155,8 @@ pub struct Trial {
     pub bias_correction: bool,
     /// Quantizable nodes left in float.
     pub float_nodes: usize,
+    /// Of those, the nodes that keep int8 weights behind a `DequantizeLinear` (weight-only).
+    pub weight_only_nodes: usize,
     /// Of those, the nodes whose weights are stored in int8 (expanded to float32 at load).
     pub int8_storage_nodes: usize,
     /// Of those, the nodes whose weights are stored in float16.
@@ -564,6 +566,7 @@ impl Search<'_, '_> {
             per_channel: choice.per_channel,
             bias_correction: choice.bias_correction,
             float_nodes: choice.float.len(),
+            weight_only_nodes: qreport.weight_only.values().sum(),
             int8_storage_nodes: qreport.int8_storage.values().sum(),
             fp16_weight_nodes: qreport.fp16_weights.values().sum(),
             weights_alone: self.weights_alone(&choice),
