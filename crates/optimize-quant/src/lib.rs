@@ -11,6 +11,10 @@
 //!   the [`observer`]s `minmax`, `percentile`, `entropy`, `mse`), then insert
 //!   QuantizeLinear/DequantizeLinear pairs ([`qdq`]).
 //! - [`fp16`]: float16 weights and compute, with float32 kept where it must be.
+//! - [`auto`]: mixed precision searched on the target runtime (`quantize --auto`). Nodes it keeps
+//!   float may store their weights compactly ([`QuantConfig::int8_storage`],
+//!   [`QuantConfig::fp16_weights`]): constants expanded by a `Cast` (and a `Mul` by per-channel
+//!   scales) that runtimes fold once at load, so the file shrinks and the compute stays float32's.
 //! - Outputs are verified with [`optimize_bench::verify`]: loaded in ONNX Runtime and tract and
 //!   compared with the original.
 //! - [`QuantConfig`] holds the options, [`NodeFilter`] the `--op-types` / `--exclude-*` rules,
