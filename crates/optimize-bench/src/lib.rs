@@ -2,7 +2,7 @@
 //!
 //! Measurement returns data and never prints, so the CLI, reports and sweeps all share it.
 //!
-//! - [`Bench`] ([`bench`]): measures one model on one back end ([`Engine`]: tract, ONNX
+//! - [`Bench`] ([`mod@bench`]): measures one model on one back end ([`Engine`]: tract, ONNX
 //!   Runtime on the CPU, or on CUDA) and returns a [`BenchResult`], serialisable as JSON with a
 //!   versioned schema ([`bench::SCHEMA`], `optimize.bench/1`).
 //! - [`latency`]: the timing protocol (warm-up, then at least N calls and S seconds, as MLPerf's

@@ -10,7 +10,7 @@
 //! so a reader never sees half a file:
 //! - `report.json`: the whole report, machine-readable; [`Report::read`] loads it back (or a
 //!   single `optimize.bench/1` result) so the Markdown and charts can be re-rendered;
-//! - `latency.svg/.png`, `size.svg/.png`, `accuracy-latency.svg/.png`: see [`chart`](crate::chart);
+//! - `latency.svg/.png`, `size.svg/.png`, `accuracy-latency.svg/.png`: see [`crate::chart`];
 //! - `report.md`: the table of ratios, the charts, the machine, the versions, how it was
 //!   measured and the command to reproduce it.
 //!

@@ -9,7 +9,7 @@
 //! Inputs are multiplied by `data.scale` and reshaped to `data.shape` per sample. Splits are a
 //! seeded shuffle cut by fraction ([`Splits::by_fraction`]); the labelled part of the training
 //! split is stratified by class ([`labelled_subset`]). Every draw uses
-//! [`SplitMix64`](optimize_data::SplitMix64), so the same seed gives the same samples on every
+//! [`optimize_data::SplitMix64`], so the same seed gives the same samples on every
 //! machine.
 //!
 //! ```

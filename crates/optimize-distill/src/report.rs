@@ -14,7 +14,7 @@
 //! | `parity[]` | the exported student in tract and ONNX Runtime against candle: `backend`, `max_abs_diff`, `skipped` |
 //! | `files[]` | what was written |
 //!
-//! Each line of `log.jsonl` is one [`EpochRecord`](crate::run::EpochRecord).
+//! Each line of `log.jsonl` is one [`crate::run::EpochRecord`].
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 //! named intermediate activation. Three kinds:
 //! - [`OnnxTeacher`]: an ONNX model run by tract or ONNX Runtime through `optimize-runtime`.
 //!   A hint names any value in the graph; it is added as an extra graph output.
-//! - [`Student`](crate::student::Student): a candle model from a layer spec with safetensors
+//! - [`crate::student::Student`]: a candle model from a layer spec with safetensors
 //!   weights; a hint names one of its layers.
 //! - [`ModuleTeacher`]: any candle [`Module`] (no hints).
 //!

@@ -1,13 +1,13 @@
 //! Quantization passes for `optimize`: int8 dynamic, int8 static (QDQ) with calibration,
 //! per-channel weights, and fp16.
 //!
-//! What this crate is for: turning a float32 ONNX [`Model`](optimize_onnx::Model) into a smaller
+//! What this crate is for: turning a float32 ONNX [`Model`] into a smaller
 //! one that ONNX Runtime (and tract) run, and saying exactly what it did. It is not for running
 //! models (`optimize-runtime`) or measuring them (`optimize-bench`), which it uses.
 //!
 //! - [`quantize_dynamic`]: int8 weights, activations quantized at run time
 //!   (`DynamicQuantizeLinear` + `MatMulInteger`/`ConvInteger`); no data needed.
-//! - [`quantize_static_with`]: calibrate activation ranges on sample data ([`calibrate`], with
+//! - [`quantize_static_with`]: calibrate activation ranges on sample data ([`calibrate()`], with
 //!   the [`observer`]s `minmax`, `percentile`, `entropy`, `mse`), then insert
 //!   QuantizeLinear/DequantizeLinear pairs ([`qdq`]).
 //! - [`fp16`]: float16 weights and compute, with float32 kept where it must be.

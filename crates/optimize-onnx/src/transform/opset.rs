@@ -458,8 +458,8 @@ fn step(version: i64) -> &'static [(&'static str, Rule)] {
 }
 
 /// Rewrites `model` so that it means the same under `ai.onnx` opset `target`, then imports that
-/// opset. See the [module documentation](self) for what is rewritten and what is refused; on any
-/// error the model is left exactly as it was.
+/// opset. What is rewritten and what is refused is listed at the top of `transform/opset.rs`; on
+/// any error the model is left exactly as it was.
 ///
 /// `target` equal to the model's opset is a no-op that reports nothing rewritten.
 pub fn upgrade_opset(model: &mut ModelProto, target: i64) -> Result<OpsetUpgrade> {
