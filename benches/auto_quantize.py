@@ -51,9 +51,30 @@ spec.loader.exec_module(qvo)
 WEIGHT_HEAVY_BYTES = 4 << 20  # the size target applies to models of 4 MiB or more
 
 
+def shape_flags(feed):
+    """`--shape` flags for the sample timed in ONNX Runtime: concrete symbolic dims."""
+    return [f"--shape={k}=" + "x".join(str(d) for d in np.asarray(v).shape) for k, v in feed.items()]
+
+
+def bench_crate_ratio(fp32, auto, feed, rounds=3):
+    """--auto's p50 over float32's, both timed by `optimize bench --backend ort --threads 2` (the
+    bench crate, a child process per model), median of `rounds` rounds of alternating order."""
+    got = {str(fp32): [], str(auto): []}
+    for k in range(rounds):
+        order = [fp32, auto] if k % 2 == 0 else [auto, fp32]
+        r = subprocess.run([CLI, "bench", "--backend", "ort", "--threads", "2", "--iterations", "100",
+                            "--min-duration", "1s", "--json", *shape_flags(feed), *map(str, order)],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            return None
+        for m, run in zip(order, json.loads(r.stdout)["runs"]):
+            got[str(m)].append(run["latency"]["p50_ms"])
+    med = {k: sorted(v)[len(v) // 2] for k, v in got.items()}
+    return med[str(auto)] / med[str(fp32)]
+
+
 def tract_p50(path, feed):
-    # The shapes of the sample ONNX Runtime is timed on: tract needs concrete symbolic dims.
-    shapes = [f"--shape={k}=" + "x".join(str(d) for d in np.asarray(v).shape) for k, v in feed.items()]
+    shapes = shape_flags(feed)
     r = subprocess.run([CLI, "bench", "--backend", "tract", "--threads", "2", "--iterations", "30",
                         "--min-duration", "1s", "--json", *shapes, str(path)],
                        capture_output=True, text=True, timeout=600)
@@ -191,6 +212,7 @@ def main():
         chosen = report.get("chosen")
         stored = chosen is not None and report["trials"][chosen].get("weights_alone", False)
         same_graph = stored and ort_runtime_graph(model) == ort_runtime_graph(out_auto)
+        crate_ratio = bench_crate_ratio(model, out_auto, feeds[0])
         drop_ok = (auto["metric"] >= fp["metric"] - 0.01) if kind == "top1" else auto["metric"] >= 0.99
         heavy = fp["bytes"] >= WEIGHT_HEAVY_BYTES
         rows.append({
@@ -199,11 +221,14 @@ def main():
             "auto_report": {k: report.get(k) for k in ("chosen", "met", "not_slower", "stopped", "float_for_speed", "float_for_accuracy", "elapsed_s")},
             "auto_trials": len(report.get("trials", [])),
             "auto_weights_only": stored, "auto_same_graph_as_fp32_in_ort": same_graph,
+            "auto_ort_ratio_bench_crate": crate_ratio,
             "targets": {
                 "meets_max_drop": drop_ok,
-                # float32 kept, or weights alone in int8 with the same graph as float32's after
-                # load: not slower by construction; the measured ratio is noise.
-                "not_slower_ort": True if ((chosen is None and report.get("met")) or same_graph) else auto["ort_ms"] <= fp["ort_ms"],
+                # Judged on the bench crate's timing, as the issue asks. Float32 kept, or weights
+                # alone in int8 with the same graph as float32's after load: not slower by
+                # construction; the measured ratio is noise.
+                "not_slower_ort": True if ((chosen is None and report.get("met")) or same_graph)
+                else (crate_ratio is not None and crate_ratio <= 1.0),
                 "size_ok": (auto["bytes"] <= 0.35 * fp["bytes"]) if heavy else None,
             },
         })
@@ -266,14 +291,19 @@ def write_md(meta, rows):
             L.append(f"| {r['model'] if k == 'fp32' else ''} | {k} | {v['bytes'] / 1024:.1f} KiB ({v['bytes'] / fp['bytes']:.3f}) | "
                      f"{v['ort_ms']:.3f} ({ratio(v['ort_ms'], fp['ort_ms'])}) | {tract} | {m} | {kept} |")
     L += ["", "## Targets", "",
-          "| model | --auto meets --max-drop 0.01 | --auto not slower than fp32 (ORT) | size ≤ 0.35× (weight-heavy, ≥ 4 MiB) | search time | exit |",
+          "*Not slower* is judged on `optimize bench --backend ort --threads 2` (the bench crate, float32 and --auto in alternating order, median of 3 rounds); "
+          "the round-robin ratio of the table above is beside it.", "",
+          "| model | --auto meets --max-drop 0.01 | --auto not slower than fp32 (ORT; bench crate / round-robin) | size ≤ 0.35× (weight-heavy, ≥ 4 MiB) | search time | exit |",
           "|---|---|---|---|---|---|"]
     for r in rows:
         t = r["targets"]
         yn = lambda b: "n/a" if b is None else ("PASS" if b else "MISS")
         auto = r["variants"]["ours --auto"]
         fp = r["variants"]["fp32"]
-        L.append(f"| {r['model']} | {yn(t['meets_max_drop'])} | {yn(t['not_slower_ort'])} ({ratio(auto['ort_ms'], fp['ort_ms'])}) | "
+        cr = r.get("auto_ort_ratio_bench_crate")
+        crs = "–" if cr is None else f"{cr:.2f}×"
+        same = ", same graph as fp32" if r.get("auto_same_graph_as_fp32_in_ort") else ""
+        L.append(f"| {r['model']} | {yn(t['meets_max_drop'])} | {yn(t['not_slower_ort'])} ({crs} / {ratio(auto['ort_ms'], fp['ort_ms'])}{same}) | "
                  f"{yn(t['size_ok'])} ({auto['bytes'] / fp['bytes']:.3f}) | {r['auto_seconds']:.0f} s, {r['auto_trials']} trials | {r['auto_exit']} |")
     (ROOT / "results" / "auto-quantize.md").write_text("\n".join(L) + "\n")
 
