@@ -56,14 +56,16 @@ def shape_flags(feed):
     return [f"--shape={k}=" + "x".join(str(d) for d in np.asarray(v).shape) for k, v in feed.items()]
 
 
-def bench_crate_ratio(fp32, auto, feed, rounds=3):
+def bench_crate_ratio(fp32, auto, sample, rounds=3):
     """--auto's p50 over float32's, both timed by `optimize bench --backend ort --threads 2` (the
-    bench crate, a child process per model), median of `rounds` rounds of alternating order."""
+    bench crate, a child process per model) on `sample` (an .npz of one sample: real values, as
+    some models branch on theirs, e.g. silero's sample rate), median of `rounds` rounds of
+    alternating order."""
     got = {str(fp32): [], str(auto): []}
     for k in range(rounds):
         order = [fp32, auto] if k % 2 == 0 else [auto, fp32]
         r = subprocess.run([CLI, "bench", "--backend", "ort", "--threads", "2", "--iterations", "100",
-                            "--min-duration", "1s", "--json", *shape_flags(feed), *map(str, order)],
+                            "--min-duration", "1s", "--json", "--eval", str(sample), *map(str, order)],
                            capture_output=True, text=True, timeout=600)
         if r.returncode != 0:
             return None
@@ -212,7 +214,12 @@ def main():
         chosen = report.get("chosen")
         stored = chosen is not None and report["trials"][chosen].get("weights_alone", False)
         same_graph = stored and ort_runtime_graph(model) == ort_runtime_graph(out_auto)
-        crate_ratio = bench_crate_ratio(model, out_auto, feeds[0])
+        sample = work / "timing-sample.npz"
+        if digits:
+            np.savez(sample, input=xs[:1])
+        else:
+            np.savez(sample, **{k: np.asarray(data[k][n - 16:n - 15]) for k in shapes})
+        crate_ratio = bench_crate_ratio(model, out_auto, sample)
         drop_ok = (auto["metric"] >= fp["metric"] - 0.01) if kind == "top1" else auto["metric"] >= 0.99
         heavy = fp["bytes"] >= WEIGHT_HEAVY_BYTES
         rows.append({
