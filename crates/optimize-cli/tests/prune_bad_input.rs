@@ -4,7 +4,7 @@
 
 use crate::util::{self, model};
 use optimize_onnx::build::node;
-use optimize_onnx::proto::{GraphProto, ModelProto, OperatorSetIdProto, ValueInfoProto};
+use optimize_onnx::proto::{GraphProto, ValueInfoProto};
 use prost::Message;
 use std::path::Path;
 
@@ -76,20 +76,15 @@ fn model_with_nothing_to_prune() {
         name: Some(n.into()),
         ..Default::default()
     };
-    let relu = ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(17),
-        }],
-        graph: Some(GraphProto {
+    let relu = optimize_onnx::build::model(
+        GraphProto {
             node: vec![node("Relu", &["x"], &["y"], "relu")],
             input: vec![vi("x")],
             output: vec![vi("y")],
             ..Default::default()
-        }),
-        ..Default::default()
-    };
+        },
+        17,
+    );
     std::fs::write(dir.path().join("relu.onnx"), relu.encode_to_vec()).unwrap();
     for method in [
         &["--method", "magnitude", "--sparsity", "0.5"][..],

@@ -106,7 +106,7 @@ fn bad_budget_and_goal_are_usage_errors() {
 fn the_one_sensitive_node_is_the_one_kept_float() {
     use optimize_data::{npz::write_npz, Tensor};
     use optimize_onnx::build::{node, tensor_f32, value_info_f32 as value};
-    use optimize_onnx::proto::{GraphProto, ModelProto, OperatorSetIdProto};
+    use optimize_onnx::proto::GraphProto;
     use optimize_onnx::{save, Model, SaveOptions};
 
     // A fixed pseudo-random pattern in [-1, 1).
@@ -114,13 +114,8 @@ fn the_one_sensitive_node_is_the_one_kept_float() {
     let mut wa: Vec<f32> = (0..64).map(|i| wave(i, 1)).collect();
     wa[..8].fill(0.0); // row 0: channel 0 of x is ignored
     let wb: Vec<f32> = (0..32).map(|i| wave(i, 2)).collect();
-    let proto = ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(13),
-        }],
-        graph: Some(GraphProto {
+    let proto = optimize_onnx::build::model(
+        GraphProto {
             name: Some("sensitive".into()),
             node: vec![
                 node("MatMul", &["x", "wa"], &["h"], "a"),
@@ -133,9 +128,9 @@ fn the_one_sensitive_node_is_the_one_kept_float() {
             input: vec![value("x", &[Some(1), Some(8)])],
             output: vec![value("y", &[Some(1), Some(4)])],
             ..Default::default()
-        }),
-        ..Default::default()
-    };
+        },
+        13,
+    );
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().join("sensitive.onnx");
     save(&Model::from_proto(proto), &m, &SaveOptions::default()).unwrap();

@@ -6,7 +6,7 @@ use optimize_distill::import::student_from_onnx;
 use optimize_distill::student::{LayerSpec, Student};
 use optimize_distill::Error;
 use optimize_onnx::build::{attr_int, node, tensor_f32, value_info_f32 as value, WithAttr};
-use optimize_onnx::proto::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
+use optimize_onnx::proto::{GraphProto, NodeProto, TensorProto};
 use optimize_onnx::{save, Model, SaveOptions};
 
 use crate::util::root;
@@ -68,22 +68,17 @@ fn write_model(
     inits: Vec<TensorProto>,
     out: &str,
 ) -> std::path::PathBuf {
-    let proto = ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(13),
-        }],
-        graph: Some(GraphProto {
+    let proto = optimize_onnx::build::model(
+        GraphProto {
             name: Some("g".into()),
             node: nodes,
             initializer: inits,
             input: vec![value("input", &[None, Some(6)])],
             output: vec![value(out, &[None, Some(4)])],
             ..Default::default()
-        }),
-        ..Default::default()
-    };
+        },
+        13,
+    );
     let path = dir.join("m.onnx");
     save(&Model::from_proto(proto), &path, &SaveOptions::default()).unwrap();
     path

@@ -17,9 +17,23 @@ use crate::proto::attribute_proto::AttributeType;
 use crate::proto::tensor_proto::DataType;
 use crate::proto::tensor_shape_proto::{dimension, Dimension};
 use crate::proto::{
-    type_proto, AttributeProto, ModelProto, NodeProto, TensorProto, TensorShapeProto, TypeProto,
-    ValueInfoProto,
+    type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
 };
+
+/// A model holding `graph` that imports the default (`ai.onnx`) domain at `opset`, IR version 8:
+/// the frame hand-built test graphs and small generated models need.
+pub fn model(graph: GraphProto, opset: i64) -> ModelProto {
+    ModelProto {
+        ir_version: Some(8),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(opset),
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    }
+}
 
 /// A graph input or output of a float32 tensor; `None` dimensions are the symbolic `batch`.
 pub fn value_info_f32(name: &str, dims: &[Option<i64>]) -> ValueInfoProto {

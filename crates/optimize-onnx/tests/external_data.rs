@@ -169,9 +169,7 @@ fn bad_references_are_named_errors() {
 #[test]
 #[ignore]
 fn two_gib_model_goes_external_automatically() {
-    use optimize_onnx::proto::{
-        GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    };
+    use optimize_onnx::proto::{GraphProto, NodeProto, TensorProto};
     let n: usize = 2200 * 1024 * 1024 / 4; // 2.2 GiB of float32 in one initializer
     let mut raw = vec![0u8; n * 4];
     for (i, chunk) in raw.chunks_mut(4096).enumerate() {
@@ -199,15 +197,7 @@ fn two_gib_model_goes_external_automatically() {
         }],
         ..Default::default()
     };
-    let proto = ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(17),
-        }],
-        graph: Some(graph),
-        ..Default::default()
-    };
+    let proto = optimize_onnx::build::model(graph, 17);
     let model = Model::from_proto(proto);
     let dir = tempfile::tempdir().unwrap();
     let report = save(&model, dir.path().join("big.onnx"), &SaveOptions::default()).unwrap();

@@ -5,8 +5,8 @@ use optimize_data::{SplitMix64, Tensor};
 use optimize_onnx::build::{attr_int, node, tensor_f32, WithAttr};
 use optimize_onnx::proto::tensor_shape_proto::{dimension, Dimension};
 use optimize_onnx::proto::{
-    type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    type_proto, GraphProto, ModelProto, NodeProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
 };
 use optimize_onnx::Model;
 use std::path::{Path, PathBuf};
@@ -46,21 +46,18 @@ pub fn model(
     outputs: &[(&str, &[i64])],
 ) -> Model {
     Model::from_proto(ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(17),
-        }],
         producer_name: Some("optimize-prune tests".into()),
-        graph: Some(GraphProto {
-            name: Some("g".into()),
-            node: nodes,
-            initializer: initializers,
-            input: inputs.iter().map(|(n, d)| value_info(n, d)).collect(),
-            output: outputs.iter().map(|(n, d)| value_info(n, d)).collect(),
-            ..Default::default()
-        }),
-        ..Default::default()
+        ..optimize_onnx::build::model(
+            GraphProto {
+                name: Some("g".into()),
+                node: nodes,
+                initializer: initializers,
+                input: inputs.iter().map(|(n, d)| value_info(n, d)).collect(),
+                output: outputs.iter().map(|(n, d)| value_info(n, d)).collect(),
+                ..Default::default()
+            },
+            17,
+        )
     })
 }
 

@@ -946,7 +946,7 @@ mod tests {
     use super::*;
     use crate::observer::Range;
     use optimize_onnx::build::{read_f32, tensor_f32};
-    use optimize_onnx::proto::{GraphProto, OperatorSetIdProto};
+    use optimize_onnx::proto::GraphProto;
 
     fn graph() -> Model {
         let g = GraphProto {
@@ -954,15 +954,7 @@ mod tests {
             initializer: vec![tensor_f32("w", &[2, 2], &[1.0, -2.0, 0.5, 4.0])],
             ..Default::default()
         };
-        Model::from_proto(ModelProto {
-            ir_version: Some(8),
-            opset_import: vec![OperatorSetIdProto {
-                domain: Some(String::new()),
-                version: Some(13),
-            }],
-            graph: Some(g),
-            ..Default::default()
-        })
+        Model::from_proto(optimize_onnx::build::model(g, 13))
     }
 
     fn init<'a>(m: &'a Model, name: &str) -> &'a optimize_onnx::proto::TensorProto {

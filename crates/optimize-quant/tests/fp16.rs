@@ -10,8 +10,8 @@ use optimize_data::{random_tensor, DType, RandomRange, Tensor};
 use optimize_onnx::proto::attribute_proto::AttributeType;
 use optimize_onnx::proto::tensor_proto::DataType;
 use optimize_onnx::proto::{
-    tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
-    OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use optimize_onnx::{save, Model, SaveOptions};
 use optimize_quant::fp16::{convert_to_fp16, default_block_ops, Fp16Config, Fp16Report};
@@ -391,14 +391,8 @@ fn graph_attr(name: &str, g: GraphProto) -> AttributeProto {
 
 fn model(graph: GraphProto) -> ModelProto {
     ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(17),
-        }],
         producer_name: Some("optimize-quant tests".into()),
-        graph: Some(graph),
-        ..Default::default()
+        ..optimize_onnx::build::model(graph, 17)
     }
 }
 

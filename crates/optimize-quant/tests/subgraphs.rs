@@ -14,7 +14,7 @@ use optimize_onnx::proto::attribute_proto::AttributeType;
 use optimize_onnx::proto::tensor_proto::DataType;
 use optimize_onnx::proto::{
     tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
-    OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use optimize_onnx::{save, Model, SaveOptions};
 use optimize_quant::calibrate::capture_model;
@@ -127,15 +127,7 @@ fn model() -> Model {
         output: vec![value("v", DataType::Float, &[1, 4])],
         ..Default::default()
     };
-    Model::from_proto(ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(17),
-        }],
-        graph: Some(g),
-        ..Default::default()
-    })
+    Model::from_proto(optimize_onnx::build::model(g, 17))
 }
 
 fn sample(seed: u64, c: bool) -> Vec<(String, Tensor)> {

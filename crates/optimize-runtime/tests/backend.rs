@@ -1,6 +1,6 @@
 use optimize_data::Tensor;
 use optimize_onnx::build::{node, value_info_f32};
-use optimize_onnx::proto::{GraphProto, ModelProto, OperatorSetIdProto, ValueInfoProto};
+use optimize_onnx::proto::{GraphProto, ModelProto, ValueInfoProto};
 use optimize_runtime::{load_model, Backend, Error};
 use prost::Message;
 
@@ -15,20 +15,17 @@ fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
 /// `y = Det(x)` for x: f32 [2, 3, 3]. tract 0.23 has no Det; ONNX Runtime has (opset 11+).
 fn det_model() -> Vec<u8> {
     ModelProto {
-        ir_version: Some(8),
-        opset_import: vec![OperatorSetIdProto {
-            domain: Some(String::new()),
-            version: Some(17),
-        }],
         producer_name: Some("optimize-runtime tests".into()),
-        graph: Some(GraphProto {
-            name: Some("det".into()),
-            node: vec![node("Det", &["x"], &["y"], "the_det")],
-            input: vec![value_info("x", &[2, 3, 3])],
-            output: vec![value_info("y", &[2])],
-            ..Default::default()
-        }),
-        ..Default::default()
+        ..optimize_onnx::build::model(
+            GraphProto {
+                name: Some("det".into()),
+                node: vec![node("Det", &["x"], &["y"], "the_det")],
+                input: vec![value_info("x", &[2, 3, 3])],
+                output: vec![value_info("y", &[2])],
+                ..Default::default()
+            },
+            17,
+        )
     }
     .encode_to_vec()
 }
