@@ -653,71 +653,42 @@ impl Rewriter<'_> {
                     .or_default() += 1;
                 rewired.insert(i, vec![(wi, dq)]);
             }
-            let mut halves: HashMap<String, String> = HashMap::new();
-            for &i in &gp.fp16_weights {
-                let Some((n, _, wi, w)) = weight_of(i) else {
-                    continue;
-                };
-                let cast = match halves.get(w.name()) {
-                    Some(c) => c.clone(),
-                    None => {
-                        let mut h = w.clone();
-                        let base = w.name().to_string();
-                        h.name = Some(self.names.fresh(&format!("{base}_fp16")));
-                        let conv = crate::fp16::tensor::convert(&mut h).map_err(|e| {
-                            Error::Calibration {
-                                detail: format!("float16 weight '{base}': {e}"),
-                            }
-                        })?;
-                        if conv.clamped > 0 {
-                            // Values past ±65504 would change: keep this weight in float32.
-                            self.report
-                                .skip(n.op_type(), "weight exceeds the float16 range");
-                            continue;
+            // Float nodes whose weight is stored compactly (float16, or int8 with per-channel
+            // scales) and expanded by constant ops the runtime folds at load.
+            let mut expanded: HashMap<(String, bool), String> = HashMap::new();
+            for (nodes, int8) in [(&gp.fp16_weights, false), (&gp.int8_storage, true)] {
+                for &i in nodes {
+                    let Some((n, rule, wi, w)) = weight_of(i) else {
+                        continue;
+                    };
+                    let key = (w.name().to_string(), int8);
+                    let out = match expanded.get(&key) {
+                        Some(o) => o.clone(),
+                        None => {
+                            let made = if int8 {
+                                let axis = (rule.channel_axis)(n, w.dims.len());
+                                Some(self.int8_stored_weight(&w, axis, &mut head, &mut inits)?)
+                            } else {
+                                self.fp16_stored_weight(&w, &mut head, &mut inits)?
+                            };
+                            let Some(o) = made else {
+                                // Values past ±65504 would change: keep this weight in float32.
+                                self.report
+                                    .skip(n.op_type(), "weight exceeds the float16 range");
+                                continue;
+                            };
+                            expanded.insert(key, o.clone());
+                            o
                         }
-                        let out = self.names.fresh(&format!("{base}_float"));
-                        head.push(
-                            node(
-                                "Cast",
-                                &[h.name()],
-                                &[&out],
-                                &self.names.fresh(&format!("{base}_Cast")),
-                            )
-                            .with_attr(attr_int("to", DataType::Float as i64)),
-                        );
-                        inits.push(h);
-                        self.replaced.insert(base.clone());
-                        halves.insert(base, out.clone());
-                        out
-                    }
-                };
-                *self
-                    .report
-                    .fp16_weights
-                    .entry(n.op_type().to_string())
-                    .or_default() += 1;
-                rewired.insert(i, vec![(wi, cast)]);
-            }
-            let mut stored: HashMap<String, String> = HashMap::new();
-            for &i in &gp.int8_storage {
-                let Some((n, rule, wi, w)) = weight_of(i) else {
-                    continue;
-                };
-                let axis = (rule.channel_axis)(n, w.dims.len());
-                let out = match stored.get(w.name()) {
-                    Some(o) => o.clone(),
-                    None => {
-                        let o = self.int8_stored_weight(&w, axis, &mut head, &mut inits)?;
-                        stored.insert(w.name().to_string(), o.clone());
-                        o
-                    }
-                };
-                *self
-                    .report
-                    .int8_storage
-                    .entry(n.op_type().to_string())
-                    .or_default() += 1;
-                rewired.insert(i, vec![(wi, out)]);
+                    };
+                    let counts = if int8 {
+                        &mut self.report.int8_storage
+                    } else {
+                        &mut self.report.fp16_weights
+                    };
+                    *counts.entry(n.op_type().to_string()).or_default() += 1;
+                    rewired.insert(i, vec![(wi, out)]);
+                }
             }
         }
 
@@ -772,6 +743,51 @@ impl Rewriter<'_> {
 
     /// `w` in int8 (per channel along `axis`) behind a `DequantizeLinear`, once per weight and
     /// axis in a graph: returns the dequantized tensor's name and the quantization parameters.
+    /// Stores weight `w` in float16 behind a `Cast` to float32 (runtimes fold it at load);
+    /// returns the name of the float32 weight, or `None` when a value lies past float16's range.
+    fn fp16_stored_weight(
+        &mut self,
+        w: &TensorProto,
+        head: &mut Vec<NodeProto>,
+        inits: &mut Vec<TensorProto>,
+    ) -> Result<Option<String>> {
+        let base = w.name();
+        let mut h = w.clone();
+        h.name = Some(self.names.fresh(&format!("{base}_fp16")));
+        let conv = crate::fp16::tensor::convert(&mut h).map_err(|e| Error::Calibration {
+            detail: format!("float16 weight '{base}': {e}"),
+        })?;
+        if conv.clamped > 0 {
+            return Ok(None);
+        }
+        let out = self.cast_to_float(h.name(), base, "_float", head);
+        inits.push(h);
+        self.replaced.insert(base.to_string());
+        Ok(Some(out))
+    }
+
+    /// A `Cast` of `input` to float32 at the head of the graph; returns its output
+    /// (`{base}{suffix}`).
+    fn cast_to_float(
+        &mut self,
+        input: &str,
+        base: &str,
+        suffix: &str,
+        head: &mut Vec<NodeProto>,
+    ) -> String {
+        let out = self.names.fresh(&format!("{base}{suffix}"));
+        head.push(
+            node(
+                "Cast",
+                &[input],
+                &[&out],
+                &self.names.fresh(&format!("{base}_Cast")),
+            )
+            .with_attr(attr_int("to", DataType::Float as i64)),
+        );
+        out
+    }
+
     /// Stores weight `w` in int8 with one scale per slice along `axis`, expanded back to
     /// float32 by `Cast` and `Mul` (constants only, so runtimes fold them at load); returns the
     /// name of the float32 weight.
@@ -801,17 +817,8 @@ impl Rewriter<'_> {
         report.weights.tensors += 1;
         report.weights.bytes_before += values.len() as u64 * 4;
         report.weights.bytes_after += values.len() as u64 + scales.len() as u64 * 4;
-        let cast = self.names.fresh(&format!("{base}_cast"));
+        let cast = self.cast_to_float(&q_name, base, "_cast", head);
         let out = self.names.fresh(&format!("{base}_expanded"));
-        head.push(
-            node(
-                "Cast",
-                &[&q_name],
-                &[&cast],
-                &self.names.fresh(&format!("{base}_Cast")),
-            )
-            .with_attr(attr_int("to", DataType::Float as i64)),
-        );
         head.push(node(
             "Mul",
             &[&cast, &s_name],
