@@ -18,20 +18,21 @@
 //!    the largest set of the least harmful that still meets the criterion stays int8.
 //!    This runs from the latency stage's answer and, when that left groups float for speed,
 //!    from full int8 as well, so a smaller model that is about as fast is among the candidates.
-//! 5. **Weights alone** (measured between stages 3 and 4): every node float with its weight stored in int8 (symmetric,
-//!    per channel) behind a `Cast` and a `Mul` of constants, which runtimes fold once at load:
-//!    float32's compute at a quarter of the bytes. When that meets the criterion, the
-//!    accuracy search (stage 4) runs with the nodes it leaves float stored this way, so it
-//!    counts what their int8 weights cost; otherwise the float nodes of each answer store
-//!    their weights in int8 if the criterion still holds, else in float16 (a `Cast`, also
-//!    folded at load).
+//! 5. **Weights alone** (measured between stages 3 and 4): every node float with its weight
+//!    stored in int8 (symmetric, per channel) behind a `Cast` and a `Mul` of constants, which
+//!    runtimes fold once at load: float32's compute at a quarter of the bytes. When that meets
+//!    the criterion, the accuracy search (stage 4) runs with the nodes it leaves float stored
+//!    this way, so it counts what their int8 weights cost; otherwise the float nodes of each
+//!    answer store their weights in int8 if the criterion still holds, else in float16 (a
+//!    `Cast`, also folded at load).
 //! 6. **Answer**: among the trials that meet the criterion and are at least 3% faster than
-//!    float32 (timed again, longer, side by side; closer is within noise), the smallest ([`Prefer::Size`], the default), or the
-//!    smallest of those within 10% of the fastest ([`Prefer::Speed`]: closer than that is
-//!    within this kind of machine's noise); if no int8 activation beats float32, the
-//!    smallest model with weights alone in int8 (stage 5), else the float32 model itself
-//!    (nothing gained, nothing lost); if none meets the criterion, the closest one, flagged. The search stops at the time budget or when `stop` is
-//!    raised (Ctrl-C) and answers with what it has.
+//!    float32 (timed again, longer, side by side; closer is within noise), the smallest
+//!    ([`Prefer::Size`], the default), or the smallest of those within 10% of the fastest
+//!    ([`Prefer::Speed`]: closer than that is within this kind of machine's noise); if no int8
+//!    activation beats float32, the smallest model with weights alone in int8 (stage 5), else
+//!    the float32 model itself (nothing gained, nothing lost); if none meets the criterion, the
+//!    closest one, flagged. The search stops at the time budget or when `stop` is raised
+//!    (Ctrl-C) and answers with what it has.
 //!
 //! The metric is top-1 accuracy when the evaluation data has labels, else the cosine similarity
 //! of the outputs with float32's (the smallest over outputs, over all samples).
@@ -270,9 +271,10 @@ pub type SampleSource<'a> =
 
 struct Search<'a, 's> {
     model: Model,
-    /// The model before any opset upgrade: weights-alone trials are built from it (they need
-    /// no opset 13), so the float32_compute answer is float32's graph exactly.
-    plain: Model,
+    /// The model before the opset upgrade, when there was one: weights-alone trials are built
+    /// from it (they need no opset 13), so the float32_compute answer is float32's graph
+    /// exactly. `None` when `model` was not upgraded (it is that model then).
+    plain: Option<Model>,
     config: &'a AutoConfig,
     eval: &'a EvalSet,
     samples: SampleSource<'s>,
@@ -318,8 +320,11 @@ pub fn quantize_auto(
         prepared = model.clone();
     }
     optimize_onnx::transform::constants_to_initializers(&mut prepared.proto);
-    let mut plain = model.clone();
-    optimize_onnx::transform::constants_to_initializers(&mut plain.proto);
+    let plain = upgraded.then(|| {
+        let mut plain = model.clone();
+        optimize_onnx::transform::constants_to_initializers(&mut plain.proto);
+        plain
+    });
 
     // The float32 reference: outputs on every eval sample, and the metric.
     progress("float32 baseline");
@@ -513,7 +518,7 @@ impl Search<'_, '_> {
                 per_channel: false,
                 ..cfg.clone()
             };
-            if let Ok(built) = build(&self.plain, &plain_cfg) {
+            if let Ok(built) = build(self.plain.as_ref().unwrap_or(&self.model), &plain_cfg) {
                 return Ok(built);
             }
         }
@@ -560,6 +565,7 @@ impl Search<'_, '_> {
             Some(labels) => top1(&outputs, labels)?,
             None => cosine,
         };
+        let alone = self.weights_alone(&choice);
         self.report.trials.push(Trial {
             name: name.to_string(),
             method: choice.method.to_string(),
@@ -569,8 +575,8 @@ impl Search<'_, '_> {
             weight_only_nodes: qreport.weight_only.values().sum(),
             int8_storage_nodes: qreport.int8_storage.values().sum(),
             fp16_weight_nodes: qreport.fp16_weights.values().sum(),
-            weights_alone: self.weights_alone(&choice),
-            float32_compute: self.weights_alone(&choice)
+            weights_alone: alone,
+            float32_compute: alone
                 && qreport.nodes_quantized() == 0
                 && qreport.weight_only.is_empty(),
             quantized_nodes: qreport.nodes_quantized(),
