@@ -119,9 +119,11 @@ pub fn labels_of(
     set: &optimize_data::CalibrationSet,
     path: &std::path::Path,
 ) -> Result<Option<Vec<i64>>> {
-    let Ok(labels) = set.labels() else {
+    // No label array means unlabelled data; a label array that cannot be read is an error.
+    if !set.extra_names().any(|n| n == "label" || n == "labels") {
         return Ok(None);
-    };
+    }
+    let labels = set.labels()?;
     let labels: Vec<i64> = labels.to_f64_lossy().iter().map(|&v| v as i64).collect();
     if labels.len() != set.len() {
         return Err(Error::Eval(format!(

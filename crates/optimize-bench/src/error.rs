@@ -62,6 +62,10 @@ pub enum Error {
         source: crate::fidelity::CompareError,
     },
 
+    /// A measuring child process failed while working.
+    #[error("{0}")]
+    Worker(String),
+
     // --- reports ---
     /// A report file or folder could not be written.
     #[error("cannot write {}: {source}", .path.display())]
@@ -116,7 +120,9 @@ impl Error {
                     | R::InputMismatch { .. }
                     | R::UnsupportedDType { .. }
             ),
-            Error::Write { .. } | Error::Chart { .. } | Error::Verify(_) => false,
+            Error::Write { .. } | Error::Chart { .. } | Error::Verify(_) | Error::Worker(_) => {
+                false
+            }
         }
     }
 }

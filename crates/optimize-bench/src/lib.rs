@@ -5,14 +5,21 @@
 //! - [`Bench`] ([`mod@bench`]): measures one model on one back end ([`Engine`]: tract, ONNX
 //!   Runtime on the CPU, or on CUDA) and returns a [`BenchResult`], serialisable as JSON with a
 //!   versioned schema ([`bench::SCHEMA`], `optimize.bench/1`).
+//! - [`job`]: the whole `optimize bench` workflow ([`job::BenchJob`]): every (model, back end)
+//!   pair measured, each in a fresh process when the caller can start one, and the report.
 //! - [`latency`]: the timing protocol (warm-up, then at least N calls and S seconds, as MLPerf's
 //!   SingleStream) and [`LatencyStats`] (percentiles, mean, std, CV, harness overhead).
+//! - [`compare`]: latency before and after a pass ([`compare::before_after`]), for the passes'
+//!   reports.
 //! - [`memory`]: peak resident memory of the process ([`MemoryStats`]); measure each model in a
 //!   process of its own to get its peak.
 //! - [`accuracy`]: top-1 accuracy on labelled evaluation data.
 //! - [`fidelity`]: a model's outputs against a reference model's.
 //! - [`verify`]: a rewritten model (quantized, pruned) checked against its original: it loads and
 //!   runs in ONNX Runtime and tract, output error, accuracy before and after on labelled data.
+//! - [`policy`]: when a rewritten model is accepted ([`VerifyPolicy`] → [`Verdict`]): accuracy
+//!   drop with labels, output cosine / max abs without; non-finite or all-zero outputs never
+//!   match.
 //! - [`machine`]: the CPU, OS and library versions a result came from; pinning to one core.
 //! - [`report`]: many results against a baseline as `report.json` and `report.md`, with charts
 //!   drawn by [`chart`] (SVG and PNG, text in a bundled font).
@@ -45,11 +52,14 @@
 pub mod accuracy;
 pub mod bench;
 pub mod chart;
+pub mod compare;
 mod error;
 pub mod fidelity;
+pub mod job;
 pub mod latency;
 pub mod machine;
 pub mod memory;
+pub mod policy;
 pub mod report;
 pub mod verify;
 
@@ -60,4 +70,5 @@ pub use fidelity::{FidelityAccumulator, OutputFidelity};
 pub use latency::{measure_latency, LatencyConfig, LatencyStats};
 pub use machine::{Machine, Versions};
 pub use memory::MemoryStats;
+pub use policy::{Verdict, VerifyPolicy};
 pub use report::Report;

@@ -71,14 +71,17 @@ const QUANTIZE_EXAMPLES: &str = "\
 Examples:
   optimize quantize --int8 models/digits-mlp.onnx
       dynamic int8: weights int8, activations quantized at run time (no data needed)
-  optimize quantize --int8 --calibrate models/data/digits-test.npz --per-channel models/digits-cnn.onnx
-      static int8 in QDQ form, activation ranges calibrated on the data (arrays named after the
-      model's inputs; the first axis indexes samples; the last --holdout samples verify)
-  optimize quantize --int8 --calibrate calib/ --method percentile=99.99 model.onnx -o model.int8.onnx
-  optimize quantize --fp16 model.onnx
+  optimize quantize --int8 --calibrate models/data/digits-train-cnn.npz --per-channel --eval models/data/digits-test-cnn.npz models/digits-cnn.onnx -o digits-cnn.int8.onnx
+      static int8 in QDQ form, activation ranges calibrated on the training data (arrays named
+      after the model's inputs; the first axis indexes samples), verified on the test split
+  optimize quantize --int8 --auto --calibrate models/data/digits-train.npz --eval models/data/digits-test.npz models/digits-mlp.onnx -o digits-mlp.auto.onnx
+  optimize quantize --fp16 models/digits-cnn.onnx -o digits-cnn.fp16.onnx
 
 Every output is loaded and run in ONNX Runtime (and tract where it can) and compared with the
-original: size, nodes quantized and skipped (with why), output error, time per phase.";
+original before it is written: with labels, top-1 may drop at most --max-drop; without, every
+output's cosine must reach --min-cosine. A rejected output is not written (exit 1). The report
+gives size, nodes quantized and skipped (with why), output error, size/accuracy/latency before
+and after, and time per phase.";
 
 const BENCH_EXAMPLES: &str = "\
 Examples:
@@ -189,7 +192,10 @@ tract run them no faster and the file is no smaller (the report gives the gzip s
 zeros show); nm 2:4 is what GPUs with sparse tensor cores accelerate. channels and lowrank change
 the shapes of the weights, so the model really is smaller and does less work. Every output is
 loaded and run in ONNX Runtime and tract and compared with the original (accuracy too with
-labelled --eval data); latency before and after is measured unless --no-bench.";
+labelled --eval data) before it is written: outputs must stay finite and not all zeros, and
+with --max-drop / --min-cosine (defaults with --recover: 1 point, cosine 0.99) close to the
+original; a rejected output is not written (exit 1). Latency before and after is measured
+unless --no-bench.";
 
 /// The pruning method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -288,6 +294,23 @@ pub struct PruneArgs {
     /// Skip measuring latency before and after.
     #[arg(long)]
     pub no_bench: bool,
+    /// Intra-op threads of the runtimes that time the models [default: the runtime's choice].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Accept the output only if top-1 (with labelled --eval) drops at most this, as a fraction
+    /// (0.01 = 1 point) [default: no bound without --recover; 0.01 with it].
+    #[arg(long, value_name = "DROP")]
+    pub max_drop: Option<f64>,
+    /// Accept the output only if every output's cosine with the original's is at least this
+    /// (data without labels) [default: no bound without --recover; 0.99 with it].
+    #[arg(long, value_name = "COSINE")]
+    pub min_cosine: Option<f64>,
+    /// Accept the output only if no output value moves by more than this.
+    #[arg(long, value_name = "ABS")]
+    pub max_abs: Option<f64>,
+    /// When verification rejects the output, keep it as <OUTPUT stem>.rejected.onnx.
+    #[arg(long)]
+    pub keep_rejected: bool,
     /// lowrank: factor every candidate even when the factors hold more parameters than the
     /// weight.
     #[arg(long)]
@@ -381,9 +404,6 @@ pub struct QuantizeArgs {
     /// Calibration samples held back for verification [default: 10% of the data, at most 64].
     #[arg(long)]
     pub holdout: Option<usize>,
-    /// Data to verify on when there is no calibration data (default: seeded random inputs).
-    #[arg(long, value_name = "DATA")]
-    pub verify_data: Option<PathBuf>,
     /// fp16: make graph inputs and outputs float16 too.
     #[arg(long)]
     pub no_keep_io_types: bool,
@@ -393,6 +413,18 @@ pub struct QuantizeArgs {
     /// Skip loading and comparing the output.
     #[arg(long)]
     pub no_verify: bool,
+    /// When verification rejects the output, keep it as <OUTPUT stem>.rejected.onnx (it is
+    /// never left at the output path).
+    #[arg(long)]
+    pub keep_rejected: bool,
+    /// Accept the output only if no output value differs from the original's by more than
+    /// this (checked when the data has no labels, or with --max-drop unset).
+    #[arg(long, value_name = "ABS")]
+    pub max_abs: Option<f64>,
+    /// Skip timing the original and the output (the before/after table then shows size and
+    /// accuracy only).
+    #[arg(long)]
+    pub no_bench: bool,
     /// Quantize even an already-quantized model, and write the model even if nothing changed.
     #[arg(long)]
     pub force: bool,
@@ -411,24 +443,34 @@ pub struct QuantizeArgs {
     /// goal (the closest is written).
     #[arg(long, requires = "calibrate", conflicts_with_all = ["fp16", "per_channel", "method"])]
     pub auto: bool,
-    /// --auto: labelled evaluation data (.npz/.npy/.safetensors/folder with a `label` array);
-    /// without it, held-out calibration samples and fidelity to float32.
-    #[arg(long, value_name = "DATA", requires = "auto")]
+    /// Evaluation data (.npz/.npy/.safetensors or a folder; with a `label` array, top-1
+    /// accuracy): what the output is verified on and, with --auto, what the search judges by.
+    /// Without it: held-out calibration samples, else seeded random inputs.
+    #[arg(long, value_name = "DATA", alias = "verify-data")]
     pub eval: Option<PathBuf>,
-    /// --auto: the largest accepted drop of top-1 accuracy (as a fraction: 0.01 = 1 point), or,
-    /// without labels, of cosine similarity below 1 [default: 0.01].
-    #[arg(long, requires = "auto", conflicts_with = "min_cosine")]
+    /// The largest accepted drop of top-1 accuracy, as a fraction (0.01 = 1 point): the
+    /// verification bound with labelled data [default: 0.01; fp16 0.005]; with --auto also the
+    /// search's goal (without labels: how far cosine may fall below 1).
+    #[arg(long, value_name = "DROP")]
     pub max_drop: Option<f64>,
-    /// --auto: the smallest accepted cosine similarity of every output with float32.
-    #[arg(long, requires = "auto")]
+    /// The smallest accepted cosine similarity of every output with the original's, without
+    /// labels [default: 0.99; fp16 0.999]; with --auto the search's goal (over --max-drop).
+    #[arg(long, value_name = "COSINE")]
     pub min_cosine: Option<f64>,
-    /// --auto: the runtime to measure latency and accuracy on.
-    #[arg(long, value_parser = ["ort", "tract"], default_value = "ort", requires = "auto")]
-    pub target: String,
+    /// Threads of the runtimes that time the models: the before/after latency, and the
+    /// --auto search's target [default: the runtime's choice; 2 for --auto].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// --auto: the runtime to measure latency and accuracy on: ort or tract.
+    #[arg(long, default_value = "ort", requires = "auto",
+          value_parser = clap::builder::TypedValueParser::try_map(
+              clap::builder::PossibleValuesParser::new(["ort", "tract"]),
+              |s| s.parse::<optimize_quant::auto::AutoTarget>()))]
+    pub target: optimize_quant::auto::AutoTarget,
     /// --auto: time budget of the search, e.g. 90s, 10m; the best model found is written when
     /// it runs out (or on Ctrl-C).
-    #[arg(long, default_value = "10m", requires = "auto")]
-    pub budget: String,
+    #[arg(long, default_value = "10m", requires = "auto", value_parser = duration)]
+    pub budget: std::time::Duration,
     /// --auto: skip the latency stage (op groups left in float because they run faster that
     /// way), so only accuracy decides what stays float: smaller models, and the answer is still
     /// never slower than float32.
@@ -438,6 +480,14 @@ pub struct QuantizeArgs {
     /// smallest (size) or the smallest of those within 10% of the fastest (speed).
     #[arg(long, value_parser = ["size", "speed"], default_value = "size", requires = "auto")]
     pub prefer: String,
+}
+
+/// `90s`, `10m`, `1h 30m`, or plain seconds.
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(secs) => std::time::Duration::try_from_secs_f64(secs).map_err(|e| e.to_string()),
+        Err(_) => humantime::parse_duration(s.trim()).map_err(|e| e.to_string()),
+    }
 }
 
 /// Parses the process arguments. On `--help`/`--version` prints and returns exit code 0; on a

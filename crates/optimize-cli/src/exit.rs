@@ -20,6 +20,43 @@ pub const INTERRUPTED: u8 = 130;
 #[error("{0}")]
 pub struct Interrupted(pub String);
 
+/// A job's output failed its verification policy: nothing was written at the output path
+/// (exit 1, a failure of the work, not of the input).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Rejected(pub String);
+
+impl Rejected {
+    /// The message for an output at `output` rejected by `verdict`, kept at `kept` if asked.
+    pub fn of(output: &str, verdict: Option<&optimize_bench::Verdict>, kept: Option<&str>) -> Self {
+        let why = verdict.map_or("verification failed".to_string(), |v| v.failures.join("; "));
+        let kept = match kept {
+            Some(k) => format!("; the rejected model is at {k}"),
+            None => "; pass --keep-rejected to keep it beside the output".to_string(),
+        };
+        Rejected(format!(
+            "{output} was not written: it failed verification ({why}); loosen the bound with --max-drop / --min-cosine / --max-abs if this is acceptable{kept}"
+        ))
+    }
+}
+
+/// The flag that fixes a library error, for the errors a flag fixes: libraries describe the
+/// problem in their own terms, the command line adds how to act on it here.
+fn hint(err: &anyhow::Error) -> Option<&'static str> {
+    for e in err.chain() {
+        match e.downcast_ref::<optimize_quant::Error>() {
+            Some(optimize_quant::Error::AlreadyQuantized { .. }) => {
+                return Some("use --force to quantize anyway")
+            }
+            Some(optimize_quant::Error::NothingToQuantize { .. }) => {
+                return Some("use --force to write the model anyway")
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Prints the error chain on one line and picks the exit code from the error's kind.
 pub fn report(err: &anyhow::Error) -> ExitCode {
     // A closed pipe (`optimize inspect m.onnx | head`) is the reader's choice, not our failure.
@@ -41,6 +78,9 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
         }
         line.push_str(part);
     }
+    if let Some(h) = hint(err) {
+        line.push_str(&format!(" ({h})"));
+    }
     eprintln!("error: {line}");
     ExitCode::from(code(err))
 }
@@ -51,6 +91,12 @@ fn code(err: &anyhow::Error) -> u8 {
             return BAD_INPUT;
         }
         if e.downcast_ref::<Interrupted>().is_some() {
+            return INTERRUPTED;
+        }
+        if e.downcast_ref::<Rejected>().is_some() {
+            return FAILURE;
+        }
+        if let Some(optimize_prune::Error::Interrupted { .. }) = e.downcast_ref() {
             return INTERRUPTED;
         }
         if let Some(e) = e.downcast_ref::<optimize_distill::Error>() {

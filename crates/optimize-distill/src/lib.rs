@@ -13,7 +13,10 @@
 //!   [`optim`]'s AdamW or SGD, keeps the best epoch, checkpoints and resumes ([`run`]),
 //!   exports to ONNX and checks the export in tract and ONNX Runtime ([`export`]), and writes a
 //!   report comparing teacher, distilled student and the same student trained alone
-//!   ([`report`]). This is `optimize distill`.
+//!   ([`report`]). [`job::DistillJob`] is this as `optimize distill` runs it, reporting
+//!   through [`optimize_job::Progress`] (cancelled: a checkpoint, then
+//!   [`pipeline::Outcome::Interrupted`]); [`job::Recover`] is the same training used as the
+//!   fine-tuning step of another pass (`prune --recover`).
 //! - **Your own candle loop**: [`Distiller::new`] with a [`Teacher`] and a [`DistillConfig`];
 //!   [`Distiller::step`] turns your student's logits for a [`Batch`] into a [`Loss`] to
 //!   back-propagate. The losses themselves are in [`loss`].
@@ -58,6 +61,7 @@ pub mod data;
 mod error;
 pub mod export;
 pub mod import;
+pub mod job;
 pub mod loss;
 pub mod optim;
 pub mod pipeline;

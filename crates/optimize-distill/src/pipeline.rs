@@ -25,7 +25,7 @@ use crate::checkpoint::{write_atomic, write_tensors};
 use crate::export::{export_onnx, verify_export, Parity};
 use crate::recipe::Recipe;
 use crate::report::{draw, write_log, DataSummary, DistillReport, ModelRow, RunSummary, SCHEMA};
-use crate::run::{accuracy, all_inputs, Observer, RunResult, Session, Trained};
+use crate::run::{accuracy, all_inputs, Progress, RunResult, Session, Trained};
 use crate::student::LayerSpec;
 use crate::{Error, Result};
 
@@ -81,7 +81,7 @@ pub struct StudentConfig {
 pub fn distill(
     recipe: Recipe,
     options: &DistillOptions,
-    observer: &mut dyn Observer,
+    observer: &mut dyn Progress,
 ) -> Result<Outcome> {
     let out = &options.out_dir;
     std::fs::create_dir_all(out).map_err(|source| Error::Write {

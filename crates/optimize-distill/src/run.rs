@@ -197,6 +197,53 @@ pub struct RunResult {
     pub weights: BTreeMap<String, Tensor>,
 }
 
+/// Sums over the batches of an epoch so far, each loss weighted by its batch's samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochSums {
+    /// Total loss.
+    pub loss: f64,
+    /// Soft (teacher) loss.
+    pub soft: f64,
+    /// Hard (label) loss.
+    pub hard: f64,
+    /// Hint (feature) loss.
+    pub hint: f64,
+    /// Samples predicted right (against the label, or the teacher's top-1 when unlabelled).
+    pub correct: f64,
+    /// Samples seen.
+    pub samples: f64,
+}
+
+impl EpochSums {
+    /// Mean of a sum over the samples seen.
+    fn mean(&self, sum: f64) -> f64 {
+        sum / self.samples.max(1.0)
+    }
+}
+
+/// The best epoch of a run so far.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BestEpoch {
+    /// 1-based epoch; 0 before the first epoch ends.
+    pub epoch: usize,
+    /// The early-stopping metric at that epoch (higher is better).
+    pub score: f64,
+    /// Validation accuracy at that epoch.
+    pub val_accuracy: f64,
+    /// Validation loss at that epoch.
+    pub val_loss: f64,
+}
+
+impl BestEpoch {
+    /// No epoch yet: any epoch beats it.
+    pub const NONE: BestEpoch = BestEpoch {
+        epoch: 0,
+        score: f64::MIN,
+        val_accuracy: 0.0,
+        val_loss: f64::MAX,
+    };
+}
+
 /// Where a run stands between two batches: everything needed to go on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunState {
@@ -208,14 +255,14 @@ pub struct RunState {
     pub batch: usize,
     /// Optimizer steps taken.
     pub steps: usize,
-    /// Sums over the epoch so far: loss, soft, hard, hint, correct, samples.
-    pub sums: [f64; 6],
+    /// Sums over the epoch so far.
+    pub sums: EpochSums,
     /// Epoch seconds so far.
     pub seconds: f64,
     /// Finished epochs.
     pub history: Vec<EpochRecord>,
-    /// Best epoch so far (1-based, 0 for none), its metric and accuracy and loss.
-    pub best: (usize, f64, f64, f64),
+    /// Best epoch so far.
+    pub best: BestEpoch,
     /// Epochs since the best.
     pub stale: usize,
     /// Student weights now.
@@ -232,26 +279,25 @@ pub struct RunState {
     pub best_weights: BTreeMap<String, Tensor>,
 }
 
-/// What a training run reports as it goes, and how it is asked to stop. The CLI draws
-/// progress bars and stops on Ctrl-C; tests stop after a given batch.
-pub trait Observer {
-    /// A run begins an epoch of `batches` batches.
-    fn epoch_start(&mut self, _run: &str, _epoch: usize, _epochs: usize, _batches: usize) {}
-    /// A batch is done: running mean loss and accuracy of the epoch, samples so far.
-    fn batch_done(&mut self, _loss: f64, _accuracy: f64, _samples: usize, _seconds: f64) {}
-    /// An epoch is done.
-    fn epoch_done(&mut self, _record: &EpochRecord) {}
-    /// Whether to stop now (checked after every batch); a checkpoint is written first.
-    fn should_stop(&mut self) -> bool {
-        false
-    }
+/// Training reports through the one job [`Progress`] trait: each epoch is a phase named
+/// `<run> epoch E/N` with its batches as steps, each batch's running loss, accuracy and speed
+/// the step message, each finished epoch a note (the same line as in `log.jsonl`, in words);
+/// [`Progress::cancelled`] is checked after every batch, and a checkpoint is written first.
+pub use optimize_job::{Progress, Quiet};
+
+/// The one-line summary of an epoch that training notes to its [`Progress`].
+pub fn epoch_line(e: &EpochRecord, epochs: usize) -> String {
+    format!(
+        "{} epoch {}/{}: loss {:.4}, train accuracy {:.1}%, val accuracy {:.2}%, {:.0} samples/s",
+        e.run,
+        e.epoch,
+        epochs,
+        e.train_loss,
+        e.train_accuracy * 100.0,
+        e.val_accuracy * 100.0,
+        e.samples_per_s
+    )
 }
-
-/// An observer that reports nothing and never stops.
-#[derive(Debug, Default)]
-pub struct Quiet;
-
-impl Observer for Quiet {}
 
 /// A prepared recipe: data loaded, teacher loaded and checked against the student.
 pub struct Session {
@@ -516,7 +562,7 @@ impl Session {
         sweep: bool,
         checkpoint: &Path,
         resume: Option<&Path>,
-        observer: &mut dyn Observer,
+        observer: &mut dyn Progress,
     ) -> Result<Trained> {
         let mut finished: Vec<RunResult> = Vec::new();
         let mut resume_state: Option<RunState> = None;
@@ -716,7 +762,7 @@ impl Session {
         &self,
         run: &RunSpec,
         resume: Option<RunState>,
-        observer: &mut dyn Observer,
+        observer: &mut dyn Progress,
         finished: &[RunResult],
         checkpoint: &Path,
         last_checkpoint: &mut Option<PathBuf>,
@@ -772,10 +818,10 @@ impl Session {
                 epoch: 0,
                 batch: 0,
                 steps: 0,
-                sums: [0.0; 6],
+                sums: EpochSums::default(),
                 seconds: 0.0,
                 history: Vec::new(),
-                best: (0, f64::MIN, 0.0, f64::MAX),
+                best: BestEpoch::NONE,
                 stale: 0,
                 student: BTreeMap::new(),
                 optim: BTreeMap::new(),
@@ -807,7 +853,10 @@ impl Session {
         while st.epoch < r.epochs {
             let epoch = st.epoch;
             let batches = self.epoch_batches(run, epoch);
-            observer.epoch_start(&run.name, epoch + 1, r.epochs, batches.len());
+            observer.phase(
+                &format!("{} epoch {}/{}", run.name, epoch + 1, r.epochs),
+                Some(batches.len() as u64),
+            );
             let mut lr = 0.0;
             while st.batch < batches.len() {
                 let b = st.batch;
@@ -899,57 +948,60 @@ impl Session {
                     })
                     .count();
                 let n = idx.len() as f64;
-                for (s, v) in st.sums.iter_mut().zip([
-                    value as f64 * n,
-                    loss.soft as f64 * n,
-                    loss.hard as f64 * n,
-                    loss.hint as f64 * n,
-                    correct as f64,
-                    n,
-                ]) {
-                    *s += v;
-                }
+                let sums = &mut st.sums;
+                sums.loss += value as f64 * n;
+                sums.soft += loss.soft as f64 * n;
+                sums.hard += loss.hard as f64 * n;
+                sums.hint += loss.hint as f64 * n;
+                sums.correct += correct as f64;
+                sums.samples += n;
                 st.seconds += started.elapsed().as_secs_f64();
                 st.batch += 1;
-                let seen = st.sums[5].max(1.0);
-                observer.batch_done(
-                    st.sums[0] / seen,
-                    st.sums[4] / seen,
-                    st.sums[5] as usize,
-                    st.seconds,
+                observer.advance(
+                    st.batch as u64,
+                    &format!(
+                        "loss {:.4}  accuracy {:.1}%  {:.0} samples/s",
+                        st.sums.mean(st.sums.loss),
+                        st.sums.mean(st.sums.correct) * 100.0,
+                        st.sums.samples / st.seconds.max(1e-9)
+                    ),
                 );
-                if observer.should_stop() {
+                if observer.cancelled() {
                     snapshot(&mut st, &opt)?;
                     self.write_checkpoint(checkpoint, run.sweep, finished, &st)?;
                     return Ok(RunEnd::Interrupted);
                 }
             }
             let (val_accuracy, val_loss) = self.evaluate(&student, &self.data.val)?;
-            let seen = st.sums[5].max(1.0);
             let record = EpochRecord {
                 run: run.name.clone(),
                 epoch: epoch + 1,
                 lr,
-                train_loss: st.sums[0] / seen,
-                soft_loss: st.sums[1] / seen,
-                hard_loss: st.sums[2] / seen,
-                hint_loss: st.sums[3] / seen,
-                train_accuracy: st.sums[4] / seen,
+                train_loss: st.sums.mean(st.sums.loss),
+                soft_loss: st.sums.mean(st.sums.soft),
+                hard_loss: st.sums.mean(st.sums.hard),
+                hint_loss: st.sums.mean(st.sums.hint),
+                train_accuracy: st.sums.mean(st.sums.correct),
                 val_loss,
                 val_accuracy,
-                samples: st.sums[5] as usize,
+                samples: st.sums.samples as usize,
                 seconds: st.seconds,
-                samples_per_s: st.sums[5] / st.seconds.max(1e-9),
+                samples_per_s: st.sums.samples / st.seconds.max(1e-9),
             };
-            observer.epoch_done(&record);
+            observer.note(&epoch_line(&record, r.epochs));
             st.history.push(record);
             let score = match metric {
                 Metric::ValAccuracy => val_accuracy,
                 Metric::ValLoss => -val_loss,
             };
             let min_delta = r.early_stopping.as_ref().map_or(0.0, |e| e.min_delta);
-            if st.best.0 == 0 || score > st.best.1 + min_delta {
-                st.best = (epoch + 1, score, val_accuracy, val_loss);
+            if st.best.epoch == 0 || score > st.best.score + min_delta {
+                st.best = BestEpoch {
+                    epoch: epoch + 1,
+                    score,
+                    val_accuracy,
+                    val_loss,
+                };
                 st.best_weights = student.tensors()?;
                 st.stale = 0;
             } else {
@@ -957,7 +1009,7 @@ impl Session {
             }
             st.epoch += 1;
             st.batch = 0;
-            st.sums = [0.0; 6];
+            st.sums = EpochSums::default();
             st.seconds = 0.0;
             let stop_early = r
                 .early_stopping
@@ -986,9 +1038,9 @@ impl Session {
             alpha: run.weights.alpha,
             lr: run.lr,
             history: st.history,
-            best_epoch: st.best.0,
-            best_val_accuracy: st.best.2,
-            best_val_loss: st.best.3,
+            best_epoch: st.best.epoch,
+            best_val_accuracy: st.best.val_accuracy,
+            best_val_loss: st.best.val_loss,
             stopped_early,
             weights: st.best_weights,
         }

@@ -20,8 +20,10 @@
 use crate::proto::NodeProto;
 use std::collections::BTreeSet;
 
-/// Which nodes a pass may touch.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Which nodes a pass may touch. In a config: `op_types = ["Conv"]`, `exclude_nodes = [...]`,
+/// `exclude_op_types = [...]`, each optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NodeFilter {
     /// When set, only nodes of these op types are candidates.
     pub op_types: Option<BTreeSet<String>>,

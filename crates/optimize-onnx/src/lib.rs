@@ -40,6 +40,7 @@ mod model;
 pub mod names;
 pub mod proto;
 mod save;
+mod stage;
 pub mod tensor;
 pub mod transform;
 pub mod walk;
@@ -50,4 +51,8 @@ pub use error::{Error, Result};
 pub use graph::GraphView;
 pub use inspect::Summary;
 pub use model::{ExternalFile, Model};
-pub use save::{save, ExternalData, ExternalDataReport, SaveOptions, SaveReport, PROTOBUF_LIMIT};
+pub use save::{
+    refuse_overwrite, save, ExternalData, ExternalDataReport, SaveOptions, SaveReport,
+    PROTOBUF_LIMIT,
+};
+pub use stage::{stage, Staged};

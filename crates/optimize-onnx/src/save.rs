@@ -238,7 +238,9 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-fn refuse_overwrite(model: &Model, target: &Path) -> Result<()> {
+/// Fails with [`Error::WouldOverwriteInput`] when `target` is one of the files `model` was loaded
+/// from; jobs call it before any work so a bad output path costs nothing.
+pub fn refuse_overwrite(model: &Model, target: &Path) -> Result<()> {
     let Ok(target) = absolute(target) else {
         return Ok(());
     };

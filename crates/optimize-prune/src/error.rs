@@ -95,6 +95,27 @@ pub enum Error {
     #[error(transparent)]
     Bench(#[from] optimize_bench::Error),
 
+    /// The job's settings are inconsistent or out of range.
+    #[error("{detail}")]
+    Config {
+        /// What is wrong, naming the setting.
+        detail: String,
+    },
+
+    /// Fine-tuning after pruning failed.
+    #[error("fine-tuning failed: {detail}")]
+    Finetune {
+        /// Why.
+        detail: String,
+    },
+
+    /// Fine-tuning was interrupted; it saved a checkpoint.
+    #[error("fine-tuning interrupted (checkpoint {}); run the prune again to start over", checkpoint.display())]
+    Interrupted {
+        /// The checkpoint written.
+        checkpoint: std::path::PathBuf,
+    },
+
     // --- the outcome ---------------------------------------------------------------
     /// A pruned weight does not hold the N:M pattern it was pruned to (a bug in the pass).
     #[error("weight '{tensor}' breaks the {n}:{m} pattern: group {group} along the input dimension holds {nonzeros} non-zeros")]
@@ -120,7 +141,10 @@ impl Error {
             Error::Onnx(e) => e.is_input_error(),
             Error::Bench(e) => e.is_input_error(),
             Error::Data(_) => true,
-            Error::Runtime(_) | Error::PatternViolated { .. } => false,
+            Error::Runtime(_)
+            | Error::PatternViolated { .. }
+            | Error::Finetune { .. }
+            | Error::Interrupted { .. } => false,
             #[cfg(feature = "candle")]
             Error::Candle(_) => false,
             _ => true,

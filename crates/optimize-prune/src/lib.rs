@@ -7,6 +7,9 @@
 //! the methods that do shrink the model ([`channel`], [`low_rank`]) rewrite the graph so that
 //! the output really has fewer parameters and fewer operations.
 //!
+//! - [`job`]: the whole `optimize prune` workflow as one call ([`job::PruneJob`]): load, prune,
+//!   optionally fine-tune through an [`optimize_job::Finetune`] (distillation), stage, verify
+//!   under a policy, move into place only when accepted, time before and after. Start here.
 //! - [`magnitude`]: unstructured, the smallest `|w|` set to zero, one threshold for the model
 //!   or one per layer. Smaller only after compression.
 //! - [`n_m`]: N:M semi-structured sparsity (2:4) along the input dimension, the pattern sparse
@@ -42,6 +45,7 @@
 
 pub mod channel;
 mod error;
+pub mod job;
 pub mod layers;
 pub mod low_rank;
 pub mod magnitude;

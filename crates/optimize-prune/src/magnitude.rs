@@ -28,7 +28,8 @@ use optimize_onnx::Model;
 use std::collections::HashSet;
 
 /// Over which weights one threshold applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Scope {
     /// One threshold over all candidate weights together.
     #[default]

@@ -152,8 +152,14 @@ pub struct RunReport {
     pub compressed: Option<CompressedSize>,
     /// What the pass did.
     pub pruning: PruneReport,
-    /// Verification of the output (absent with `--no-verify`).
+    /// Verification of the output (absent when verification is off).
     pub verification: Option<Verification>,
+    /// Whether the output met its verification policy, and why not.
+    pub verdict: Option<optimize_bench::policy::Verdict>,
+    /// The path the output was written to; absent when verification rejected it.
+    pub written: Option<String>,
+    /// Where a rejected output was kept, when asked to keep it.
+    pub rejected: Option<String>,
     /// Median latency before and after, per runtime.
     pub latency: Vec<LatencyChange>,
     /// Why latency was not measured, when it was not.
@@ -207,20 +213,7 @@ pub struct CompressedSize {
     pub output: u64,
 }
 
-/// Latency of the original and the output on one runtime.
-#[derive(Debug, Clone, Serialize)]
-pub struct LatencyChange {
-    /// `ort` or `tract`.
-    pub runtime: String,
-    /// Median latency of the original, ms.
-    pub before_ms: f64,
-    /// Median latency of the output, ms.
-    pub after_ms: f64,
-    /// `before / after`: above 1 is faster.
-    pub speedup: f64,
-    /// The inputs timed on.
-    pub inputs: String,
-}
+pub use optimize_bench::compare::LatencyChange;
 
 /// Bytes `data` takes after gzip at its default level.
 pub fn gzip_len(data: &[u8]) -> u64 {

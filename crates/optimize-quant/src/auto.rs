@@ -31,7 +31,8 @@
 //!    ([`Prefer::Speed`]: closer than that is within this kind of machine's noise); if no int8
 //!    activation beats float32, the smallest model with weights alone in int8 (stage 5), else
 //!    the float32 model itself (nothing gained, nothing lost); if none meets the criterion, the
-//!    closest one, flagged. The search stops at the time budget or when `stop` is raised
+//!    closest one, flagged. The search stops at the time budget or when the job's progress says it
+//!    is cancelled
 //!    (Ctrl-C) and answers with what it has.
 //!
 //! The metric is top-1 accuracy when the evaluation data has labels, else the cosine similarity
@@ -51,15 +52,7 @@ use optimize_runtime::{Model as RuntimeModel, OrtSession, SessionOptions, TractS
 use prost::Message;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Trials within this factor of the fastest count as fast as it; the smallest of them wins.
-const NEAR_FASTEST: f64 = 1.10;
-
-/// An answer with int8 activations must take at most this fraction of float32's time.
-const CLEARLY_FASTER: f64 = 0.97;
 
 /// Schema of [`AutoReport`] as JSON.
 pub const SCHEMA: &str = "optimize.auto/1";
@@ -75,8 +68,10 @@ pub struct EvalSet {
     pub source: String,
 }
 
-/// What "accurate enough" means.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// What "accurate enough" means. In TOML: `criterion = { max_drop = 0.01 }` or
+/// `criterion = { min_cosine = 0.999 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Criterion {
     /// The metric may fall at most this much below float32's (top-1 points as a fraction; with
     /// no labels, cosine similarity may fall this far below 1).
@@ -85,8 +80,9 @@ pub enum Criterion {
     MinCosine(f64),
 }
 
-/// The runtime the search measures on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The runtime the search measures on (`"ort"` or `"tract"` in a config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AutoTarget {
     /// ONNX Runtime, CPU provider.
     Ort,
@@ -95,14 +91,60 @@ pub enum AutoTarget {
 }
 
 /// What decides between answers that all meet the goal and are not slower than float32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Prefer {
     /// The smallest file (ties: the fastest).
     Size,
-    /// The smallest of those within 10% of the fastest (closer than that is within this kind
-    /// of machine's noise).
+    /// The smallest of those within [`AutoConfig::near_fastest`] of the fastest (closer than
+    /// that is within this kind of machine's noise).
     Speed,
+}
+
+impl std::str::FromStr for AutoTarget {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "ort" => Ok(AutoTarget::Ort),
+            "tract" => Ok(AutoTarget::Tract),
+            _ => Err(Error::Config(format!(
+                "unknown target {s:?}: expected ort or tract"
+            ))),
+        }
+    }
+}
+
+impl std::str::FromStr for Prefer {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "size" => Ok(Prefer::Size),
+            "speed" => Ok(Prefer::Speed),
+            _ => Err(Error::Config(format!(
+                "unknown preference {s:?}: expected size or speed"
+            ))),
+        }
+    }
+}
+
+/// What a trial of the search was for; only [`TrialKind::SensitivityProbe`] trials are never
+/// answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrialKind {
+    /// Every quantizable node in int8.
+    FullInt8,
+    /// An op group left in float, for speed.
+    LatencyGroup,
+    /// Weights in int8 (stored, expanded at load), activations in float.
+    WeightsAlone,
+    /// Another calibration method, per-tensor weights or bias correction.
+    Calibration,
+    /// One node floated (or quantized) alone to rank its effect: a measurement, never an
+    /// answer.
+    SensitivityProbe,
+    /// A set of nodes kept float for accuracy.
+    Accuracy,
 }
 
 /// Settings of the search.
@@ -124,8 +166,13 @@ pub struct AutoConfig {
     pub latency_stage: bool,
     /// Which of the answers that meet the goal and are not slower than float32 is written.
     pub prefer: Prefer,
-    /// Raised (e.g. by Ctrl-C) to stop the search and answer with the best so far.
-    pub stop: Option<Arc<AtomicBool>>,
+    /// An answer with int8 activations must take at most this fraction of float32's time
+    /// (default 0.97): side-by-side medians on this kind of machine wander by 1-2%, so a closer
+    /// result is noise, and a model that is not clearly faster is not worth its int8 error.
+    pub clearly_faster: f64,
+    /// With [`Prefer::Speed`], trials within this factor of the fastest count as fast as it and
+    /// the smallest of them wins (default 1.10: repeated runs of one model moved this much).
+    pub near_fastest: f64,
 }
 
 impl Default for AutoConfig {
@@ -138,7 +185,8 @@ impl Default for AutoConfig {
             budget: Duration::from_secs(600),
             latency_stage: true,
             prefer: Prefer::Size,
-            stop: None,
+            clearly_faster: 0.97,
+            near_fastest: 1.10,
         }
     }
 }
@@ -148,6 +196,8 @@ impl Default for AutoConfig {
 pub struct Trial {
     /// What was tried.
     pub name: String,
+    /// What the trial was for.
+    pub kind: TrialKind,
     /// Calibration method.
     pub method: String,
     /// Per-channel weights.
@@ -290,7 +340,7 @@ struct Search<'a, 's> {
     models: Vec<(Choice, Option<Model>, QuantReport)>,
     /// Node → (op type, group) of every quantizable main-graph node.
     group_of: BTreeMap<String, (String, String)>,
-    progress: &'a mut dyn FnMut(&str),
+    progress: &'a mut dyn optimize_job::Progress,
 }
 
 /// Runs the search on `model`; returns the model to write, the quantization report of that
@@ -301,12 +351,11 @@ pub fn quantize_auto(
     eval: &EvalSet,
     config: &AutoConfig,
     load: Loader<'_>,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn optimize_job::Progress,
 ) -> Result<(Model, QuantReport, AutoReport)> {
     if eval.samples.is_empty() {
         return Err(Error::Calibration {
-            detail: "--auto needs evaluation samples (--eval, or held-out calibration samples)"
-                .into(),
+            detail: "the search needs evaluation samples to judge accuracy on".into(),
         });
     }
     let started = Instant::now();
@@ -327,7 +376,8 @@ pub fn quantize_auto(
     });
 
     // The float32 reference: outputs on every eval sample, and the metric.
-    progress("float32 baseline");
+    progress.phase("search", None);
+    progress.advance(0, "float32 baseline");
     let fp32 = runtime(config, &model.proto.encode_to_vec())?;
     let reference = eval
         .samples
@@ -431,12 +481,7 @@ impl Search<'_, '_> {
         if self.report.stopped.is_some() {
             return true;
         }
-        if self
-            .config
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed))
-        {
+        if self.progress.cancelled() {
             self.report.stopped = Some("interrupted".into());
         } else if self.started.elapsed() >= self.config.budget {
             self.report.stopped = Some(format!(
@@ -452,7 +497,10 @@ impl Search<'_, '_> {
         if let Some(c) = self.calibrations.get(&key) {
             return Ok(c.clone());
         }
-        (self.progress)(&format!("calibrating ({key})"));
+        self.progress.advance(
+            self.report.trials.len() as u64,
+            &format!("calibrating ({key})"),
+        );
         let cfg = QuantConfig {
             method: *method,
             ..self.config.base.clone()
@@ -537,11 +585,11 @@ impl Search<'_, '_> {
     }
 
     /// Quantizes per `choice`, measures its metric, records the trial; returns its index.
-    fn trial(&mut self, name: &str, choice: Choice) -> Result<usize> {
+    fn trial(&mut self, kind: TrialKind, name: &str, choice: Choice) -> Result<usize> {
         if let Some(i) = self.models.iter().position(|(c, _, _)| *c == choice) {
             return Ok(i);
         }
-        (self.progress)(name);
+        self.progress.advance(self.report.trials.len() as u64, name);
         let (q, qreport) = self.build(&choice)?;
         let bytes = q.proto.encode_to_vec();
         let session = runtime(self.config, &bytes)?;
@@ -568,6 +616,7 @@ impl Search<'_, '_> {
         let alone = self.weights_alone(&choice);
         self.report.trials.push(Trial {
             name: name.to_string(),
+            kind,
             method: choice.method.to_string(),
             per_channel: choice.per_channel,
             bias_correction: choice.bias_correction,
@@ -586,7 +635,7 @@ impl Search<'_, '_> {
             size_bytes: bytes.len() as u64,
             meets: metric >= self.required - 1e-12,
         });
-        let keep = !name.starts_with("sensitivity");
+        let keep = kind != TrialKind::SensitivityProbe;
         self.models.push((choice, keep.then_some(q), qreport));
         Ok(self.models.len() - 1)
     }
@@ -659,7 +708,7 @@ impl Search<'_, '_> {
             float: BTreeSet::new(),
             float_weights: FloatWeights::Float32,
         };
-        let full = self.trial("full int8", base.clone())?;
+        let full = self.trial(TrialKind::FullInt8, "full int8", base.clone())?;
 
         // Latency: leave in float the groups that run faster that way.
         let groups = self.groups(&base);
@@ -676,13 +725,18 @@ impl Search<'_, '_> {
             }
             let mut without = speed.clone();
             without.float.extend(nodes.iter().map(|(n, _)| n.clone()));
-            let t = self.trial(&format!("{group} in float"), without.clone())?;
+            let t = self.trial(
+                TrialKind::LatencyGroup,
+                &format!("{group} in float"),
+                without.clone(),
+            )?;
             // A group stays float only if that is faster twice in a row (one measurement on a
             // busy machine can mislead).
             let (_, ms) = self.latencies(fp32, &[current, t])?;
-            let faster = ms[1] < ms[0] * 0.97 && {
+            let margin = self.config.clearly_faster;
+            let faster = ms[1] < ms[0] * margin && {
                 let (_, again) = self.latencies(fp32, &[current, t])?;
-                again[1] < again[0] * 0.97
+                again[1] < again[0] * margin
             };
             if faster {
                 for (n, op) in nodes {
@@ -700,6 +754,7 @@ impl Search<'_, '_> {
         // bytes at float32's speed, and the accuracy search counts what that costs.
         if !self.out_of_time() && !self.group_of.is_empty() {
             let stored = self.trial(
+                TrialKind::WeightsAlone,
                 "int8 weights stored, float activations",
                 Choice {
                     float: self.group_of.keys().cloned().collect(),
@@ -711,8 +766,11 @@ impl Search<'_, '_> {
                 base.float_weights = FloatWeights::Int8;
                 speed.float_weights = FloatWeights::Int8;
                 if !speed.float.is_empty() {
-                    current =
-                        self.trial("float-for-speed nodes with int8 weights", speed.clone())?;
+                    current = self.trial(
+                        TrialKind::LatencyGroup,
+                        "float-for-speed nodes with int8 weights",
+                        speed.clone(),
+                    )?;
                 }
             }
         }
@@ -750,6 +808,7 @@ impl Search<'_, '_> {
                 ("float nodes with fp16 weights", FloatWeights::Float16),
             ] {
                 let t = self.trial(
+                    TrialKind::Accuracy,
                     name,
                     Choice {
                         float_weights,
@@ -771,7 +830,7 @@ impl Search<'_, '_> {
         let mut meeting: Vec<usize> = (0..self.report.trials.len())
             .filter(|&t| {
                 let tr = &self.report.trials[t];
-                tr.meets && !tr.name.starts_with("sensitivity")
+                tr.meets && tr.kind != TrialKind::SensitivityProbe
             })
             .collect();
         if meeting.is_empty() {
@@ -820,7 +879,7 @@ impl Search<'_, '_> {
                     _ if !c.per_channel && per_channel => "per-tensor weights".to_string(),
                     _ => format!("calibration {}", c.method),
                 };
-                let t = self.trial(&name, c)?;
+                let t = self.trial(TrialKind::Calibration, &name, c)?;
                 if self.better(t, best) {
                     best = t;
                 }
@@ -898,6 +957,7 @@ impl Search<'_, '_> {
             let mut c = chosen.clone();
             c.float.extend(nodes.iter().filter(|n| *n != node).cloned());
             let t = self.trial(
+                TrialKind::SensitivityProbe,
                 &format!("sensitivity (alone) {}/{}: {node}", k + 1, nodes.len()),
                 c,
             )?;
@@ -917,7 +977,11 @@ impl Search<'_, '_> {
             let mid = (lo + hi) / 2;
             let mut c = chosen.clone();
             c.float.extend(order[mid..].iter().cloned());
-            let t = self.trial(&format!("{mid} least harmful in int8"), c)?;
+            let t = self.trial(
+                TrialKind::Accuracy,
+                &format!("{mid} least harmful in int8"),
+                c,
+            )?;
             if self.report.trials[t].meets {
                 lo = mid;
                 found = Some((t, order[mid..].to_vec()));
@@ -931,7 +995,11 @@ impl Search<'_, '_> {
     fn with_float(&mut self, chosen: &Choice, nodes: &[String], k: usize) -> Result<usize> {
         let mut c = chosen.clone();
         c.float.extend(nodes.iter().cloned());
-        self.trial(&format!("{k} most sensitive in float"), c)
+        self.trial(
+            TrialKind::Accuracy,
+            &format!("{k} most sensitive in float"),
+            c,
+        )
     }
 
     /// Higher metric wins; on a tie, higher cosine.
@@ -971,7 +1039,11 @@ impl Search<'_, '_> {
             }
             let mut c = choice.clone();
             c.float.insert(node.clone());
-            let t = self.trial(&format!("sensitivity {}/{}: {node}", k + 1, nodes.len()), c)?;
+            let t = self.trial(
+                TrialKind::SensitivityProbe,
+                &format!("sensitivity {}/{}: {node}", k + 1, nodes.len()),
+                c,
+            )?;
             let tr = &self.report.trials[t];
             ranked.push(Sensitivity {
                 node: node.clone(),
@@ -1091,7 +1163,8 @@ impl Search<'_, '_> {
         // on size alone while giving up every speed-up. A rival must be clearly faster than
         // float32: one within this machine's noise of it gains nothing and may measure slower
         // tomorrow, while the fallback is float32's speed by construction.
-        let clearly_fast = |t: usize| latency[t].is_some_and(|ms| ms <= fp32_ms * CLEARLY_FASTER);
+        let clearly_fast =
+            |t: usize| latency[t].is_some_and(|ms| ms <= fp32_ms * self.config.clearly_faster);
         let candidates: Vec<usize> = (0..self.report.trials.len())
             .filter(|&t| {
                 let tr = &self.report.trials[t];
@@ -1106,7 +1179,7 @@ impl Search<'_, '_> {
             .into_iter()
             .filter(|&t| {
                 self.config.prefer == Prefer::Size
-                    || latency[t].is_some_and(|ms| ms <= fastest * NEAR_FASTEST)
+                    || latency[t].is_some_and(|ms| ms <= fastest * self.config.near_fastest)
             })
             .min_by(|&a, &b| {
                 let (ta, tb) = (&self.report.trials[a], &self.report.trials[b]);

@@ -42,6 +42,12 @@ pub struct QuantConfig {
     /// compute, no cost per call (unlike `weight_only`, whose `DequantizeLinear` runs on every
     /// call). Takes precedence over `fp16_weights`; `weight_only` over it.
     pub int8_storage: BTreeSet<String>,
+    /// Weights whose int8 form loses more than this share of their norm stay float
+    /// ([`crate::weights::MAX_RELATIVE_ERROR`] by default).
+    pub max_weight_error: f64,
+    /// Activations whose int8 rounding noise passes this share of their RMS stay float
+    /// ([`crate::MAX_ACTIVATION_NOISE`] by default).
+    pub max_activation_noise: f64,
 }
 
 impl Default for QuantConfig {
@@ -57,6 +63,8 @@ impl Default for QuantConfig {
             weight_only: BTreeSet::new(),
             fp16_weights: BTreeSet::new(),
             int8_storage: BTreeSet::new(),
+            max_weight_error: crate::weights::MAX_RELATIVE_ERROR,
+            max_activation_noise: crate::MAX_ACTIVATION_NOISE,
         }
     }
 }

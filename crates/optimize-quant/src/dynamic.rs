@@ -90,7 +90,7 @@ pub fn quantize_dynamic(model: &Model, config: &QuantConfig) -> Result<(Model, Q
         .filter(|_| !config.conv_integer)
     {
         pass.report.notes.push(format!(
-            "{convs} Conv weights are int8 behind a DequantizeLinear (weight-only): smaller, but ONNX Runtime dequantizes them on every call and cannot pre-pack them, so conv nets usually run slower than float32; for speed use static quantization (--calibrate) or --auto"
+            "{convs} Conv weights are int8 behind a DequantizeLinear (weight-only): smaller, but ONNX Runtime dequantizes them on every call and cannot pre-pack them, so conv nets usually run slower than float32; for speed use static quantization (calibration data) or the auto search"
         ));
     }
     Ok((Model::from_proto(proto), pass.report))
@@ -278,12 +278,12 @@ impl Pass<'_> {
         ];
         let w = quantize_weight(values, shape, key.1, [&names[0], &names[1], &names[2]])
             .map_err(|e| e.to_string())?;
-        if w.relative_error > crate::weights::MAX_RELATIVE_ERROR {
+        if w.relative_error > self.config.max_weight_error {
             return Err(format!(
                 "weight would lose over {:.0}% of its norm in int8 (outliers stretch its {} scale){}",
-                crate::weights::MAX_RELATIVE_ERROR * 100.0,
+                self.config.max_weight_error * 100.0,
                 if key.1.is_some() { "per-channel" } else { "per-tensor" },
-                if key.1.is_none() { "; try --per-channel or static QDQ" } else { "" }
+                if key.1.is_none() { "; per-channel weights or static QDQ may keep it" } else { "" }
             ));
         }
         weights.insert(key, (source.to_string(), w.clone()));

@@ -115,18 +115,35 @@ pub enum Error {
     },
 
     /// The model is already quantized (or already fp16); quantizing again would compound errors.
-    #[error("the model is already {summary}; nothing to do (use --force to quantize anyway)")]
+    #[error("the model is already {summary}; quantizing it again would compound the errors")]
     AlreadyQuantized {
         /// What `inspect` calls its precision, e.g. `int8 (QDQ)`.
         summary: String,
     },
 
     /// No node of the model can be quantized with the given settings.
-    #[error("nothing to quantize: {detail} (use --force to write the model anyway)")]
+    #[error("nothing to quantize: {detail}")]
     NothingToQuantize {
         /// Why, e.g. which ops the model has.
         detail: String,
     },
+
+    /// The job's settings are inconsistent or out of range.
+    #[error("{0}")]
+    Config(String),
+
+    /// Data given to the job cannot be used with this model.
+    #[error("{path}: {detail}")]
+    BadData {
+        /// The data file or folder.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+
+    /// Verifying or measuring the output failed.
+    #[error(transparent)]
+    Bench(#[from] std::sync::Arc<optimize_bench::Error>),
 
     /// Running the calibration data through the model failed.
     #[error("calibration failed: {detail}")]
@@ -142,8 +159,21 @@ impl Error {
     pub fn is_input_error(&self) -> bool {
         match self {
             Error::Onnx(e) => e.is_input_error(),
+            Error::Bench(e) => e.is_input_error(),
             Error::Runtime(_) | Error::Calibration { .. } => false,
             _ => true,
         }
+    }
+}
+
+impl From<optimize_bench::Error> for Error {
+    fn from(e: optimize_bench::Error) -> Self {
+        Error::Bench(std::sync::Arc::new(e))
+    }
+}
+
+impl From<optimize_onnx::Error> for Error {
+    fn from(e: optimize_onnx::Error) -> Self {
+        Error::Onnx(std::sync::Arc::new(e))
     }
 }

@@ -5,6 +5,9 @@
 //! one that ONNX Runtime (and tract) run, and saying exactly what it did. It is not for running
 //! models (`optimize-runtime`) or measuring them (`optimize-bench`), which it uses.
 //!
+//! - [`job`]: the whole `optimize quantize` workflow as one call ([`job::QuantizeJob`]): load,
+//!   quantize in any mode, save to a staging folder, verify under a policy
+//!   ([`job::default_policy`]), move into place only when accepted, report. Start here.
 //! - [`quantize_dynamic`]: int8 weights, activations quantized at run time
 //!   (`DynamicQuantizeLinear` + `MatMulInteger`/`ConvInteger`); no data needed.
 //! - [`quantize_static_with`]: calibrate activation ranges on sample data ([`calibrate()`], with
@@ -16,7 +19,7 @@
 //!   [`QuantConfig::fp16_weights`]): constants expanded by a `Cast` (and a `Mul` by per-channel
 //!   scales) that runtimes fold once at load, so the file shrinks and the compute stays float32's.
 //! - Outputs are verified with [`optimize_bench::verify`]: loaded in ONNX Runtime and tract and
-//!   compared with the original.
+//!   compared with the original; [`optimize_bench::policy`] decides pass or fail.
 //! - [`QuantConfig`] holds the options, [`NodeFilter`] the `--op-types` / `--exclude-*` rules,
 //!   [`QuantReport`] what was quantized or skipped and why. Which ops are handled, and how, is
 //!   one table in [`ops`].
@@ -46,6 +49,7 @@ pub mod dynamic;
 mod error;
 pub mod fp16;
 pub mod gather;
+pub mod job;
 pub mod observer;
 pub mod ops;
 pub mod qdq;
@@ -145,7 +149,8 @@ pub fn upgrade_for(
 }
 
 /// Activations whose int8 rounding noise passes this share of their RMS stay float: their
-/// calibrated range is stretched by outliers far beyond where the values usually are.
+/// calibrated range is stretched by outliers far beyond where the values usually are. The
+/// default of [`QuantConfig::max_activation_noise`].
 pub const MAX_ACTIVATION_NOISE: f64 = 0.08;
 
 /// The calibrated activations whose int8 form would be too coarse (see
@@ -164,7 +169,7 @@ pub fn noisy_activations(
             config.symmetric_activations,
         );
         let noise = calibrate::rounding_noise(p.scale, rms);
-        if noise > MAX_ACTIVATION_NOISE {
+        if noise > config.max_activation_noise {
             out.insert(
                 t.clone(),
                 format!(

@@ -304,11 +304,11 @@ fn weight_fits_int8(
         .per_channel
         .then(|| (rule.channel_axis)(n, shape.len()));
     match quantize_weight(&values, &shape, axis, ["", "", ""]) {
-        Ok(q) if q.relative_error > crate::weights::MAX_RELATIVE_ERROR => Err(format!(
+        Ok(q) if q.relative_error > config.max_weight_error => Err(format!(
             "weight would lose over {:.0}% of its norm in int8 (outliers stretch its scale){}",
-            crate::weights::MAX_RELATIVE_ERROR * 100.0,
+            config.max_weight_error * 100.0,
             if axis.is_none() {
-                "; try --per-channel"
+                "; per-channel weights may keep it"
             } else {
                 ""
             }

@@ -114,8 +114,18 @@ pub struct RunReport {
     pub fp16_overflow_skipped: Option<String>,
     /// Calibration, for static int8.
     pub calibration: Option<CalibrationSummary>,
-    /// Verification of the output (absent with `--no-verify`).
+    /// Verification of the output (absent when verification is off).
     pub verification: Option<optimize_bench::verify::Verification>,
+    /// Whether the output met its verification policy, and why not.
+    pub verdict: Option<optimize_bench::policy::Verdict>,
+    /// The path the output was written to; absent when verification rejected it.
+    pub written: Option<String>,
+    /// Where a rejected output was kept, when asked to keep it.
+    pub rejected: Option<String>,
+    /// Median latency before and after, per runtime.
+    pub latency: Vec<optimize_bench::compare::LatencyChange>,
+    /// Why latency was not measured, when it was not.
+    pub latency_skipped: Option<String>,
     /// Wall time of each phase, in order.
     pub timings_ms: Vec<(String, f64)>,
     /// What `--auto` tried and chose.

@@ -1,6 +1,6 @@
 //! Parsing and checks of arguments more than one subcommand takes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::exit::UsageError;
 
@@ -25,17 +25,46 @@ pub fn parse_shape(s: &str) -> Result<(String, Vec<usize>), UsageError> {
     Ok((name.to_string(), dims))
 }
 
-/// True if `a` and `b` name the same file (`b` need not exist yet): the guard against writing
-/// an output over its input.
-pub fn same_file(a: &Path, b: &Path) -> bool {
-    let canon = |p: &Path| {
-        p.canonicalize().ok().or_else(|| {
-            let parent = match p.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
-                _ => std::env::current_dir().ok()?,
-            };
-            Some(parent.join(p.file_name()?))
-        })
+/// The output path: the one given with `-o`, or else `default`, which must not exist yet (a
+/// default never replaces a file; the user names a path to replace one).
+pub fn output_path(given: Option<&Path>, default: PathBuf) -> Result<PathBuf, UsageError> {
+    match given {
+        Some(p) => Ok(p.to_path_buf()),
+        None if default.exists() => Err(UsageError(format!(
+            "{} already exists; pass -o {} to replace it, or -o with another path",
+            default.display(),
+            default.display()
+        ))),
+        None => Ok(default),
+    }
+}
+
+/// `default` with the bounds given on the command line in place of its own: `--max-drop`
+/// bounds top-1 with labels, `--min-cosine` and `--max-abs` the outputs without.
+pub fn policy(
+    default: optimize_bench::VerifyPolicy,
+    max_drop: Option<f64>,
+    min_cosine: Option<f64>,
+    max_abs: Option<f64>,
+) -> optimize_bench::VerifyPolicy {
+    optimize_bench::VerifyPolicy {
+        max_accuracy_drop: max_drop.or(default.max_accuracy_drop),
+        min_cosine: min_cosine.or(default.min_cosine),
+        max_abs: max_abs.or(default.max_abs),
+    }
+}
+
+/// A duration flag: `2s`, `500ms`, `10m`, `1h 30m` (humantime's forms), or a plain number of
+/// seconds (`1.5`, `0`).
+pub fn parse_duration(flag: &str, text: &str) -> Result<std::time::Duration, UsageError> {
+    let t = text.trim();
+    let bad = || {
+        UsageError(format!(
+            "{flag} `{text}`: expected a duration such as 90s, 500ms, 10m or 1.5 (seconds)"
+        ))
     };
-    matches!((canon(a), canon(b)), (Some(x), Some(y)) if x == y)
+    if let Ok(secs) = t.parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad());
+    }
+    humantime::parse_duration(t).map_err(|_| bad())
 }

@@ -1,55 +1,32 @@
-//! `optimize bench`: measure each (model, back end) pair in a child process, print a table or
-//! JSON, and with --baseline (or --out-dir) write a report folder.
-//!
-//! The parent validates the flags into `optimize_bench::BenchConfig`s, then runs
-//! `optimize bench-worker --config JSON` once per pair (the same executable); the child measures
-//! with `Bench::run` and prints the result as one line of JSON. A fresh process per pair keeps
-//! runs from sharing caches, allocator state and thread pools, and makes the peak RSS that run's
-//! own. A child's error comes back as its one-line message and its exit code.
+//! `optimize bench`: flags → [`BenchJob`] (each pair measured in a child process:
+//! `optimize bench-worker --config JSON`, the same executable) → table or JSON, and with
+//! --baseline (or --out-dir) a report folder.
 
-use std::collections::BTreeMap;
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::path::Path;
 
 use anyhow::Context;
+use optimize_bench::job::{default_out_dir, BenchJob, Isolation};
 use optimize_bench::report::{human_bytes, Report};
-use optimize_bench::{Bench, BenchConfig, BenchResult, Engine, Target};
+use optimize_bench::{Bench, BenchConfig, Engine, Target};
 
 use crate::cli::{BenchArgs, BenchWorkerArgs};
-use crate::commands::args::parse_shape;
+use crate::commands::args::{parse_duration, parse_shape};
 use crate::commands::print;
-use crate::exit::{UsageError, BAD_INPUT};
+use crate::exit::UsageError;
+use crate::progress::Bars;
 use crate::table::Table;
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let plan = plan(args)?;
-    if let Some(dir) = &plan.out_dir {
-        check_writable(dir)?;
-    }
-    let show_progress = !args.json && std::io::stderr().is_terminal();
-    let mut runs = Vec::with_capacity(plan.configs.len());
-    for config in &plan.configs {
-        if show_progress {
-            eprintln!(
-                "measuring {} on {} ...",
-                config.model.display(),
-                config.engine
-            );
-        }
-        runs.push(measure(config)?);
-    }
-    let report = Report::new(runs, 0, command_line());
-    let written = match &plan.out_dir {
-        Some(dir) => Some(report.write(dir)?),
-        None => None,
-    };
+    let job = job(args)?;
+    let mut bars = Bars::new(args.json);
+    let report = job.run(&mut bars);
+    bars.finish();
+    let report = report?;
     if args.json {
         print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
         print(&render(&report))?;
-        if let (Some(dir), Some(_)) = (&plan.out_dir, &written) {
+        if let Some(dir) = &job.out_dir {
             print(&format!("\nreport: {}\n", dir.join("report.md").display()))?;
         }
     }
@@ -64,140 +41,48 @@ pub fn worker(args: &BenchWorkerArgs) -> anyhow::Result<()> {
     print(&(serde_json::to_string(&result)? + "\n"))
 }
 
-/// What to measure, in order, and where the report goes.
-struct Plan {
-    configs: Vec<BenchConfig>,
-    out_dir: Option<PathBuf>,
-}
-
-/// Validates the flags into one config per (model, back end), the baseline's first.
-fn plan(args: &BenchArgs) -> anyhow::Result<Plan> {
+/// The flags as the library's job; the job validates them into one config per pair.
+fn job(args: &BenchArgs) -> anyhow::Result<BenchJob> {
     let target: Target = args.target.parse()?;
-    let engines: Vec<Engine> = if args.backend.is_empty() {
-        vec![match target {
-            Target::Cpu => Engine::Ort,
-            Target::Edge => Engine::Tract,
-            Target::Cuda => Engine::OrtCuda,
-        }]
-    } else {
-        let mut engines = Vec::new();
-        for name in &args.backend {
-            let engine: Engine = name.trim().parse()?;
-            if !engines.contains(&engine) {
-                engines.push(engine);
-            }
-        }
-        engines
-    };
-    let models: Vec<PathBuf> = args.baseline.iter().chain(&args.models).cloned().collect();
-    if models.is_empty() {
-        return Err(UsageError("no model to measure: give MODELS or --baseline".into()).into());
+    let mut engines = Vec::new();
+    for name in &args.backend {
+        engines.push(name.trim().parse::<Engine>()?);
     }
-    let min_duration = parse_duration(&args.min_duration)?;
-    let mem_budget = args.mem_budget.as_deref().map(parse_bytes).transpose()?;
-    let mut shapes = BTreeMap::new();
+    let mut shapes = std::collections::BTreeMap::new();
     for s in &args.shape {
         let (name, dims) = parse_shape(s)?;
         shapes.insert(name, dims);
     }
-    let reference = args.reference.clone().or_else(|| args.baseline.clone());
-    let mut configs = Vec::new();
-    for model in &models {
-        for &engine in &engines {
-            let mut bench = Bench::new(model)
-                .backend(engine)
-                .target(target)
-                .batch(args.batch)
-                .warmup(args.warmup)
-                .iterations(args.iterations)
-                .min_duration(min_duration)
-                .seed(args.seed);
-            if let Some(t) = args.threads {
-                bench = bench.threads(t);
-            }
-            for (name, dims) in &shapes {
-                bench = bench.shape(name.clone(), dims.clone());
-            }
-            if let Some(eval) = &args.eval {
-                bench = bench.eval(eval);
-            }
-            if let Some(r) = &reference {
-                bench = bench.reference(r);
-            }
-            if let Some(b) = mem_budget {
-                bench = bench.mem_budget(b);
-            }
-            bench.validate()?;
-            configs.push(bench.config().clone());
-        }
-    }
-    let out_dir = args.out_dir.clone().or_else(|| {
-        args.baseline.as_ref().map(|b| {
-            let file = b
-                .file_name()
-                .map_or("baseline".into(), |f| f.to_string_lossy().into_owned());
-            Path::new("results").join(file.strip_suffix(".onnx").unwrap_or(&file))
-        })
-    });
-    Ok(Plan { configs, out_dir })
-}
-
-/// Fails early, before any measuring, if the report folder cannot be made or written.
-fn check_writable(dir: &Path) -> anyhow::Result<()> {
-    let fail = |e: std::io::Error| optimize_bench::Error::Write {
-        path: dir.to_path_buf(),
-        source: e,
-    };
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    let probe = dir.join(format!(".optimize-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(fail)?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
-}
-
-/// Runs one config in a child process and reads back its result.
-fn measure(config: &BenchConfig) -> anyhow::Result<BenchResult> {
     let exe = std::env::current_exe().context("cannot find the optimize executable to re-run")?;
-    let json = serde_json::to_string(config)?;
-    let out = Command::new(&exe)
-        .arg("bench-worker")
-        .arg("--config")
-        .arg(&json)
-        .output()
-        .with_context(|| format!("cannot start {}", exe.display()))?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        let message = stderr
-            .lines()
-            .rev()
-            .find_map(|l| l.strip_prefix("error: "))
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                let last = stderr.lines().last().unwrap_or("").trim().to_string();
-                match out.status.code() {
-                    Some(code) => format!("exited with code {code}: {last}"),
-                    None => format!("was killed by a signal: {last}"),
-                }
-            });
-        let message = format!(
-            "measuring {} on {}: {message}",
-            config.model.display(),
-            config.engine
-        );
-        return Err(if out.status.code() == Some(i32::from(BAD_INPUT)) {
-            UsageError(message).into()
-        } else {
-            anyhow::anyhow!(message)
-        });
+    let job = BenchJob {
+        baseline: args.baseline.clone(),
+        models: args.models.clone(),
+        engines,
+        target,
+        threads: args.threads,
+        batch: args.batch,
+        warmup: args.warmup,
+        iterations: args.iterations,
+        min_duration: parse_duration("--min-duration", &args.min_duration)?,
+        shapes,
+        eval: args.eval.clone(),
+        reference: args.reference.clone(),
+        mem_budget: args.mem_budget.as_deref().map(parse_bytes).transpose()?,
+        seed: args.seed,
+        out_dir: args
+            .out_dir
+            .clone()
+            .or_else(|| args.baseline.as_deref().map(default_out_dir)),
+        command: command_line(),
+        isolation: Isolation::Subprocess {
+            program: exe,
+            args: vec!["bench-worker".into()],
+        },
+    };
+    if job.baseline.is_none() && job.models.is_empty() {
+        return Err(UsageError("no model to measure: give MODELS or --baseline".into()).into());
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.trim()).with_context(|| {
-        format!(
-            "measuring {} on {}: the worker's output is not a bench result",
-            config.model.display(),
-            config.engine
-        )
-    })
+    Ok(job)
 }
 
 /// The command as typed, quoted for a POSIX shell.
@@ -288,27 +173,6 @@ fn render(report: &Report) -> String {
     out
 }
 
-/// `2s`, `500ms`, `1.5` (seconds), `1m`.
-fn parse_duration(s: &str) -> Result<Duration, UsageError> {
-    let bad = || {
-        UsageError(format!(
-            "--min-duration `{s}`: expected a duration such as 2s, 500ms or 0"
-        ))
-    };
-    let t = s.trim();
-    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (t, 1.0)
-    };
-    let v: f64 = num.trim().parse().map_err(|_| bad())?;
-    Duration::try_from_secs_f64(v * scale).map_err(|_| bad())
-}
-
 /// `256MiB`, `1GiB`, `500MB`, `64k`, `1000000` (bytes).
 fn parse_bytes(s: &str) -> Result<u64, UsageError> {
     let bad = || {
@@ -345,13 +209,16 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
-        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("-1s").is_err());
+        use std::time::Duration;
+        let d = |s| parse_duration("--min-duration", s);
+        assert_eq!(d("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(d("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(d("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(d("0").unwrap(), Duration::ZERO);
+        assert_eq!(d("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(d("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert!(d("fast").is_err());
+        assert!(d("-1s").is_err());
     }
 
     #[test]

@@ -1,0 +1,342 @@
+//! [`VerifyPolicy`]: when a rewritten model is accepted, as a verdict that can fail.
+//!
+//! A [`Verification`] holds the numbers; a policy turns them into a [`Verdict`]. The rules, in
+//! order:
+//!
+//! 1. The candidate must load and run in ONNX Runtime on every sample (else verification itself
+//!    fails, before any policy).
+//! 2. No output may be NaN or infinite where the original's is finite, and no output may be
+//!    all zeros on one side only or on both (an all-zero output says nothing about closeness):
+//!    these never count as a match, whatever the thresholds.
+//! 3. With labelled data and [`VerifyPolicy::max_accuracy_drop`]: top-1 accuracy in ONNX
+//!    Runtime may fall at most that much below the original's.
+//! 4. Otherwise (and also with labels when set): every output's cosine similarity with the
+//!    original's is at least [`VerifyPolicy::min_cosine`], and its largest absolute difference at
+//!    most [`VerifyPolicy::max_abs`].
+//!
+//! Each pass states its own defaults (int8 and fp16 in `optimize_quant::job`, pruning in
+//! `optimize_prune::job`), because what "close" means depends on what the pass does.
+//!
+//! ```
+//! use optimize_bench::policy::VerifyPolicy;
+//! let policy = VerifyPolicy { min_cosine: Some(0.99), ..VerifyPolicy::none() };
+//! assert!(policy.judges_without_labels());
+//! ```
+
+use crate::verify::Verification;
+use serde::{Deserialize, Serialize};
+
+/// When a rewritten model is accepted; see the module docs for the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyPolicy {
+    /// With labels: the largest accepted drop of top-1 accuracy, as a fraction (0.01 = one
+    /// point).
+    #[serde(default)]
+    pub max_accuracy_drop: Option<f64>,
+    /// The smallest accepted cosine similarity of any output with the original's. Applies
+    /// without labels, and with labels too when `max_accuracy_drop` is unset.
+    #[serde(default)]
+    pub min_cosine: Option<f64>,
+    /// The largest accepted absolute difference of any output value, with the same scope as
+    /// `min_cosine`.
+    #[serde(default)]
+    pub max_abs: Option<f64>,
+}
+
+/// Whether a candidate met its policy, and the measured numbers behind each failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// True when every rule held.
+    pub passed: bool,
+    /// The judge used: `top-1 accuracy on N labelled samples` or `output cosine / max abs on N
+    /// samples`.
+    pub judge: String,
+    /// The policy applied.
+    pub policy: VerifyPolicy,
+    /// One line per rule that failed, with the measured value and the bound.
+    pub failures: Vec<String>,
+}
+
+impl VerifyPolicy {
+    /// No thresholds: only rule 2 (finite, not all-zero outputs) applies.
+    pub const fn none() -> Self {
+        VerifyPolicy {
+            max_accuracy_drop: None,
+            min_cosine: None,
+            max_abs: None,
+        }
+    }
+
+    /// True when the policy has a bound that applies without labels.
+    pub fn judges_without_labels(&self) -> bool {
+        self.min_cosine.is_some() || self.max_abs.is_some()
+    }
+
+    /// Checks the bounds themselves: each in range.
+    pub fn validate(&self) -> Result<(), String> {
+        let unit = |name: &str, v: Option<f64>| match v {
+            Some(v) if !(0.0..=1.0).contains(&v) => {
+                Err(format!("{name} must be between 0 and 1, got {v}"))
+            }
+            _ => Ok(()),
+        };
+        unit("max_accuracy_drop", self.max_accuracy_drop)?;
+        match self.min_cosine {
+            Some(c) if !(-1.0..=1.0).contains(&c) => {
+                return Err(format!("min_cosine must be between -1 and 1, got {c}"))
+            }
+            _ => {}
+        }
+        match self.max_abs {
+            Some(a) if a.is_nan() || a < 0.0 => {
+                return Err(format!("max_abs must be 0 or more, got {a}"))
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The verdict on `v`.
+    pub fn judge(&self, v: &Verification) -> Verdict {
+        let mut failures = Vec::new();
+        if let Some(why) = &v.not_compared {
+            failures.push(format!("outputs were not compared: {why}"));
+        }
+        let ort = v.runtimes.iter().find(|r| r.runtime == "onnxruntime-cpu");
+        let outputs = ort.map_or(&[][..], |r| &r.outputs[..]);
+        if v.not_compared.is_none() && outputs.is_empty() {
+            failures.push("no output was compared".into());
+        }
+        for o in outputs {
+            if o.non_finite_mismatches > 0 {
+                failures.push(format!(
+                    "output '{}': {} values are NaN or infinite where the original's are finite (or the reverse)",
+                    o.name, o.non_finite_mismatches
+                ));
+            }
+            if o.values == 0 {
+                failures.push(format!("output '{}': no finite value to compare", o.name));
+            } else if o.cosine.is_none() {
+                failures.push(format!(
+                    "output '{}' is all zeros in the original or the candidate on {}: nothing to judge closeness by",
+                    o.name, v.source
+                ));
+            }
+        }
+        let by_accuracy = match (&v.accuracy, self.max_accuracy_drop) {
+            (Some(a), Some(max)) => {
+                let drop = a.before.top1 - a.after.top1;
+                // Accuracy is a count over samples; a bound at exactly one sample's worth must
+                // not fail on float rounding.
+                if drop > max + 1e-9 {
+                    failures.push(format!(
+                        "top-1 accuracy fell {:.2} points ({:.2}% -> {:.2}%), more than the {:.2} allowed",
+                        drop * 100.0,
+                        a.before.top1 * 100.0,
+                        a.after.top1 * 100.0,
+                        max * 100.0
+                    ));
+                }
+                true
+            }
+            _ => false,
+        };
+        if !by_accuracy {
+            for o in outputs {
+                if let (Some(min), Some(c)) = (self.min_cosine, o.cosine) {
+                    if c < min {
+                        failures.push(format!(
+                            "output '{}': cosine {c:.6} with the original, below the {min} required",
+                            o.name
+                        ));
+                    }
+                }
+                if let Some(max) = self.max_abs {
+                    if o.max_abs > max {
+                        failures.push(format!(
+                            "output '{}': max abs difference {:.3e}, above the {max:.3e} allowed",
+                            o.name, o.max_abs
+                        ));
+                    }
+                }
+            }
+        }
+        let judge = if by_accuracy {
+            format!(
+                "top-1 accuracy on {} labelled samples",
+                v.accuracy.as_ref().map_or(0, |a| a.after.samples)
+            )
+        } else if self.judges_without_labels() {
+            format!("output cosine / max abs on {} samples", v.samples)
+        } else {
+            format!("finite, non-zero outputs on {} samples", v.samples)
+        };
+        Verdict {
+            passed: failures.is_empty(),
+            judge,
+            policy: *self,
+            failures,
+        }
+    }
+}
+
+/// How a pass's job verifies its output; every pass's config holds one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerifyOptions {
+    /// Verify at all (default true). Off, the output is written unchecked and the report says
+    /// so.
+    pub enabled: bool,
+    /// When the output is accepted; unset, the pass's default for its mode.
+    pub policy: Option<VerifyPolicy>,
+    /// Samples of evaluation data verified on at most (default 1000): top-1 on 1000 samples
+    /// resolves a change of a few tenths of a point, and real models run that many in seconds
+    /// to a minute. Held-out calibration samples are capped by the pass's own hold-out rule.
+    pub max_samples: usize,
+    /// Seeded random inputs verified on when there is no data (default 8: random inputs only
+    /// show that the model runs and stays close, more of them show nothing new).
+    pub random_samples: usize,
+    /// Seed of the random inputs (default 0).
+    pub seed: u64,
+    /// Keep a rejected output beside the output path as `<stem>.rejected.onnx` (default false:
+    /// a rejected model is never left where the accepted one would be).
+    pub keep_rejected: bool,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            enabled: true,
+            policy: None,
+            max_samples: 1000,
+            random_samples: 8,
+            seed: 0,
+            keep_rejected: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::{AccuracyChange, RuntimeCheck};
+    use crate::{Accuracy, OutputFidelity};
+
+    fn output(cosine: Option<f64>, max_abs: f64, bad: u64) -> OutputFidelity {
+        OutputFidelity {
+            name: "y".into(),
+            max_abs,
+            mean_abs: max_abs / 2.0,
+            cosine,
+            top1_agreement: None,
+            values: 100,
+            non_finite_mismatches: bad,
+        }
+    }
+
+    fn verification(o: OutputFidelity, accuracy: Option<(f64, f64)>) -> Verification {
+        let acc = |top1: f64| Accuracy {
+            top1,
+            correct: (top1 * 200.0).round() as u64,
+            samples: 200,
+            output: "y".into(),
+            data: "test".into(),
+        };
+        Verification {
+            samples: 8,
+            source: "8 samples".into(),
+            runtimes: vec![RuntimeCheck {
+                runtime: "onnxruntime-cpu".into(),
+                ok: true,
+                error: None,
+                outputs: vec![o],
+            }],
+            not_compared: None,
+            accuracy: accuracy.map(|(b, a)| AccuracyChange {
+                before: acc(b),
+                after: acc(a),
+            }),
+        }
+    }
+
+    const COSINE: VerifyPolicy = VerifyPolicy {
+        max_accuracy_drop: Some(0.01),
+        min_cosine: Some(0.99),
+        max_abs: None,
+    };
+
+    #[test]
+    fn cosine_bound_without_labels() {
+        assert!(
+            COSINE
+                .judge(&verification(output(Some(0.995), 0.1, 0), None))
+                .passed
+        );
+        let v = COSINE.judge(&verification(output(Some(0.98), 0.1, 0), None));
+        assert!(!v.passed);
+        assert!(v.failures[0].contains("0.980000"), "{:?}", v.failures);
+        assert!(v.judge.starts_with("output cosine"));
+    }
+
+    #[test]
+    fn accuracy_decides_with_labels() {
+        // Cosine 0.5 would fail, but with labels the accuracy drop is the judge: 0.5 points.
+        let v = COSINE.judge(&verification(
+            output(Some(0.5), 3.0, 0),
+            Some((0.97, 0.965)),
+        ));
+        assert!(v.passed, "{:?}", v.failures);
+        assert!(v.judge.starts_with("top-1 accuracy on 200"));
+        // Exactly one point, as a count over 200 samples rounds it, still passes.
+        let v = COSINE.judge(&verification(output(Some(0.5), 3.0, 0), Some((0.97, 0.96))));
+        assert!(v.passed, "{:?}", v.failures);
+        let v = COSINE.judge(&verification(
+            output(Some(1.0), 0.0, 0),
+            Some((0.97, 0.955)),
+        ));
+        assert!(!v.passed);
+        assert!(v.failures[0].contains("1.50 points"), "{:?}", v.failures);
+    }
+
+    #[test]
+    fn non_finite_and_all_zero_never_match() {
+        let none = VerifyPolicy::none();
+        let v = none.judge(&verification(output(Some(1.0), 0.0, 3000), None));
+        assert!(!v.passed);
+        assert!(
+            v.failures[0].contains("3000 values are NaN"),
+            "{:?}",
+            v.failures
+        );
+        let v = none.judge(&verification(output(None, 0.0, 0), None));
+        assert!(!v.passed);
+        assert!(v.failures[0].contains("all zeros"), "{:?}", v.failures);
+    }
+
+    #[test]
+    fn max_abs_bound() {
+        let p = VerifyPolicy {
+            max_abs: Some(1e-3),
+            ..VerifyPolicy::none()
+        };
+        assert!(
+            p.judge(&verification(output(Some(1.0), 1e-4, 0), None))
+                .passed
+        );
+        assert!(
+            !p.judge(&verification(output(Some(1.0), 1e-2, 0), None))
+                .passed
+        );
+    }
+
+    #[test]
+    fn bounds_are_checked() {
+        assert!(COSINE.validate().is_ok());
+        let bad = VerifyPolicy {
+            max_accuracy_drop: Some(2.0),
+            ..VerifyPolicy::none()
+        };
+        assert!(bad.validate().unwrap_err().contains("max_accuracy_drop"));
+    }
+}
