@@ -7,11 +7,11 @@ use std::process::ExitCode;
 const ABOUT: &str = "Make trained models smaller and faster, and prove it with measurements.";
 
 const EXAMPLES: &str = "\
-Examples:
+Examples (each line runs as it is from the repository root; --help of each command has more):
   optimize inspect models/digits-cnn.onnx
-  optimize inspect --json models/digits-mlp.onnx | jq .parameters
-  optimize convert big.onnx -o big-ext.onnx --external-data
-  optimize bench --baseline model.onnx model.int8.onnx --threads 1";
+  optimize quantize --int8 --per-channel --calibrate models/data/digits-train-cnn.npz --eval models/data/digits-test-cnn.npz models/digits-cnn.onnx -o digits-cnn.int8.onnx
+  optimize prune models/digits-cnn.onnx --method channels --ratio 0.5 --eval models/data/digits-test-cnn.npz -o digits-cnn.pruned.onnx
+  optimize bench --baseline models/digits-cnn.onnx digits-cnn.int8.onnx digits-cnn.pruned.onnx --eval models/data/digits-test-cnn.npz --threads 1";
 
 /// The `optimize` command line.
 #[derive(Debug, Parser)]
@@ -27,9 +27,9 @@ pub struct Cli {
 pub enum Command {
     /// Summarize a model: versions, inputs/outputs, operators, parameters, precision.
     #[command(after_help = "\
-Example:
+Examples:
   optimize inspect models/digits-cnn.onnx
-  optimize inspect --json models/digits-cnn.onnx > summary.json
+  optimize inspect --json models/digits-mlp.onnx
 
 The JSON schema (optimize.inspect/1) is documented in the optimize-onnx crate, module `inspect`.")]
     Inspect(InspectArgs),
@@ -37,10 +37,12 @@ The JSON schema (optimize.inspect/1) is documented in the optimize-onnx crate, m
     /// upgrading its ai.onnx opset.
     #[command(after_help = "\
 Examples:
-  optimize convert model.onnx -o model-ext.onnx --external-data
-  (writes model-ext.onnx and model-ext.onnx.data; weights ≥ 1 KiB go to the .data file)
-  optimize convert ch_PP-OCRv4_rec_infer.onnx -o rec-13.onnx --opset 13
-  (opset 12 -> 13: Squeeze axes become inputs, Softmax keeps its opset-12 meaning)
+  optimize convert models/digits-cnn.onnx -o digits-cnn-ext.onnx --external-data
+      writes digits-cnn-ext.onnx and digits-cnn-ext.onnx.data; weights ≥ 1 KiB go to the .data
+      file
+  optimize convert models/digits-mlp.onnx -o digits-mlp-21.onnx --opset 21
+      opset 17 -> 21, rewriting the nodes whose meaning changed (for opset 12 -> 13: Squeeze
+      axes become inputs, Softmax keeps its opset-12 meaning)
 
 Models over protobuf's 2 GiB limit get external data automatically. --opset refuses, naming the
 nodes, when a node's meaning would change and no rewrite keeps it.")]
@@ -69,39 +71,42 @@ nodes, when a node's meaning would change and no rewrite keeps it.")]
 
 const QUANTIZE_EXAMPLES: &str = "\
 Examples:
-  optimize quantize --int8 models/digits-mlp.onnx
+  optimize quantize --int8 models/digits-mlp.onnx -o digits-mlp.int8.onnx
       dynamic int8: weights int8, activations quantized at run time (no data needed)
-  optimize quantize --int8 --calibrate models/data/digits-train-cnn.npz --per-channel --eval models/data/digits-test-cnn.npz models/digits-cnn.onnx -o digits-cnn.int8.onnx
-      static int8 in QDQ form, activation ranges calibrated on the training data (arrays named
-      after the model's inputs; the first axis indexes samples), verified on the test split
-  optimize quantize --int8 --auto --calibrate models/data/digits-train.npz --eval models/data/digits-test.npz models/digits-mlp.onnx -o digits-mlp.auto.onnx
+  optimize quantize --int8 --per-channel --calibrate models/data/digits-train-cnn.npz --eval models/data/digits-test-cnn.npz models/digits-cnn.onnx -o digits-cnn.int8.onnx
+      static int8 in QDQ form, activation ranges calibrated on the training split (arrays named
+      after the model's inputs, the first axis indexes samples), verified on the test split
+  optimize quantize --int8 --auto --budget 2m --calibrate models/data/digits-train.npz --eval models/data/digits-test.npz models/digits-mlp.onnx -o digits-mlp.auto.onnx
+      mixed precision measured on ONNX Runtime: int8 where it pays, never slower than float32
   optimize quantize --fp16 models/digits-cnn.onnx -o digits-cnn.fp16.onnx
 
 Every output is loaded and run in ONNX Runtime (and tract where it can) and compared with the
 original before it is written: with labels, top-1 may drop at most --max-drop; without, every
 output's cosine must reach --min-cosine. A rejected output is not written (exit 1). The report
-gives size, nodes quantized and skipped (with why), output error, size/accuracy/latency before
-and after, and time per phase.";
+gives nodes quantized and skipped (with why), output error, size/accuracy/latency before and
+after, and time per phase; --json prints it (schema optimize.quantize/1, documented in
+optimize_quant::report).";
 
 const BENCH_EXAMPLES: &str = "\
 Examples:
   optimize bench models/digits-mlp.onnx --backend tract,ort --threads 1
-  optimize bench --baseline models/digits-cnn.onnx models/digits-cnn.int8.onnx models/digits-cnn.fp16.onnx \\
-      --eval models/data/digits-test-cnn.npz --threads 1 -o results/digits-cnn
-      measures the three models, compares each with the baseline, and writes
-      results/digits-cnn/{report.json,report.md} with latency, size and accuracy charts
-  optimize bench model.onnx --shape x=1x3x48x192 --target edge --mem-budget 256MiB --json
+  optimize bench --baseline models/digits-cnn.onnx digits-cnn.int8.onnx digits-cnn.fp16.onnx --eval models/data/digits-test-cnn.npz --threads 1 -o bench-digits-cnn
+      measures the three models (written by `optimize quantize --help`'s examples), compares
+      each with the baseline, and writes bench-digits-cnn/{report.json,report.md} with latency,
+      size and accuracy charts
+  optimize bench models/digits-cnn.onnx --target edge --mem-budget 256MiB --json
 
 Each (model, back end) pair runs in a fresh child process, so peak memory is per run. Latency:
 --warmup untimed calls, then at least --iterations calls and at least --min-duration. The JSON
 schemas (optimize.bench/1 per run, optimize.bench-report/1 for the report) are documented in the
-optimize-bench crate, modules `bench` and `report`.";
+optimize-bench crate, modules `bench` and `report`. With --baseline the report folder defaults to
+bench-<baseline name> in the current folder.";
 
 const REPORT_EXAMPLES: &str = "\
 Examples:
-  optimize report results/digits-cnn/report.json
-  optimize report a.json b.json -o results/combined
-      merges the runs of both files (the first file's baseline stays the baseline)";
+  optimize report bench-digits-cnn/report.json -o bench-digits-cnn-again
+      re-renders report.md and the charts from the saved runs (give several files to merge
+      them; the first file's baseline stays the baseline)";
 
 /// `optimize bench`.
 #[derive(Debug, Args)]
@@ -180,12 +185,12 @@ pub struct BenchWorkerArgs {
 
 const PRUNE_EXAMPLES: &str = "\
 Examples:
-  optimize prune models/digits-cnn.onnx --method channels --ratio 0.5 --eval models/data/digits-test-cnn.npz
+  optimize prune models/digits-cnn.onnx --method channels --ratio 0.5 --eval models/data/digits-test-cnn.npz -o digits-cnn.channels.onnx
       removes half the output channels of every conv and hidden layer it can prune safely; the
       output is physically smaller and faster
-  optimize prune models/digits-mlp.onnx --method magnitude --sparsity 0.8 --exclude-first --exclude-last
-  optimize prune model.onnx --method nm --pattern 2:4 -o model.2-4.onnx
-  optimize prune model.onnx --method lowrank --energy 0.9 --json
+  optimize prune models/digits-mlp.onnx --method magnitude --sparsity 0.8 --exclude-first --exclude-last -o digits-mlp.sparse.onnx
+  optimize prune models/digits-cnn.onnx --method nm --pattern 2:4 -o digits-cnn.2-4.onnx
+  optimize prune models/digits-mlp.onnx --method lowrank --energy 0.9 --json -o digits-mlp.lowrank.onnx
 
 What each method buys: magnitude and nm only write zeros into dense weights, so ONNX Runtime and
 tract run them no faster and the file is no smaller (the report gives the gzip size, where the
@@ -557,12 +562,12 @@ mod tests {
 
 const DISTILL_EXAMPLES: &str = "\
 Examples:
-  optimize distill recipes/digits-mlp.toml -o out/digits-mlp
+  optimize distill recipes/digits-mlp.toml -o distill-digits-mlp
       digits MLP teacher -> MLP student a twelfth its size, with 10% of the labels; writes
-      student.onnx, student.safetensors, report.md, log.jsonl and curves.png to out/digits-mlp
-  optimize distill recipes/digits-cnn.toml --sweep
-      tries every temperature/alpha/lr of the recipe's [sweep] and keeps the best on validation
-  optimize distill recipes/digits-cnn.toml --resume distill-digits-cnn/checkpoint.safetensors
+      student.onnx, student.safetensors, report.md, log.jsonl and curves.png to the folder
+
+  --sweep tries every temperature/alpha/lr of the recipe's [sweep] and keeps the best on
+  validation; --resume CHECKPOINT goes on from a run stopped with Ctrl-C.
 
 The recipe schema is in recipes/README.md. Ctrl-C stops after the current batch and writes a
 checkpoint to resume from (exit code 130).";

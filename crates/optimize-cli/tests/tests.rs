@@ -22,3 +22,5 @@ mod prune;
 mod prune_bad_input;
 // `optimize distill` on digits: outputs, bad recipes, Ctrl-C and resume.
 mod distill;
+// Every example command of every --help runs as printed, in order.
+mod help_examples;

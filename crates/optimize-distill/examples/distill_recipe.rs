@@ -6,22 +6,15 @@
 //! ```
 
 use optimize_distill::pipeline::{distill, DistillOptions, Outcome};
-use optimize_distill::run::{EpochRecord, Observer};
+use optimize_distill::run::Progress;
 use optimize_distill::Recipe;
 
-/// Prints every epoch.
+/// Prints every epoch's summary.
 struct Print;
 
-impl Observer for Print {
-    fn epoch_done(&mut self, e: &EpochRecord) {
-        println!(
-            "{:>10} epoch {:>3}: loss {:.4}, val accuracy {:.2}%, {:.0} samples/s",
-            e.run,
-            e.epoch,
-            e.train_loss,
-            e.val_accuracy * 100.0,
-            e.samples_per_s
-        );
+impl Progress for Print {
+    fn note(&mut self, line: &str) {
+        println!("{line}");
     }
 }
 

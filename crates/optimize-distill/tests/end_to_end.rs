@@ -2,7 +2,7 @@ use std::path::Path;
 
 use optimize_distill::pipeline::{distill, DistillOptions, Outcome};
 use optimize_distill::report::DistillReport;
-use optimize_distill::run::{Observer, Quiet};
+use optimize_distill::run::{Progress, Quiet};
 use optimize_distill::Recipe;
 
 use crate::util::{mlp_recipe, root, write};
@@ -12,7 +12,7 @@ fn run(
     dir: &Path,
     sweep: bool,
     resume: Option<&Path>,
-    observer: &mut dyn Observer,
+    observer: &mut dyn Progress,
 ) -> Outcome {
     let recipe_path = write(dir, "recipe.toml", recipe_text);
     let recipe = Recipe::load(&recipe_path).unwrap();
@@ -41,11 +41,11 @@ struct StopAfter {
     seen: usize,
 }
 
-impl Observer for StopAfter {
-    fn batch_done(&mut self, _: f64, _: f64, _: usize, _: f64) {
+impl Progress for StopAfter {
+    fn advance(&mut self, _: u64, _: &str) {
         self.seen += 1;
     }
-    fn should_stop(&mut self) -> bool {
+    fn cancelled(&self) -> bool {
         self.seen == self.after
     }
 }
