@@ -51,7 +51,8 @@
 //!
 //! The float16 facts (first opset whose schema allows `tensor(float16)` for `T`, the `T` slots)
 //! were checked against the ONNX 1.23 schemas for opsets 7 to 21
-//! (`crates/optimize-quant/tests/cases/fp16-ort-kernels/probe.py --schemas` prints the check).
+//! (`crates/optimize-quant/tests/cases/fp16-ort-kernels/probe.py` prints, per op and opset,
+//! whether the schema allows float16 and whether ONNX Runtime has a kernel for it).
 //!
 //! ```
 //! use optimize_onnx::build::{attr_int, node, WithAttr};
