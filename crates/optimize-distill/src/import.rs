@@ -3,9 +3,11 @@
 //!
 //! This is how a pruned or otherwise shrunk model is fine-tuned with its original as the
 //! teacher (`optimize prune --recover`, or `[student] onnx = "pruned.onnx"` in a recipe).
-//! Accepted, node by node along one path from the graph input to the output: `Conv` (2-D,
-//! square kernel, equal padding on every side, one group, no dilation), `Gemm`, `MatMul` with
-//! a constant weight (and an `Add` of a constant bias after it), `BatchNormalization`, `Relu`,
+//! Which ops can become a student layer is the operator registry's "distill import" column
+//! ([`optimize_onnx::ops`]); this module checks, node by node along one path from the graph
+//! input to the output, that each node's attributes fit that layer: `Conv` (2-D, square
+//! kernel, equal padding on every side, one group, no dilation), `Gemm`, `MatMul` with a
+//! constant weight (and an `Add` of a constant bias after it), `BatchNormalization`, `Relu`,
 //! `Gelu`, `MaxPool`/`AveragePool` with stride equal to the window and no padding, `Flatten`
 //! (axis 1) or a `Reshape` to `[batch, -1]`; `Dropout` and `Identity` are dropped. Anything else
 //! is refused with the node named: the student could not reproduce it.
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use optimize_onnx::build::{attr, attr_f, attr_i, read_f32, read_i64};
+use optimize_onnx::ops::{self, Import};
 use optimize_onnx::proto::{NodeProto, TensorProto};
 use optimize_onnx::Model;
 
@@ -38,6 +41,12 @@ pub fn student_from_onnx(path: &Path) -> Result<OnnxStudent> {
     let fail = |message: String| Error::Import {
         path: path.to_path_buf(),
         message,
+    };
+    let no_layer = |n: &NodeProto, op: &str| {
+        fail(format!(
+            "node '{}' ({op}) has no student layer (see `optimize_distill::import` for the ops a student can start from)",
+            n.name()
+        ))
     };
     let g = model
         .proto
@@ -93,8 +102,10 @@ pub fn student_from_onnx(path: &Path) -> Result<OnnxStudent> {
             Ok((t, v))
         };
         let after_matmul = pending_linear.take();
-        match n.op_type() {
-            "Conv" => {
+        let import = ops::of(n).map_or(Import::No, |o| o.import);
+        match (import, n.op_type()) {
+            (Import::No, op) => return Err(no_layer(n, op)),
+            (Import::Layer(_), "Conv") => {
                 let (w, wv) = weight(1)?;
                 let d = dims(w);
                 let square = d.len() == 4 && d[2] == d[3];
@@ -129,7 +140,7 @@ pub fn student_from_onnx(path: &Path) -> Result<OnnxStudent> {
                     chain.put(&format!("{name}.bias"), bv, &[d[0]])?;
                 }
             }
-            "Gemm" => {
+            (Import::Layer(_), "Gemm") => {
                 let (w, wv) = weight(1)?;
                 let d = dims(w);
                 if attr_i(n, "transA", 0) != 0
@@ -167,21 +178,28 @@ pub fn student_from_onnx(path: &Path) -> Result<OnnxStudent> {
                     chain.put(&format!("{name}.bias"), bv, &[out])?;
                 }
             }
-            "MatMul" => {
+            (Import::Layer(_), "MatMul") => {
                 let (w, wv) = weight(1)?;
                 let d = dims(w);
                 if d.len() != 2 {
-                    return Err(fail(format!("MatMul '{}': its weight is not 2-D", n.name())));
+                    return Err(fail(format!(
+                        "MatMul '{}': its weight is not 2-D",
+                        n.name()
+                    )));
                 }
                 let name = chain.push(LayerSpec::Linear {
                     out: d[1],
                     bias: false,
                     name: None,
                 });
-                chain.put(&format!("{name}.weight"), transpose(&wv, d[0], d[1]), &[d[1], d[0]])?;
+                chain.put(
+                    &format!("{name}.weight"),
+                    transpose(&wv, d[0], d[1]),
+                    &[d[1], d[0]],
+                )?;
                 pending_linear = Some(chain.layers.len() - 1);
             }
-            "Add" if after_matmul.is_some() => {
+            (Import::Bias, _) if after_matmul.is_some() => {
                 let k = if data == current { 1 } else { 0 };
                 let (_, bv) = weight(k)?;
                 let li = after_matmul.expect("checked");
@@ -198,7 +216,7 @@ pub fn student_from_onnx(path: &Path) -> Result<OnnxStudent> {
                 let (out, name) = (*out, chain.layers[li].name_at(li));
                 chain.put(&format!("{name}.bias"), bv, &[out])?;
             }
-            "BatchNormalization" => {
+            (Import::Layer(_), "BatchNormalization") => {
                 let mut parts = Vec::new();
                 for k in 1..5 {
                     parts.push(weight(k)?.1);
@@ -217,13 +235,15 @@ pub fn student_from_onnx(path: &Path) -> Result<OnnxStudent> {
                     chain.put(&format!("{name}.{suffix}"), v, &[c])?;
                 }
             }
-            "Relu" => {
+            (Import::Layer(_), "Relu") => {
                 chain.push(LayerSpec::Relu { name: None });
             }
-            "Gelu" if attr(n, "approximate").is_none_or(|a| a.s() == b"none") => {
+            (Import::Layer(_), "Gelu")
+                if attr(n, "approximate").is_none_or(|a| a.s() == b"none") =>
+            {
                 chain.push(LayerSpec::Gelu { name: None });
             }
-            "MaxPool" | "AveragePool" => {
+            (Import::Layer(_), "MaxPool" | "AveragePool") => {
                 let k = ints(n, "kernel_shape");
                 let strides = ints(n, "strides");
                 let plain = k.len() == 2
@@ -246,19 +266,14 @@ pub fn student_from_onnx(path: &Path) -> Result<OnnxStudent> {
                     LayerSpec::AvgPool2d { kernel, name: None }
                 });
             }
-            "Flatten" if attr_i(n, "axis", 1) == 1 => {
+            (Import::Layer(_), "Flatten") if attr_i(n, "axis", 1) == 1 => {
                 chain.push(LayerSpec::Flatten { name: None });
             }
-            "Reshape" if is_flatten(n, &consts) => {
+            (Import::Layer(_), "Reshape") if is_flatten(n, &consts) => {
                 chain.push(LayerSpec::Flatten { name: None });
             }
-            "Dropout" | "Identity" => {}
-            op => {
-                return Err(fail(format!(
-                    "node '{}' ({op}) has no student layer (see `optimize_distill::import` for the ops a student can start from)",
-                    n.name()
-                )))
-            }
+            (Import::Dropped, _) => {}
+            (_, op) => return Err(no_layer(n, op)),
         }
         current = n.output.first().cloned().unwrap_or_default();
     }

@@ -17,7 +17,9 @@
 //!   tensor constructors), [`transform`] (rewrites every pass may want first, such as moving
 //!   `Constant` weights into initializers or upgrading the opset), [`walk`] (every tensor and
 //!   subgraph), [`names`] (fresh names that collide with none in the model), [`filter`] (the
-//!   `--op-types` / `--exclude-nodes` rule every pass shares).
+//!   `--op-types` / `--exclude-nodes` rule every pass shares), [`ops`] (what every pass knows
+//!   about each operator: weight input and channel axes, quantization role, float16 slots,
+//!   output types, pruning and distillation import).
 //!
 //! ```no_run
 //! use optimize_onnx::{save, Model, SaveOptions, Summary};
@@ -38,6 +40,7 @@ pub mod graph;
 pub mod inspect;
 mod model;
 pub mod names;
+pub mod ops;
 pub mod proto;
 mod save;
 mod stage;

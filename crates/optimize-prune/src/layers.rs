@@ -1,11 +1,7 @@
-//! What the pruner knows about each weighted op, as one table.
-//!
-//! | op            | weight input | weight layout                    | output axis | input axis | bias            |
-//! |---------------|--------------|----------------------------------|-------------|------------|-----------------|
-//! | Conv          | 1            | `[O, I/group, k...]`             | 0           | 1          | 2 (`[O]`)       |
-//! | ConvTranspose | 1            | `[I, O/group, k...]`             | 1           | 0          | 2 (`[O]`)       |
-//! | Gemm          | 1            | `[N, K]` if `transB`, else `[K, N]` | 0 / 1    | 1 / 0      | 2 (`C`, broadcast to `[M, N]`) |
-//! | MatMul        | 1            | `[K, N]` (2-D weights only)      | 1           | 0          | –               |
+//! The weighted ops the pruner changes, as the operator registry ([`optimize_onnx::ops`]) lists
+//! them: Conv, ConvTranspose, Gemm and MatMul, with the weight's input, its output- and
+//! input-channel axes, its bias and the ranks a layer's weight has (the registry's module doc
+//! has the table).
 //!
 //! A *layer* is a node of one of these ops whose weight is a float32 initializer of the graph
 //! (weights held in `Constant` nodes are moved into initializers first). Weights computed at run
@@ -15,86 +11,24 @@
 use crate::report::Skipped;
 use optimize_onnx::build::attr_i;
 use optimize_onnx::filter::NodeFilter;
+use optimize_onnx::ops::{self, OpInfo, Weight};
 use optimize_onnx::proto::{GraphProto, NodeProto, TensorProto};
 use optimize_onnx::ElemType;
 use std::collections::HashMap;
 
-/// The pruner's rule for one weighted op.
-#[derive(Debug, Clone, Copy)]
-pub struct LayerRule {
-    /// ONNX op type (default domain).
-    pub op_type: &'static str,
-    /// The input that holds the bias, if the op has one.
-    pub bias_input: Option<usize>,
-    /// Axis of the weight that indexes output channels (neurons).
-    pub out_axis: fn(&NodeProto) -> usize,
-    /// Axis of the weight that indexes input channels (features): the reduction axis.
-    pub in_axis: fn(&NodeProto) -> usize,
-    /// The weight ranks the op accepts.
-    pub ranks: (usize, usize),
-}
-
-/// The input of every weighted op that holds the weight.
+/// The input of every weighted op that holds the weight (the registry's `Weight::input` for
+/// every op the pruner handles; a unit test checks they agree).
 pub const WEIGHT_INPUT: usize = 1;
 
-fn zero(_: &NodeProto) -> usize {
-    0
+/// The registry entry for `node` and its weight, if the pruner may shrink its channels.
+pub fn rule(node: &NodeProto) -> Option<(&'static OpInfo, &'static Weight)> {
+    let info = ops::of(node).filter(|o| o.prune)?;
+    Some((info, info.weight.as_ref()?))
 }
 
-fn one(_: &NodeProto) -> usize {
-    1
-}
-
-fn gemm_out(node: &NodeProto) -> usize {
-    usize::from(attr_i(node, "transB", 0) == 0)
-}
-
-fn gemm_in(node: &NodeProto) -> usize {
-    usize::from(attr_i(node, "transB", 0) != 0)
-}
-
-const RULES: &[LayerRule] = &[
-    LayerRule {
-        op_type: "Conv",
-        bias_input: Some(2),
-        out_axis: zero,
-        in_axis: one,
-        ranks: (3, 5),
-    },
-    LayerRule {
-        op_type: "ConvTranspose",
-        bias_input: Some(2),
-        out_axis: one,
-        in_axis: zero,
-        ranks: (3, 5),
-    },
-    LayerRule {
-        op_type: "Gemm",
-        bias_input: Some(2),
-        out_axis: gemm_out,
-        in_axis: gemm_in,
-        ranks: (2, 2),
-    },
-    LayerRule {
-        op_type: "MatMul",
-        bias_input: None,
-        out_axis: one,
-        in_axis: zero,
-        ranks: (2, 2),
-    },
-];
-
-/// The rule for `node`, if the pruner handles its op type.
-pub fn rule(node: &NodeProto) -> Option<&'static LayerRule> {
-    if !node.domain().is_empty() && node.domain() != "ai.onnx" {
-        return None;
-    }
-    RULES.iter().find(|r| r.op_type == node.op_type())
-}
-
-/// Op types with a rule, for help texts and reports.
+/// Op types the pruner handles, for help texts and reports.
 pub fn supported() -> impl Iterator<Item = &'static str> {
-    RULES.iter().map(|r| r.op_type)
+    ops::all().filter(|o| o.prune).map(|o| o.op_type)
 }
 
 /// One weighted node whose weight the pruner may change.
@@ -135,7 +69,9 @@ pub fn find_layers(graph: &GraphProto, filter: &NodeFilter) -> (Vec<Layer>, Vec<
     let mut layers = Vec::new();
     let mut skipped = Vec::new();
     for (index, node) in graph.node.iter().enumerate() {
-        let Some(rule) = rule(node) else { continue };
+        let Some((info, rule)) = rule(node) else {
+            continue;
+        };
         let name = NodeFilter::node_id(node).to_string();
         let mut skip = |reason: String| {
             skipped.push(Skipped {
@@ -148,7 +84,7 @@ pub fn find_layers(graph: &GraphProto, filter: &NodeFilter) -> (Vec<Layer>, Vec<
             skip(format!("excluded ({})", why.describe()));
             continue;
         }
-        let Some(weight) = node.input.get(WEIGHT_INPUT).filter(|w| !w.is_empty()) else {
+        let Some(weight) = node.input.get(rule.input).filter(|w| !w.is_empty()) else {
             skip("has no weight input".into());
             continue;
         };
@@ -167,15 +103,18 @@ pub fn find_layers(graph: &GraphProto, filter: &NodeFilter) -> (Vec<Layer>, Vec<
             continue;
         }
         let dims: Vec<usize> = t.dims.iter().map(|&d| d.max(0) as usize).collect();
-        if dims.len() < rule.ranks.0 || dims.len() > rule.ranks.1 {
+        if !rule.ranks.contains(&dims.len()) {
             skip(format!(
                 "weight '{weight}' has shape {dims:?}; {} weights of rank {}..={} are pruned",
-                rule.op_type, rule.ranks.0, rule.ranks.1
+                info.op_type,
+                rule.ranks.start(),
+                rule.ranks.end()
             ));
             continue;
         }
+        let rank = dims.len();
         let bias = rule
-            .bias_input
+            .bias
             .and_then(|i| node.input.get(i))
             .filter(|b| !b.is_empty())
             .cloned();
@@ -185,8 +124,8 @@ pub fn find_layers(graph: &GraphProto, filter: &NodeFilter) -> (Vec<Layer>, Vec<
             op_type: node.op_type().to_string(),
             weight: weight.clone(),
             dims,
-            out_axis: (rule.out_axis)(node),
-            in_axis: (rule.in_axis)(node),
+            out_axis: rule.out_axis.of(node, rank),
+            in_axis: rule.in_axis.of(node, rank),
             bias,
             group: attr_i(node, "group", 1).max(1) as usize,
         });
@@ -237,6 +176,16 @@ mod tests {
         assert!(reasons[0].1.contains("computed at run time"), "{reasons:?}");
         assert!(reasons[1].1.contains("int64, not float32"), "{reasons:?}");
         assert!(reasons[2].1.contains("[1, 2, 2]"), "{reasons:?}");
+    }
+
+    #[test]
+    fn every_prunable_op_has_its_weight_at_weight_input() {
+        let ops: Vec<_> = ops::all().filter(|o| o.prune).collect();
+        assert!(ops.len() >= 4, "Conv, ConvTranspose, Gemm, MatMul");
+        for op in ops {
+            let w = op.weight.as_ref().expect("a prunable op has a weight");
+            assert_eq!(w.input, WEIGHT_INPUT, "{}", op.op_type);
+        }
     }
 
     #[test]

@@ -35,6 +35,7 @@ use crate::weights::{float_values, quantize_weight, transpose, QuantizedWeight};
 use crate::{Error, Result};
 use optimize_onnx::build::{attr_f, attr_i, attr_int, node, opset, tensor_f32, WithAttr};
 use optimize_onnx::names::Names;
+use optimize_onnx::ops::{IntegerForm, QuantRole};
 use optimize_onnx::proto::tensor_proto::DataType;
 use optimize_onnx::proto::{GraphProto, NodeProto, TensorProto};
 use optimize_onnx::transform::constants_to_initializers;
@@ -132,9 +133,13 @@ impl Pass<'_> {
                         .skip(n.op_type(), format!("excluded ({})", why.describe()));
                     continue;
                 }
-                let result = match rule.op_type {
-                    "MatMul" | "Gemm" => self.matmul(&view, n, &mut acts, &mut weights),
-                    "Conv" => self.conv(&view, n, &mut acts, &mut weights),
+                let result = match rule.quant {
+                    QuantRole::Weighted(IntegerForm::MatMulInteger) => {
+                        self.matmul(&view, n, &mut acts, &mut weights)
+                    }
+                    QuantRole::Weighted(IntegerForm::ConvInteger) => {
+                        self.conv(&view, n, &mut acts, &mut weights)
+                    }
                     _ => Err("no dynamic form".to_string()),
                 };
                 match result {

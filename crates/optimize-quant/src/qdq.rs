@@ -31,6 +31,7 @@ use crate::weights::{float_values, quantize_weight};
 use crate::{Error, Result};
 use optimize_onnx::build::{attr_int, node, opset, tensor_f32, tensor_i32, tensor_raw, WithAttr};
 use optimize_onnx::names::Names;
+use optimize_onnx::ops::{OpInfo, QuantRole};
 use optimize_onnx::proto::tensor_proto::DataType;
 use optimize_onnx::proto::type_proto::Value as TypeValue;
 use optimize_onnx::proto::{GraphProto, ModelProto, NodeProto, TensorProto};
@@ -170,7 +171,7 @@ fn plan_graph<'a>(
                 if let (true, Some(y)) = (ready, n.output.first()) {
                     gp.activation_nodes.push(i);
                     gp.activations.insert(y.clone());
-                    if kind == ops::ActivationOp::PassThrough {
+                    if kind == QuantRole::PassThrough {
                         gp.pass_through.insert(y.clone(), n.input[0].clone());
                     }
                 }
@@ -179,7 +180,7 @@ fn plan_graph<'a>(
         };
         let view = scopes.last().expect("pushed above");
         let weight = rule
-            .weight_input
+            .weight_input()
             .and_then(|w| n.input.get(w))
             .and_then(|w| initializer_in(scopes, w));
         // Weight-only needs no calibration, so it also reaches bodies that cannot be captured.
@@ -290,7 +291,7 @@ fn plan_graph<'a>(
 /// so far that int8 would wreck it (then it stays float, with the reason).
 fn weight_fits_int8(
     n: &NodeProto,
-    rule: &ops::OpRule,
+    rule: &OpInfo,
     w: &TensorProto,
     config: &QuantConfig,
 ) -> std::result::Result<(), String> {
@@ -302,7 +303,7 @@ fn weight_fits_int8(
     };
     let axis = config
         .per_channel
-        .then(|| (rule.channel_axis)(n, shape.len()));
+        .then(|| ops::channel_axis(rule, n, shape.len()));
     match quantize_weight(&values, &shape, axis, ["", "", ""]) {
         Ok(q) if q.relative_error > config.max_weight_error => Err(format!(
             "weight would lose over {:.0}% of its norm in int8 (outliers stretch its scale){}",
@@ -510,7 +511,7 @@ impl Rewriter<'_> {
                 let n = &g.node[i];
                 let Some(rule) = ops::rule(n) else { continue };
                 let weight_is_const = rule
-                    .weight_input
+                    .weight_input()
                     .and_then(|w| n.input.get(w))
                     .is_some_and(|w| lookup(&view, w).is_some());
                 let act_inputs = if weight_is_const { 1 } else { 2 };
@@ -540,11 +541,11 @@ impl Rewriter<'_> {
                 }
                 let mut changes = Vec::new();
                 let mut w_params = None;
-                if let Some(wi) = rule.weight_input {
+                if let Some(wi) = rule.weight_input() {
                     if let Some(w) = n.input.get(wi).and_then(|w| lookup(&view, w)) {
                         let axis = config
                             .per_channel
-                            .then(|| (rule.channel_axis)(n, w.dims.len()));
+                            .then(|| ops::channel_axis(rule, n, w.dims.len()));
                         let (dq, params) =
                             self.int8_weight(&w, axis, &mut weight_cache, &mut head, &mut inits)?;
                         changes.push((wi, dq));
@@ -552,20 +553,20 @@ impl Rewriter<'_> {
                     }
                 }
                 // Bias: int32 with scale X_scale * W_scale[c], so integer kernels add it exactly.
-                if let (Some(bi), Some(wp)) = (rule.bias_input, &w_params) {
+                if let (Some(bi), Some(wp)) = (rule.bias_input(), &w_params) {
                     if let Some(b) = n.input.get(bi).and_then(|b| lookup(&view, b)) {
                         let x_scale = act_params[&n.input[0]].scale;
                         if let Ok((mut bv, bshape)) = float_values(&b) {
                             if config.bias_correction {
                                 if let Some(means) = self.plan.input_means.get(&n.input[0]) {
                                     if let Some(w) = rule
-                                        .weight_input
+                                        .weight_input()
                                         .and_then(|wi| n.input.get(wi))
                                         .and_then(|w| lookup(&view, w))
                                     {
                                         let axis = config
                                             .per_channel
-                                            .then(|| (rule.channel_axis)(n, w.dims.len()));
+                                            .then(|| ops::channel_axis(rule, n, w.dims.len()));
                                         if let Some(shift) = bias_shift(n, &w, axis, means) {
                                             if shift.len() == bv.len() {
                                                 for (b, d) in bv.iter_mut().zip(shift) {
@@ -633,7 +634,7 @@ impl Rewriter<'_> {
             let weight_of = |i: usize| {
                 let n = &g.node[i];
                 let rule = ops::rule(n)?;
-                let wi = rule.weight_input?;
+                let wi = rule.weight_input()?;
                 let w = n.input.get(wi).and_then(|w| lookup(&view, w))?;
                 Some((n, rule, wi, w))
             };
@@ -643,7 +644,7 @@ impl Rewriter<'_> {
                 };
                 let axis = config
                     .per_channel
-                    .then(|| (rule.channel_axis)(n, w.dims.len()));
+                    .then(|| ops::channel_axis(rule, n, w.dims.len()));
                 let (dq, _) =
                     self.int8_weight(&w, axis, &mut weight_cache, &mut head, &mut inits)?;
                 *self
@@ -666,7 +667,7 @@ impl Rewriter<'_> {
                         Some(o) => o.clone(),
                         None => {
                             let made = if int8 {
-                                let axis = (rule.channel_axis)(n, w.dims.len());
+                                let axis = ops::channel_axis(rule, n, w.dims.len());
                                 Some(self.int8_stored_weight(&w, axis, &mut head, &mut inits)?)
                             } else {
                                 self.fp16_stored_weight(&w, &mut head, &mut inits)?

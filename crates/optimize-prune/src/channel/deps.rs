@@ -849,6 +849,9 @@ impl Walk<'_, '_> {
     /// A Conv, ConvTranspose, Gemm or MatMul node.
     fn layer(&mut self) {
         let op = self.node.op_type();
+        let Some((_, w)) = rule(self.node) else {
+            return;
+        };
         let x = self.view_of(0);
         // A weight computed at run time, or channels reaching the weight side: not followed.
         if !self.is_f32_init(WEIGHT_INPUT) {
@@ -868,7 +871,7 @@ impl Walk<'_, '_> {
                 }
                 let group = attr_i(self.node, "group", 1).max(1) as usize;
                 let transpose = op == "ConvTranspose";
-                let (in_axis, out_axis) = if transpose { (0, 1) } else { (1, 0) };
+                let (in_axis, out_axis) = (w.in_axis.of(self.node, r), w.out_axis.of(self.node, r));
                 let in_channels = if transpose { dims[0] } else { dims[1] * group };
                 let out_channels = if transpose { dims[1] * group } else { dims[0] };
                 if let Some(v) = &x {
@@ -920,8 +923,7 @@ impl Walk<'_, '_> {
                 self.produce(out_axis, out_channels, 1, Some(r), 2);
             }
             "Gemm" => {
-                let trans_b = attr_i(self.node, "transB", 0) != 0;
-                let (in_axis, out_axis) = if trans_b { (1, 0) } else { (0, 1) };
+                let (in_axis, out_axis) = (w.in_axis.of(self.node, r), w.out_axis.of(self.node, r));
                 if let Some(v) = x {
                     if attr_i(self.node, "transA", 0) != 0 {
                         return self.block_inputs("reads it transposed (transA)");
@@ -938,12 +940,13 @@ impl Walk<'_, '_> {
                     return self.block_inputs("has a weight that is not 2-D");
                 }
                 let rank = x.as_ref().and_then(|v| v.rank);
+                let (in_axis, out_axis) = (w.in_axis.of(self.node, r), w.out_axis.of(self.node, r));
                 if let Some(v) = x {
-                    if !self.consume(v, 0, dims[0]) {
+                    if !self.consume(v, in_axis, dims[in_axis]) {
                         return;
                     }
                 }
-                self.produce(1, dims[1], 1, rank, usize::MAX);
+                self.produce(out_axis, dims[out_axis], 1, rank, usize::MAX);
             }
         }
     }

@@ -3,9 +3,10 @@
 //!
 //! The rules, in the order they are applied:
 //!
-//! 1. A node computes in float16 when its operator is in [`super::ops::FP16_OPS`] for the model's
-//!    opset, it is not in the block list, none of its outputs is in `keep_fp32_nodes`, and every
-//!    one of its `T` slots is known to hold float32. Anything else (unknown operators, other
+//! 1. A node computes in float16 when the operator registry gives its operator float16 facts
+//!    ([`optimize_onnx::ops::Float16`]) for the model's opset, it is not in the block list, none
+//!    of its outputs is in `keep_fp32_nodes`, and every one of its `T` slots is known to hold
+//!    float32. Anything else (unknown operators, other
 //!    domains, unknown types) stays as it is.
 //! 2. A float16 node's `T` outputs hold float16. Graph inputs hold float16 only in the main graph
 //!    with `keep_io_types = false`; subgraph inputs (Loop/Scan bodies) keep their type.
