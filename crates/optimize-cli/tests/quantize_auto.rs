@@ -2,8 +2,54 @@
 //! model, and its report says what it tried.
 
 use crate::util::{check_model, model, optimize};
+use optimize_data::{read_npz, Tensor};
+use optimize_runtime::{OrtSession, SessionOptions};
 use serde_json::Value;
 use std::path::Path;
+
+/// The logits of `path` in ONNX Runtime on all of models/data/digits-test.npz, and the labels.
+fn digits_logits(path: &Path) -> (Vec<f32>, Vec<i64>) {
+    let arrays = read_npz(model("data/digits-test.npz")).unwrap();
+    let get = |name: &str| -> Tensor {
+        arrays
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("digits-test.npz has no {name}"))
+            .1
+            .clone()
+    };
+    let labels = get("label").to_vec::<i64>().unwrap();
+    let session = OrtSession::from_file(path, &SessionOptions::deterministic())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let out = session
+        .run(&[("input".to_string(), get("input"))])
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(out[0].1.shape(), [labels.len(), 10], "{}", path.display());
+    (out[0].1.to_vec::<f32>().unwrap(), labels)
+}
+
+/// Top-1 accuracy of `path` on the digits test split, computed here against the labels.
+fn digits_top1(path: &Path) -> f64 {
+    let (logits, labels) = digits_logits(path);
+    let right = logits
+        .chunks(10)
+        .zip(&labels)
+        .filter(|(row, &label)| {
+            let best = (0..10).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+            best as i64 == label
+        })
+        .count();
+    right as f64 / labels.len() as f64
+}
+
+/// Whether any initializer of the model at `path` (main graph) is stored as int8 or uint8.
+fn has_int8_initializer(path: &Path) -> bool {
+    use optimize_onnx::proto::tensor_proto::DataType;
+    let m = optimize_onnx::Model::load(path).unwrap();
+    m.proto.graph.as_ref().unwrap().initializer.iter().any(|t| {
+        [DataType::Int8 as i32, DataType::Uint8 as i32].contains(&t.data_type.unwrap_or(0))
+    })
+}
 
 fn auto(dir: &Path, budget: &str, extra: &[&str]) -> (i32, Value, String) {
     let (train, test, m) = (
@@ -32,9 +78,11 @@ fn auto(dir: &Path, budget: &str, extra: &[&str]) -> (i32, Value, String) {
     (r.code, report, r.stderr)
 }
 
-/// With labels the goal is top-1 within 1 point of float32 on the 359 held-out digits; the
-/// answer meets it and is never slower than float32 on ONNX Runtime (the search measures that
-/// and writes float32 itself when no int8 variant is faster).
+/// With labels the goal is top-1 within 1 point of float32 on the 359 held-out digits. The
+/// written file is judged here, not by the search's numbers: its top-1 on the digits test
+/// split against the labels, measured in ONNX Runtime, is within 1 point of float32's. An
+/// int8 answer must hold int8 weights and be smaller; a float32 answer must compute float32's
+/// logits exactly. Nothing here compares times (speed is measured in benches/).
 #[test]
 fn digits_mlp_meets_max_drop() {
     let dir = tempfile::tempdir().unwrap();
@@ -44,19 +92,44 @@ fn digits_mlp_meets_max_drop() {
     assert_eq!(a["schema"], "optimize.auto/1");
     assert_eq!(a["metric"], "top1");
     assert_eq!(a["met"], true, "{a}");
-    assert_eq!(a["not_slower"], true, "{a}");
-    let fp32 = a["fp32_metric"].as_f64().unwrap();
-    assert!(fp32 > 0.95, "{fp32}");
-    if let Some(t) = a["chosen"].as_u64() {
-        let chosen = &a["trials"][t as usize];
-        assert!(
-            chosen["metric"].as_f64().unwrap() >= fp32 - 0.01,
-            "{chosen}"
-        );
-        assert!(chosen["latency_ms"].as_f64().unwrap() <= a["fp32_latency_ms"].as_f64().unwrap());
-    }
     assert!(!a["trials"].as_array().unwrap().is_empty());
-    check_model(&dir.path().join("auto.onnx"));
+    let out = dir.path().join("auto.onnx");
+    check_model(&out);
+
+    let original = model("digits-mlp.onnx");
+    let fp32 = digits_top1(&original);
+    assert!(fp32 > 0.95, "float32 top-1 {fp32}");
+    // The search judged float32 on the same 359 digits: it must have measured the same.
+    assert_eq!(a["fp32_metric"].as_f64(), Some(fp32), "{a}");
+    let written = digits_top1(&out);
+    assert!(
+        written >= fp32 - 0.01,
+        "written model: top-1 {written:.4}, float32 {fp32:.4} (more than 1 point lower)"
+    );
+    match a["chosen"].as_u64() {
+        Some(_) => {
+            assert!(
+                has_int8_initializer(&out),
+                "an int8 answer with no int8 weight"
+            );
+            let (a_bytes, b_bytes) = (
+                std::fs::metadata(&original).unwrap().len(),
+                std::fs::metadata(&out).unwrap().len(),
+            );
+            assert!(b_bytes < a_bytes, "{b_bytes} bytes, float32 {a_bytes}");
+        }
+        None => {
+            assert!(
+                !has_int8_initializer(&out),
+                "a float32 answer with int8 weights"
+            );
+            assert_eq!(
+                digits_logits(&out).0,
+                digits_logits(&original).0,
+                "a float32 answer must compute float32's logits"
+            );
+        }
+    }
 }
 
 /// A goal no int8 model can meet (outputs identical to float32's) still writes the closest
@@ -73,18 +146,23 @@ fn unmeetable_goal_writes_the_closest_and_exits_1() {
     check_model(&dir.path().join("auto.onnx"));
 }
 
-/// The budget stops the search; what was found so far is written.
+/// The budget stops the search; what was found so far is written. The goal (a drop of up to
+/// 100 points) is met by every trial, so the exit code is fixed: 0.
 #[test]
 fn budget_stops_the_search_and_still_answers() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, report, stderr) = auto(dir.path(), "0.001s", &[]);
-    assert!(code == 0 || code == 1, "{stderr}");
+    let (code, report, stderr) = auto(dir.path(), "0.001s", &["--max-drop", "1"]);
+    assert_eq!(code, 0, "{stderr}");
     let a = &report["auto"];
     assert!(
         a["stopped"].as_str().unwrap_or("").contains("budget"),
         "{a}"
     );
-    assert!(dir.path().join("auto.onnx").exists());
+    assert_eq!(a["met"], true, "{a}");
+    let out = dir.path().join("auto.onnx");
+    check_model(&out);
+    // Whatever it wrote is a working digits classifier.
+    assert!(digits_top1(&out) > 0.9);
 }
 
 #[test]

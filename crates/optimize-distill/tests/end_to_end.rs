@@ -285,6 +285,30 @@ fn sweep_keeps_the_best_trial_and_a_candle_teacher_works() {
     );
 }
 
+/// Non-empty lines of a gzip-compressed CSV, counted by the project's Python.
+fn csv_rows(path: &std::path::Path) -> usize {
+    let py = root().join(".venv/bin/python");
+    assert!(
+        py.exists(),
+        "{} missing: run scripts/setup-venv.sh",
+        py.display()
+    );
+    let out = std::process::Command::new(py)
+        .args([
+            "-c",
+            "import gzip,sys; print(sum(1 for l in gzip.open(sys.argv[1], 'rt') if l.strip()))",
+        ])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
 /// The bundled digits CSV (gzip), split by fraction, with extra unlabelled inputs from a file.
 #[test]
 fn csv_data_split_by_fraction_and_extra_unlabelled_inputs() {
@@ -310,14 +334,29 @@ fn csv_data_split_by_fraction_and_extra_unlabelled_inputs() {
         .replace("[report]", "[report]\nbaseline = false");
     let dir = tempfile::tempdir().unwrap();
     let report = done(run(&text, dir.path(), false, None, &mut Quiet));
-    // 1797 rows: 1258 train, 180 val, 359 test; 359 more inputs without labels.
-    assert_eq!((report.data.val, report.data.test), (180, 359));
-    assert_eq!(report.data.transfer, 1258 + 359);
+    // The reference: the CSV's rows counted here (Python's gzip; the file has no header) cut by
+    // the recipe's fractions, each rounded (the documented rule of data.split), and the rows of
+    // the extra file.
+    let rows = csv_rows(&r.join("models/data/digits.csv.gz"));
+    let count = |f: f64| (f * rows as f64).round() as usize;
+    let extra = optimize_data::read_npz(r.join("models/data/digits-test-cnn.npz")).unwrap()[0]
+        .1
+        .shape()[0];
+    assert_eq!(
+        (report.data.val, report.data.test),
+        (count(0.1), count(0.2))
+    );
+    assert_eq!(report.data.transfer, count(0.7) + extra);
     assert_eq!(
         report.data.labelled + report.data.unlabelled,
         report.data.transfer
     );
-    assert!(report.data.unlabelled > 359 + 1000);
+    // A tenth of the training rows keeps its labels: the rest and the extra file do not.
+    assert!(
+        report.data.unlabelled > extra + count(0.7) * 8 / 10,
+        "{:?}",
+        report.data
+    );
     assert_eq!(report.data.sample_shape, [64]);
 }
 

@@ -167,7 +167,7 @@ fn bad_references_are_named_errors() {
 /// must load back. Needs ~5 GB of memory and 2.2 GB of disk, so it runs on request:
 /// `cargo test -p optimize-onnx --release -- --ignored two_gib`.
 #[test]
-#[ignore]
+#[ignore = "needs ~5 GB of memory and 2.2 GB of disk: cargo test -p optimize-onnx --release -- --ignored two_gib"]
 fn two_gib_model_goes_external_automatically() {
     use optimize_onnx::proto::{GraphProto, NodeProto, TensorProto};
     let n: usize = 2200 * 1024 * 1024 / 4; // 2.2 GiB of float32 in one initializer

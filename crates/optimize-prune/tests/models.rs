@@ -90,10 +90,18 @@ fn max_diff(a: &[(String, Tensor)], b: &[(String, Tensor)]) -> (f64, f64) {
     (diff, scale)
 }
 
+/// Models of the committed and test tiers that have no channel group the pass can prune.
+const NO_PRUNABLE_GROUP: &[(&str, &str)] = &[(
+    "silero-vad",
+    "every Conv sits inside an If branch (one per sample rate); channels are planned on the \
+     main graph only",
+)];
+
 #[test]
 fn zeroed_channels_removed_change_no_output_on_every_model() {
     let dir = tempfile::tempdir().unwrap();
     let mut pruned_any = Vec::new();
+    let mut unprunable = std::collections::BTreeSet::new();
     for (name, path, inputs) in models() {
         let model = Model::load(&path).unwrap();
         for (criterion, round_to) in [
@@ -119,7 +127,7 @@ fn zeroed_channels_removed_change_no_output_on_every_model() {
             }
             let prunable = plan.groups().iter().filter(|g| g.skipped.is_none()).count();
             if prunable == 0 {
-                eprintln!("{name}: no prunable group");
+                unprunable.insert(format!("{name} ({criterion})"));
                 continue;
             }
             let zeroed = write(&plan.zeroed().unwrap(), dir.path(), "zeroed.onnx");
@@ -142,6 +150,15 @@ fn zeroed_channels_removed_change_no_output_on_every_model() {
             pruned_any.push(name.clone());
         }
     }
+    // Models with no channel group this pass can prune, on purpose and with the reason; any
+    // other model without one fails.
+    let allowed: std::collections::BTreeSet<String> = NO_PRUNABLE_GROUP
+        .iter()
+        .flat_map(|(model, _why)| {
+            [Criterion::L1, Criterion::BnScale, Criterion::L2].map(|c| format!("{model} ({c})"))
+        })
+        .collect();
+    assert_eq!(unprunable, allowed, "models with no prunable channel group");
     for conv_net in [
         "digits-cnn",
         "digits-mlp",

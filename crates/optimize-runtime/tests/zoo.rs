@@ -190,3 +190,56 @@ fn compare(model: &str, got: &[(String, Tensor)], expected: &[(String, Tensor)])
     }
     diffs.join(", ")
 }
+
+/// On the manifest's random inputs the detector's probability map is ~1e-5 everywhere, so the
+/// bound above says little about it. On a real text image (scripts/ocr_inputs.py: a crop of a
+/// photographed page, pinned by sha256) the map is far from zero; tract must still give ONNX
+/// Runtime's map within the same bound.
+#[test]
+fn ppocr_det_on_a_text_image_matches_onnx_runtime() {
+    let name = "ppocr-v4-det";
+    let path = workspace("models/cache/ch_PP-OCRv4_det_infer.onnx");
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/fetch-models.py",
+        path.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let npz = dir.path().join("text.npz");
+    let py = workspace(".venv/bin/python");
+    assert!(
+        py.exists(),
+        "{} missing: run scripts/setup-venv.sh",
+        py.display()
+    );
+    let run = std::process::Command::new(py)
+        .arg(workspace("scripts/ocr_inputs.py"))
+        .args([name, npz.to_str().unwrap(), "-n", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "scripts/ocr_inputs.py: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let inputs: Vec<(String, Tensor)> = optimize_data::read_npz(&npz)
+        .unwrap()
+        .into_iter()
+        .map(|(input, t)| {
+            let shape = t.shape()[1..].to_vec();
+            let bytes = t.as_bytes().to_vec();
+            (input, Tensor::from_bytes(t.dtype(), shape, bytes).unwrap())
+        })
+        .collect();
+    let ort = OrtSession::from_file(&path, &SessionOptions::deterministic()).unwrap();
+    let expected = ort.run(&inputs).unwrap();
+    let map = expected[0].1.to_f32_vec().unwrap();
+    let text = map.iter().filter(|&&p| p > 0.3).count() as f64 / map.len() as f64;
+    assert!(text > 0.01, "only {text:.4} of the map is text");
+    let tract = TractSession::from_file(&path, &SessionOptions::default()).unwrap();
+    let got = tract.run(&inputs).unwrap();
+    println!(
+        "{name} on text ({text:.3} of the map above 0.3): {}",
+        compare(name, &got, &expected)
+    );
+}
