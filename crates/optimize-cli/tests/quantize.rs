@@ -226,8 +226,13 @@ fn run_mode(name: &str, mode: Mode, tol: Tolerance) {
     let out = dir.path().join("out.onnx");
     let digits = name.starts_with("digits");
     let calibrated = matches!(mode, Mode::StaticMinMax | Mode::StaticHistogram);
-    let (data, samples) = if digits {
-        digits_split(name)
+    // The samples judged here are also the command's own verification data (--eval), so its
+    // verdict and this test's independent check look at the same inputs.
+    let eval_dir = dir.path().join("eval");
+    std::fs::create_dir(&eval_dir).unwrap();
+    let (data, samples, eval) = if digits {
+        let (split, samples) = digits_split(name);
+        (split.clone(), samples, split)
     } else if text_inputs(tol) {
         // Calibrated on other crops of the page than the ones judged.
         let eval = text_npz(name, 4, 0, dir.path(), "eval.npz");
@@ -236,11 +241,15 @@ fn run_mode(name: &str, mode: Mode, tol: Tolerance) {
         } else {
             PathBuf::new()
         };
-        (data, npz_samples(&eval))
-    } else if calibrated {
-        (hint_npz(name, 16, dir.path()), hint_samples(name, 4))
+        (data, npz_samples(&eval), eval)
     } else {
-        (PathBuf::new(), hint_samples(name, 4))
+        let eval = hint_npz(name, 4, &eval_dir);
+        let data = if calibrated {
+            hint_npz(name, 16, dir.path())
+        } else {
+            PathBuf::new()
+        };
+        (data, hint_samples(name, 4), eval)
     };
     let mut args: Vec<String> = vec![
         "quantize".into(),
@@ -252,6 +261,19 @@ fn run_mode(name: &str, mode: Mode, tol: Tolerance) {
     match mode {
         Mode::Fp16 => args.push("--fp16".into()),
         _ => args.push("--int8".into()),
+    }
+    let min_cosine = match tol {
+        Tolerance::Cosine(c) => c,
+        Tolerance::TextMap { cosine, .. } => cosine,
+    };
+    args.extend([
+        "--eval".into(),
+        eval.display().to_string(),
+        "--no-bench".into(),
+    ]);
+    if !digits {
+        // The command's bound is the test's: without labels it accepts at this cosine.
+        args.extend(["--min-cosine".into(), min_cosine.to_string()]);
     }
     // Per-channel static on the opset 11/12 Paddle models goes through the opset upgrade.
     if matches!(mode, Mode::DynamicPerChannel | Mode::StaticMinMax) {
@@ -293,10 +315,6 @@ fn run_mode(name: &str, mode: Mode, tol: Tolerance) {
             format!("{}: cos {cos} max|d| {:.3e}", o.name, o.max_abs)
         })
         .collect();
-    let min_cosine = match tol {
-        Tolerance::Cosine(c) => c,
-        Tolerance::TextMap { cosine, .. } => cosine,
-    };
     for o in &fidelity {
         let cos = o.cosine.unwrap_or_else(|| {
             panic!(

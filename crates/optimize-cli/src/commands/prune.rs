@@ -95,6 +95,7 @@ fn config(args: &PruneArgs) -> anyhow::Result<PruneConfig> {
 /// The config's key names as the flags that set them (`round_to` → `--round-to`).
 fn flag_names(message: &str) -> String {
     let mut out = message.to_string();
+    out = out.replace("needs a rank or an energy", "needs --rank R or --energy E");
     for key in [
         "sparsity",
         "scope",
