@@ -25,6 +25,7 @@
 
 use crate::verify::Verification;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 /// When a rewritten model is accepted; see the module docs for the rules.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -215,6 +216,54 @@ impl Default for VerifyOptions {
             keep_rejected: false,
         }
     }
+}
+
+/// Where a rejected output is kept with [`VerifyOptions::keep_rejected`]:
+/// `<stem>.rejected.onnx` beside the output path.
+pub fn rejected_path(output: &Path) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map_or("model".into(), |s| s.to_string_lossy().into_owned());
+    output.with_file_name(format!("{stem}.rejected.onnx"))
+}
+
+/// Where a verified candidate ended up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// The output path, when the candidate was accepted and moved there.
+    pub written: Option<PathBuf>,
+    /// Where a rejected candidate was kept, when asked to keep it.
+    pub rejected: Option<PathBuf>,
+}
+
+/// The last step of every pass's job: an accepted candidate moves from its staging folder to
+/// the output path; a rejected one is deleted with its staging folder, or, with
+/// [`VerifyOptions::keep_rejected`], saved as [`rejected_path`] (never at the output path).
+pub fn settle(
+    staged: optimize_onnx::Staged,
+    model: &optimize_onnx::Model,
+    accepted: bool,
+    options: &VerifyOptions,
+    save: &optimize_onnx::SaveOptions,
+) -> optimize_onnx::Result<Settled> {
+    if accepted {
+        return Ok(Settled {
+            written: Some(staged.commit()?.path),
+            rejected: None,
+        });
+    }
+    let rejected = if options.keep_rejected {
+        let path = rejected_path(staged.target());
+        drop(staged);
+        optimize_onnx::save(model, &path, save)?;
+        Some(path)
+    } else {
+        None
+    };
+    Ok(Settled {
+        written: None,
+        rejected,
+    })
 }
 
 #[cfg(test)]

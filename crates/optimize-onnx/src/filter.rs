@@ -45,12 +45,12 @@ pub enum Excluded {
 }
 
 impl Excluded {
-    /// The reason in words, for reports: `not in --op-types`, `in --exclude-nodes`, ...
+    /// The reason in words, for reports: `its op type was not selected`, `by name`, `by op type` (the same words whether the filter came from flags or a config).
     pub fn describe(self) -> &'static str {
         match self {
-            Excluded::NotSelected => "not in --op-types",
-            Excluded::ByName => "in --exclude-nodes",
-            Excluded::ByOpType => "in --exclude-op-types",
+            Excluded::NotSelected => "its op type was not selected",
+            Excluded::ByName => "by name",
+            Excluded::ByOpType => "by op type",
         }
     }
 }

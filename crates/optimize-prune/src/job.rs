@@ -33,7 +33,7 @@ use crate::{
     Result, Scope,
 };
 use optimize_bench::compare::{before_after, LatencyOptions};
-use optimize_bench::policy::{VerifyOptions, VerifyPolicy};
+use optimize_bench::policy::{settle, VerifyOptions, VerifyPolicy};
 use optimize_bench::verify::{data_samples, input_specs, seeded_samples, verify};
 use optimize_job::{Finetune, FinetuneError, FinetuneRequest, Phases, Progress};
 use optimize_onnx::filter::NodeFilter;
@@ -466,16 +466,7 @@ impl PruneJob {
             r
         };
 
-        let rejected_model = (!accepted && c.verify.keep_rejected).then(|| out.clone());
-        let (written, rejected) = if accepted {
-            (Some(staged.commit()?.path), None)
-        } else if let Some(m) = rejected_model {
-            let path = rejected_path(&self.output);
-            optimize_onnx::save(&m, &path, &options)?;
-            (None, Some(path))
-        } else {
-            (None, None)
-        };
+        let settled = settle(staged, &out, accepted, &c.verify, &options)?;
 
         Ok(RunReport {
             schema: SCHEMA,
@@ -492,22 +483,14 @@ impl PruneJob {
             pruning: report,
             verification,
             verdict,
-            written: written.map(|p| p.display().to_string()),
-            rejected: rejected.map(|p| p.display().to_string()),
+            written: settled.written.map(|p| p.display().to_string()),
+            rejected: settled.rejected.map(|p| p.display().to_string()),
             latency,
             latency_skipped,
             recovery,
             timings_ms: phases.into_laps(),
         })
     }
-}
-
-/// Where a rejected output is kept with [`VerifyOptions::keep_rejected`].
-pub fn rejected_path(output: &Path) -> PathBuf {
-    let stem = output
-        .file_stem()
-        .map_or("model".into(), |s| s.to_string_lossy().into_owned());
-    output.with_file_name(format!("{stem}.rejected.onnx"))
 }
 
 fn file_name(p: &Path) -> String {

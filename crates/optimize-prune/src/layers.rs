@@ -201,6 +201,6 @@ mod tests {
         };
         let (layers, skipped) = find_layers(&g, &filter);
         assert!(layers.is_empty());
-        assert_eq!(skipped[0].reason, "excluded (in --exclude-nodes)");
+        assert_eq!(skipped[0].reason, "excluded (by name)");
     }
 }

@@ -62,10 +62,10 @@ impl LowRankConfig {
     pub fn validate(&self) -> Result<()> {
         match self.rule {
             RankRule::Rank(0) => Err(Error::InvalidRank {
-                detail: "--rank 0: the rank must be at least 1".into(),
+                detail: "rank 0: the rank must be at least 1".into(),
             }),
             RankRule::Energy(e) if !(e > 0.0 && e <= 1.0) => Err(Error::InvalidRank {
-                detail: format!("--energy {e} is outside (0, 1]: give the share of the squared singular values to keep, e.g. 0.9"),
+                detail: format!("energy {e} is outside (0, 1]: give the share of the squared singular values to keep, e.g. 0.9"),
             }),
             _ => Ok(()),
         }

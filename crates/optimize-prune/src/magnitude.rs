@@ -242,7 +242,7 @@ pub(crate) fn exclude_ends(
         skipped.push(Skipped {
             node: l.name,
             op_type: l.op_type,
-            reason: format!("{which} layer, kept dense (--exclude-{which})"),
+            reason: format!("{which} layer, kept dense as asked"),
         })
     };
     if last && !layers.is_empty() {

@@ -354,6 +354,6 @@ fn grouped_convolutions_and_excluded_layers_stay() {
         why[1].contains("'grouped' is a grouped convolution (group 2) whose channels are tied"),
         "{why:?}"
     );
-    assert!(why[2].contains("excluded (in --exclude-nodes)"), "{why:?}");
+    assert!(why[2].contains("excluded (by name)"), "{why:?}");
     assert!(why[3].contains("graph output"), "{why:?}");
 }

@@ -39,7 +39,7 @@ use crate::report::{CalibrationSummary, FileSize, RunReport};
 use crate::{fp16, quantize_dynamic, quantize_static_with, CalibrationMethod, Error, QuantConfig};
 use crate::{NodeFilter, QuantReport, Result};
 use optimize_bench::compare::{before_after, LatencyOptions};
-use optimize_bench::policy::{VerifyOptions, VerifyPolicy};
+use optimize_bench::policy::{settle, VerifyOptions, VerifyPolicy};
 use optimize_bench::verify::{input_specs, seeded_samples, verify, Inputs, VerifyData};
 use optimize_data::{CalibrationSet, InputSpec};
 use optimize_job::{Phases, Progress};
@@ -386,14 +386,6 @@ pub fn default_output(input: &Path, mode: Mode) -> PathBuf {
     input.with_file_name(format!("{stem}.{}.onnx", mode.suffix()))
 }
 
-/// Where a rejected output is kept with [`VerifyOptions::keep_rejected`].
-pub fn rejected_path(output: &Path) -> PathBuf {
-    let stem = output
-        .file_stem()
-        .map_or("model".into(), |s| s.to_string_lossy().into_owned());
-    output.with_file_name(format!("{stem}.rejected.onnx"))
-}
-
 /// Samples to verify on, and where they came from.
 struct Check {
     data: VerifyData,
@@ -605,15 +597,7 @@ impl QuantizeJob {
             phases.lap("latency");
             r
         };
-        let (written, rejected) = if accepted {
-            (Some(staged.commit()?.path), None)
-        } else if c.verify.keep_rejected {
-            let path = rejected_path(&self.output);
-            optimize_onnx::save(&out, &path, &options)?;
-            (None, Some(path))
-        } else {
-            (None, None)
-        };
+        let settled = settle(staged, &out, accepted, &c.verify, &options)?;
 
         Ok(RunReport {
             schema: SCHEMA,
@@ -633,8 +617,8 @@ impl QuantizeJob {
             calibration,
             verification,
             verdict,
-            written: written.map(|p| p.display().to_string()),
-            rejected: rejected.map(|p| p.display().to_string()),
+            written: settled.written.map(|p| p.display().to_string()),
+            rejected: settled.rejected.map(|p| p.display().to_string()),
             latency,
             latency_skipped,
             timings_ms: phases.into_laps(),
@@ -945,7 +929,7 @@ mod tests {
             Path::new("models/m.fp16.onnx")
         );
         assert_eq!(
-            rejected_path(Path::new("out/m.int8.onnx")),
+            optimize_bench::policy::rejected_path(Path::new("out/m.int8.onnx")),
             Path::new("out/m.int8.rejected.onnx")
         );
     }

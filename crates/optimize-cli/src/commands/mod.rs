@@ -26,6 +26,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Prints a job's report: pretty JSON with `json`, else `render`'s text.
+pub fn print_report<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    render: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        print(&(serde_json::to_string_pretty(report)? + "\n"))
+    } else {
+        print(&render(report))
+    }
+}
+
 /// Writes `text` to stdout, returning an error (rather than panicking, as `print!` does) when the
 /// reader has gone away.
 pub fn print(text: &str) -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 
 use crate::cli::{PruneArgs, PruneMethod};
 use crate::commands::args::{output_path, parse_shape, policy};
-use crate::commands::{print, verification};
+use crate::commands::{print_report, verification};
 use crate::exit::{Rejected, UsageError};
 use crate::progress::Bars;
 use crate::table::{bytes, Table};
@@ -25,11 +25,7 @@ pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
     let report = job.run(&mut bars, Some(&recover));
     bars.finish();
     let report = report?;
-    if args.json {
-        print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
-    } else {
-        print(&render(&report))?;
-    }
+    print_report(args.json, &report, render)?;
     if !report.accepted() {
         return Err(Rejected::of(
             &report.output.path,
@@ -117,6 +113,7 @@ fn flag_names(message: &str) -> String {
         out = out.replace(&format!("{key} applies"), &format!("{flag} applies"));
         out = out.replace(&format!("needs a {key}"), &format!("needs {flag}"));
         out = out.replace(&format!("{key} 0:"), &format!("{flag} 0:"));
+        out = out.replace(&format!("setting: {key} "), &format!("setting: {flag} "));
     }
     for (m, flag) in [
         ("method magnitude", "--method magnitude"),

@@ -2,7 +2,7 @@
 
 use crate::cli::QuantizeArgs;
 use crate::commands::args::{output_path, policy};
-use crate::commands::{print, verification};
+use crate::commands::{print_report, verification};
 use crate::exit::{Rejected, UsageError};
 use crate::progress::Bars;
 use crate::table::{bytes, Table};
@@ -22,11 +22,7 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     let report = job.run(&mut bars);
     bars.finish();
     let report = report?;
-    if args.json {
-        print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
-    } else {
-        print(&render(&report))?;
-    }
+    print_report(args.json, &report, render)?;
     if !report.accepted() {
         return Err(Rejected::of(
             &report.output.path,
