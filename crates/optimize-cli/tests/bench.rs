@@ -390,3 +390,18 @@ fn report_rejects_files_that_are_not_results() {
     let run = optimize(dir.path(), &["report", "missing.json"]);
     expect_error(&run, 2, &["missing.json"]);
 }
+
+/// `--baseline` without `-o` writes its report to `bench-<baseline>/` in the current folder,
+/// never into the repository's committed results/ (issue 13: it overwrote 8 report files).
+#[test]
+fn baseline_report_defaults_to_the_current_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = bench(dir.path(), &["--baseline", &mlp(), "--backend", "ort"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(dir.path().join("bench-digits-mlp/report.json").exists());
+    assert!(
+        run.stdout.contains("bench-digits-mlp/report.md"),
+        "{}",
+        run.stdout
+    );
+}

@@ -402,3 +402,62 @@ fn stale_value_info_does_not_stop_the_quantizer() {
         );
     }
 }
+
+/// An output that misses its verification bound is not written (issue 13): exit 1, the measured
+/// cosine in the message, only the input left in the folder.
+#[test]
+fn an_output_below_its_bound_is_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(model("digits-mlp.onnx"), dir.path().join("m.onnx")).unwrap();
+    // int8 never reproduces float32 exactly: a bound of cosine 1 cannot be met.
+    let r = optimize(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "m.onnx",
+            "-o",
+            "q.onnx",
+            "--min-cosine",
+            "1",
+        ],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("q.onnx was not written"), "{}", r.stderr);
+    assert!(r.stderr.contains("below the 1 required"), "{}", r.stderr);
+    assert!(r.stdout.contains("verdict: REJECTED"), "{}", r.stdout);
+    assert_eq!(crate::util::listing(dir.path()), ["m.onnx"]);
+}
+
+/// A default output path never replaces a file (issue 13: outputs beside the input were
+/// overwritten silently); `-o` names the file to replace.
+#[test]
+fn a_default_output_never_replaces_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(model("digits-mlp.onnx"), dir.path().join("m.onnx")).unwrap();
+    std::fs::write(dir.path().join("m.int8.onnx"), b"keep me").unwrap();
+    let r = optimize(dir.path(), &["quantize", "--int8", "m.onnx", "--no-bench"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("m.int8.onnx already exists"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("m.int8.onnx")).unwrap(),
+        b"keep me"
+    );
+    let r = optimize(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "m.onnx",
+            "--no-bench",
+            "-o",
+            "m.int8.onnx",
+        ],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    Model::load(dir.path().join("m.int8.onnx")).unwrap();
+}
