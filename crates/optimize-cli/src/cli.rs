@@ -134,8 +134,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 100)]
     pub iterations: usize,
     /// Least total time of timed calls: 2s, 500ms, 0.
-    #[arg(long, default_value = "1s", value_name = "DURATION")]
-    pub min_duration: String,
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = duration)]
+    pub min_duration: std::time::Duration,
     /// Whole shape of an input, for symbolic axes: --shape x=1x3x224x224 (repeatable).
     #[arg(long, value_name = "NAME=DIMS")]
     pub shape: Vec<String>,
@@ -487,11 +487,13 @@ pub struct QuantizeArgs {
     pub prefer: String,
 }
 
-/// `90s`, `10m`, `1h 30m`, or plain seconds.
+/// A duration flag: `2s`, `500ms`, `10m`, `1h 30m` (humantime's forms), or plain seconds
+/// (`1.5`, `0`).
 fn duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("`{s}`: expected a duration such as 90s, 500ms, 10m or 1.5 (seconds)");
     match s.trim().parse::<f64>() {
-        Ok(secs) => std::time::Duration::try_from_secs_f64(secs).map_err(|e| e.to_string()),
-        Err(_) => humantime::parse_duration(s.trim()).map_err(|e| e.to_string()),
+        Ok(secs) => std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad()),
+        Err(_) => humantime::parse_duration(s.trim()).map_err(|_| bad()),
     }
 }
 
@@ -512,6 +514,19 @@ pub fn parse() -> Result<Cli, ExitCode> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(duration("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(duration("1h 30m").unwrap(), Duration::from_secs(5400));
+        assert!(duration("fast").is_err());
+        assert!(duration("-1s").is_err());
+    }
 
     #[test]
     fn definition_is_consistent() {

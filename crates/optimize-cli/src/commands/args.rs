@@ -53,18 +53,3 @@ pub fn policy(
         max_abs: max_abs.or(default.max_abs),
     }
 }
-
-/// A duration flag: `2s`, `500ms`, `10m`, `1h 30m` (humantime's forms), or a plain number of
-/// seconds (`1.5`, `0`).
-pub fn parse_duration(flag: &str, text: &str) -> Result<std::time::Duration, UsageError> {
-    let t = text.trim();
-    let bad = || {
-        UsageError(format!(
-            "{flag} `{text}`: expected a duration such as 90s, 500ms, 10m or 1.5 (seconds)"
-        ))
-    };
-    if let Ok(secs) = t.parse::<f64>() {
-        return std::time::Duration::try_from_secs_f64(secs).map_err(|_| bad());
-    }
-    humantime::parse_duration(t).map_err(|_| bad())
-}
