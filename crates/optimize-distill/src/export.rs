@@ -292,7 +292,14 @@ pub fn verify_export(path: &Path, student: &Student, x: &Tensor) -> Result<Vec<P
             .iter()
             .zip(&expected)
             .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+            // f32::max drops NaN; a NaN anywhere must fail the check, not vanish from it.
+            .fold(0f32, |m, d| {
+                if d.is_nan() || m.is_nan() {
+                    f32::NAN
+                } else {
+                    m.max(d)
+                }
+            });
         if diff.is_nan() || diff > PARITY_TOLERANCE {
             return Err(Error::Export(format!(
                 "{} in {backend} differs from candle by {diff:e} (more than {PARITY_TOLERANCE:e})",
