@@ -9,6 +9,9 @@
 //!   other run beats on both) is joined and ringed. Drawn only when every run has the same
 //!   kind of accuracy number.
 //!
+//! [`line_chart`] draws any other report's curves the same way: panels side by side, one line
+//! per series (distillation's loss and accuracy per epoch).
+//!
 //! Text is drawn in DejaVu Sans, bundled with this crate (`assets/DejaVuSans.ttf`, licence
 //! beside it) and registered with plotters at run time, so PNGs look the same on every
 //! machine, with or without system fonts. Category labels are drawn by hand beside each box or
@@ -572,6 +575,113 @@ where
     Ok(())
 }
 
+/// One series of a [`LinePanel`]: its name in the legend and its `(x, y)` points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line<'a> {
+    /// The legend entry.
+    pub name: &'a str,
+    /// The points, in the order they are joined; non-finite `y` values are left out of the
+    /// panel's range.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One panel of a [`line_chart`]. `x` values are counts (epochs, steps): the axis is labelled
+/// in whole numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinePanel<'a> {
+    /// Drawn above the panel.
+    pub title: &'a str,
+    /// The x axis' name.
+    pub x_label: &'a str,
+    /// The series, coloured in order like runs in the other charts.
+    pub lines: Vec<Line<'a>>,
+}
+
+/// Draws `panels` side by side as line charts into `dir/{stem}.svg` and `dir/{stem}.png`.
+pub fn line_chart(
+    dir: &Path,
+    stem: &str,
+    size: (u32, u32),
+    panels: &[LinePanel],
+    title: String,
+    caption: String,
+) -> Result<ChartFiles> {
+    register_font()?;
+    save(
+        dir,
+        stem,
+        size,
+        |root| lines(root, panels),
+        |root| lines(root, panels),
+        title,
+        caption,
+    )
+}
+
+fn lines<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[LinePanel]) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let areas = root.split_evenly((1, panels.len().max(1)));
+    let style = (FAMILY, 16);
+    for (panel, area) in panels.iter().zip(areas) {
+        let points = || panel.lines.iter().flat_map(|l| l.points.iter().copied());
+        let range = |values: Vec<f64>, default: (f64, f64)| {
+            let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if lo.is_finite() && hi > lo {
+                (lo, hi)
+            } else {
+                default
+            }
+        };
+        let xs: Vec<f64> = points().map(|p| p.0).filter(|v| v.is_finite()).collect();
+        let x0 = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let x0 = if x0.is_finite() { x0 } else { 1.0 };
+        let (x0, x1) = range(xs, (x0, x0 + 1.0));
+        let (lo, hi) = range(
+            points().map(|p| p.1).filter(|v| v.is_finite()).collect(),
+            (0.0, 1.0),
+        );
+        let pad = (hi - lo) * 0.05;
+        let mut chart = ChartBuilder::on(&area)
+            .caption(panel.title, (FAMILY, 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(x0..x1, (lo - pad)..(hi + pad))?;
+        chart
+            .configure_mesh()
+            .x_desc(panel.x_label)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .label_style(style)
+            .axis_desc_style(style)
+            .light_line_style(WHITE.mix(0.0))
+            .draw()?;
+        for (i, line) in panel.lines.iter().enumerate() {
+            let c = color(i);
+            chart
+                .draw_series(LineSeries::new(
+                    line.points.iter().copied(),
+                    c.stroke_width(2),
+                ))?
+                .label(line.name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .label_font(style)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
+
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -607,6 +717,33 @@ mod tests {
         ];
         assert_eq!(pareto_front(&pts), [0, 2, 5]);
         assert_eq!(pareto_front(&[]), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn line_chart_writes_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |name, points| Line { name, points };
+        let panels = [
+            LinePanel {
+                title: "loss",
+                x_label: "epoch",
+                lines: vec![
+                    line("a", vec![(1.0, 2.0), (2.0, 1.0), (3.0, f64::NAN)]),
+                    line("b", vec![(1.0, 1.5)]),
+                ],
+            },
+            LinePanel {
+                title: "empty",
+                x_label: "epoch",
+                lines: vec![],
+            },
+        ];
+        let files =
+            line_chart(dir.path(), "c", (400, 200), &panels, "t".into(), "c".into()).unwrap();
+        let svg = std::fs::read_to_string(&files.svg).unwrap();
+        assert!(svg.contains("loss") && svg.contains("empty"), "{svg}");
+        let png = std::fs::read(&files.png).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
     }
 
     #[test]

@@ -22,7 +22,6 @@
 //! # Ok::<(), optimize_bench::Error>(())
 //! ```
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -411,27 +410,12 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`, so
-/// `path` is either the old file or the whole new one.
+/// Writes `bytes` to `path` atomically ([`optimize_data::atomic`]); returns `path`.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
-    let err = |source: std::io::Error| Error::Write {
+    optimize_data::atomic::write(path, bytes).map_err(|source| Error::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let name = path
-        .file_name()
-        .map_or("out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err(e));
-    }
+    })?;
     Ok(path.to_path_buf())
 }
 

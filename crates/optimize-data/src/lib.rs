@@ -14,6 +14,8 @@
 //! - [`format`](mod@format): any of the three by extension ([`read_arrays`], [`read_array_infos`]).
 //! - [`calibration`]: a [`CalibrationSet`] streams per-sample inputs for a model (and extras
 //!   such as labels) from a data file or folder, checked against the model's [`InputSpec`]s.
+//! - [`atomic`]: the atomic file write (temp file in the target folder, fsync, rename) every
+//!   crate of ours uses for what it writes, models aside.
 //!
 //! Every reader treats sizes in files as untrusted: header lengths are capped, data lengths
 //! are computed with checked arithmetic and checked against the file. Errors are one
@@ -55,7 +57,7 @@
 //! ```
 #![deny(missing_docs)]
 
-mod atomic;
+pub mod atomic;
 pub mod calibration;
 pub mod dtype;
 mod error;

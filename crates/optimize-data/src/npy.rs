@@ -594,11 +594,15 @@ pub fn write_npy(path: impl AsRef<Path>, tensor: &Tensor) -> Result<()> {
     let path = path.as_ref();
     // Refuse bf16 before creating anything.
     header_bytes(tensor.dtype(), tensor.shape(), Origin::file(path))?;
-    crate::atomic::write_file(path, |file| {
-        let mut w = BufWriter::new(file);
-        write_array(&mut w, tensor, Origin::file(path))?;
-        w.flush().map_err(|e| Error::write(path, e))
-    })
+    crate::atomic::write_with(
+        path,
+        |file| {
+            let mut w = BufWriter::new(file);
+            write_array(&mut w, tensor, Origin::file(path))?;
+            w.flush().map_err(|e| Error::write(path, e))
+        },
+        |e| Error::write(path, e),
+    )
 }
 
 #[cfg(test)]

@@ -172,11 +172,15 @@ pub fn write_npz<'t, S: AsRef<str>>(
 ) -> Result<()> {
     let path = path.as_ref();
     let sorted = sorted_arrays(path, arrays)?;
-    crate::atomic::write_file(path, |file| {
-        let mut w = BufWriter::new(file);
-        write_sorted(&mut w, &sorted, path)?;
-        w.flush().map_err(|e| Error::write(path, e))
-    })
+    crate::atomic::write_with(
+        path,
+        |file| {
+            let mut w = BufWriter::new(file);
+            write_sorted(&mut w, &sorted, path)?;
+            w.flush().map_err(|e| Error::write(path, e))
+        },
+        |e| Error::write(path, e),
+    )
 }
 
 /// Writes named tensors as an `.npz` archive to a seekable writer; `name` is the file name

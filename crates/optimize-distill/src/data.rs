@@ -3,7 +3,8 @@
 //!
 //! - `.npz` / `.safetensors`: the arrays named by `data.inputs` (first axis = samples, any
 //!   numeric type) and `data.labels` (integers).
-//! - `.csv` / `.csv.gz`: one sample a line, numbers separated by commas; `data.label_column`
+//! - `.csv` / `.csv.gz`: one sample a line, numbers separated by commas (read with the `csv`
+//!   crate: quoted fields, blank lines and spaces around values are fine); `data.label_column`
 //!   (default the last) is the label, every other column an input value.
 //!
 //! Inputs are multiplied by `data.scale` and reshaped to `data.shape` per sample. Splits are a
@@ -19,7 +20,7 @@
 //! assert_eq!(s, Splits::by_fraction(100, 0.7, 0.1, 0.2, 0));
 //! ```
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use optimize_data::{read_arrays, SplitMix64, Tensor};
@@ -217,33 +218,51 @@ fn read_csv(path: &Path, spec: &DataSpec, labels: bool) -> Result<Loaded> {
         path: path.to_path_buf(),
         source,
     })?;
-    let reader: Box<dyn Read> = if path.to_string_lossy().to_lowercase().ends_with(".gz") {
+    let mut reader: Box<dyn Read> = if path.to_string_lossy().to_lowercase().ends_with(".gz") {
         Box::new(flate2::read::GzDecoder::new(file))
     } else {
         Box::new(file)
     };
+    let mut text = Vec::new();
+    reader.read_to_end(&mut text).map_err(|e| Error::BadData {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
     let bad = |line: usize, message: String| Error::BadData {
         path: path.to_path_buf(),
         message: format!("line {line}: {message}"),
     };
+    let mut lines = Lines::new(&text);
     let (mut x, mut y) = (Vec::new(), Vec::new());
     let mut width = None;
-    for (i, line) in BufReader::new(reader).lines().enumerate() {
-        let line = line.map_err(|e| bad(i + 1, e.to_string()))?;
-        if (i == 0 && spec.header) || line.trim().is_empty() {
+    // Rows of different lengths get our message (with both counts), not csv's.
+    let mut rows = csv::ReaderBuilder::new()
+        .has_headers(spec.header)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_slice());
+    for row in rows.records() {
+        let row = row.map_err(|e| {
+            let line = e.position().map_or(0, |p| lines.of(p.byte()));
+            match e.kind() {
+                csv::ErrorKind::Utf8 { err, .. } => bad(line, format!("not UTF-8 text: {err}")),
+                _ => bad(line, e.to_string()),
+            }
+        })?;
+        let line = row.position().map_or(0, |p| lines.of(p.byte()));
+        if row.iter().all(str::is_empty) {
             continue;
         }
-        let values: Vec<f32> = line
-            .split(',')
+        let values: Vec<f32> = row
+            .iter()
             .map(|v| {
-                v.trim()
-                    .parse::<f32>()
-                    .map_err(|_| bad(i + 1, format!("`{}` is not a number", v.trim())))
+                v.parse::<f32>()
+                    .map_err(|_| bad(line, format!("`{v}` is not a number")))
             })
             .collect::<Result<_>>()?;
         if *width.get_or_insert(values.len()) != values.len() {
             return Err(bad(
-                i + 1,
+                line,
                 format!(
                     "{} columns, earlier lines have {}",
                     values.len(),
@@ -259,7 +278,7 @@ fn read_csv(path: &Path, spec: &DataSpec, labels: bool) -> Result<Loaded> {
             };
             if col < 0 || col as usize >= values.len() {
                 return Err(bad(
-                    i + 1,
+                    line,
                     format!(
                         "no label column {} in {} columns",
                         spec.label_column,
@@ -270,7 +289,7 @@ fn read_csv(path: &Path, spec: &DataSpec, labels: bool) -> Result<Loaded> {
             let col = col as usize;
             y.push(
                 to_labels(&[values[col] as f64], path).map_err(|_| {
-                    bad(i + 1, format!("label {} is not a class index", values[col]))
+                    bad(line, format!("label {} is not a class index", values[col]))
                 })?[0],
             );
             x.extend(
@@ -287,6 +306,42 @@ fn read_csv(path: &Path, spec: &DataSpec, labels: bool) -> Result<Loaded> {
     }
     let d = x.len().checked_div(y.len()).unwrap_or(0);
     Ok((x, y, vec![d]))
+}
+
+/// 1-based line numbers of byte offsets, counted forward. `csv`'s own line numbers are off
+/// after blank lines and with CRLF line ends (rust-csv issue #208), and a record's offset points
+/// at the blank lines before it, which are skipped here.
+struct Lines<'t> {
+    text: &'t [u8],
+    at: usize,
+    line: usize,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t [u8]) -> Self {
+        Lines {
+            text,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The line a record starting at `byte` (or at the blank lines before it) is on; offsets
+    /// must not go backwards.
+    fn of(&mut self, byte: u64) -> usize {
+        let byte = usize::try_from(byte).map_or(self.text.len(), |b| b.min(self.text.len()));
+        let blank = self.text[byte..]
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        let start = (byte + blank).max(self.at);
+        self.line += self.text[self.at..start]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.at = start;
+        self.line
+    }
 }
 
 /// Indices of the training, validation and test samples.
@@ -487,5 +542,16 @@ mod tests {
         std::fs::write(&p, "1,2,0\n3,1\n").unwrap();
         let e = load(&p, &spec, true).unwrap_err().to_string();
         assert!(e.contains("line 2: 2 columns, earlier lines have 3"), "{e}");
+        // A header, a blank line, spaces and a quoted field (as spreadsheets write them).
+        let spec: DataSpec = toml::from_str("path = \"x.csv\"\nheader = true").unwrap();
+        std::fs::write(&p, "a,b,label\n1, 2,0\n\n\"3.5\",4 ,1\n").unwrap();
+        let d = load(&p, &spec, true).unwrap();
+        assert_eq!((d.x, d.y), (vec![1.0, 2.0, 3.5, 4.0], vec![0, 1]));
+        std::fs::write(&p, "a,b,label\n1,2,0\n\n3,x,1\n").unwrap();
+        let e = load(&p, &spec, true).unwrap_err().to_string();
+        assert!(e.contains("line 4: `x` is not a number"), "{e}");
+        std::fs::write(&p, "a,b,label\r\n1,2,0\r\n\r\n\r\n3,x,1\r\n").unwrap();
+        let e = load(&p, &spec, true).unwrap_err().to_string();
+        assert!(e.contains("line 5: `x` is not a number"), "{e}");
     }
 }

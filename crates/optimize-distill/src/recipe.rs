@@ -586,7 +586,15 @@ impl Recipe {
     }
 
     fn parse_unchecked(text: &str, path: &Path) -> Result<Recipe> {
-        let mut recipe: Recipe = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
+        let de = toml::Deserializer::parse(text).map_err(|e| toml_error(text, path, "-", &e))?;
+        let mut recipe: Recipe = serde_path_to_error::deserialize(de).map_err(|e| {
+            // The path of the struct for a missing field (its message names the field).
+            let key = match e.path().to_string() {
+                p if p == "." => "-".to_string(),
+                p => p,
+            };
+            toml_error(text, path, &key, e.inner())
+        })?;
         recipe.path = path.to_path_buf();
         recipe.base_dir = path
             .parent()
@@ -852,77 +860,17 @@ fn check_lr(r: &Recipe, key: &str, lr: f64) -> Result<()> {
     }
 }
 
-/// Turns toml's error into ours: the 1-based line of its span and the key there, with its table.
-fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> Error {
-    let message = e.message().trim().replace('\n', "; ");
-    let Some(span) = e.span() else {
-        return Error::Recipe {
-            path: path.to_path_buf(),
-            line: 1,
-            key: "-".into(),
-            message,
-        };
-    };
-    let start = span.start.min(text.len());
-    let line = text[..start].matches('\n').count() + 1;
-    let key = key_at(text, start, &message);
+/// Turns toml's error into ours: the 1-based line of its span, the key path serde was at.
+fn toml_error(text: &str, path: &Path, key: &str, e: &toml::de::Error) -> Error {
+    let line = e.span().map_or(1, |span| {
+        let start = span.start.min(text.len());
+        text[..start].matches('\n').count() + 1
+    });
     Error::Recipe {
         path: path.to_path_buf(),
         line,
-        key,
-        message,
-    }
-}
-
-/// The key (with its table) that the byte offset `at` of `text` belongs to.
-fn key_at(text: &str, at: usize, message: &str) -> String {
-    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-    let line = &text[line_start..line_end];
-    let col = at - line_start;
-    // serde names the key in "unknown field `x`" and "missing field `x`".
-    let named = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|p| message.split(p).nth(1))
-        .and_then(|rest| rest.split('`').next())
-        .map(str::to_string);
-    // Otherwise the last `key =` at or before the column on this line.
-    let on_line = || {
-        let before = &line[..col.min(line.len())];
-        let upto = match before.rfind('=') {
-            Some(eq) => &before[..eq],
-            None => line.split('=').next().unwrap_or(""),
-        };
-        let word: String = upto
-            .trim_end()
-            .chars()
-            .rev()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '"')
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        let word = word.trim_matches('"').to_string();
-        (!word.is_empty() && !line.trim_start().starts_with('[')).then_some(word)
-    };
-    let key = named.or_else(on_line);
-    // The enclosing table: the nearest `[table]` header above.
-    let table = text[..line_start].lines().rev().find_map(|l| {
-        let l = l.trim();
-        l.starts_with('[')
-            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
-    });
-    let header_here = line.trim_start().starts_with('[');
-    match (table, key) {
-        (_, None) if header_here => line
-            .trim()
-            .trim_matches(|c| c == '[' || c == ']')
-            .trim()
-            .into(),
-        (Some(t), Some(k)) if !header_here => format!("{t}.{k}"),
-        (_, Some(k)) => k,
-        (Some(t), None) => t,
-        (None, None) => "-".into(),
+        key: key.into(),
+        message: e.message().trim().replace('\n', "; "),
     }
 }
 

@@ -1,6 +1,6 @@
 //! What a distillation run writes besides the student: the JSON-lines training log, the
-//! report (JSON and Markdown) and the loss/accuracy curves (SVG and PNG, drawn with plotters
-//! in the font `optimize-bench` bundles).
+//! report (JSON and Markdown) and the loss/accuracy curves (SVG and PNG, drawn by
+//! `optimize_bench::chart`).
 //!
 //! The report's JSON schema, `optimize.distill-report/1`:
 //!
@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use plotters::prelude::*;
+use optimize_bench::chart::{line_chart, Line, LinePanel};
 use serde::Serialize;
 
 use crate::checkpoint::write_atomic;
@@ -213,125 +213,35 @@ impl DistillReport {
     }
 }
 
-/// Colours of the runs (Okabe–Ito).
-const COLORS: [RGBColor; 4] = [
-    RGBColor(0, 114, 178),
-    RGBColor(230, 159, 0),
-    RGBColor(0, 158, 115),
-    RGBColor(213, 94, 0),
-];
-
-/// A chart panel: title, the value drawn, where.
-type Panel<'a, DB> = (
-    &'a str,
-    &'a dyn Fn(&EpochRecord) -> f64,
-    DrawingArea<DB, plotters::coord::Shift>,
-);
-
-type DrawResult = std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
-
-fn draw_curves<DB: DrawingBackend>(
-    root: DrawingArea<DB, plotters::coord::Shift>,
-    runs: &[(&str, &[EpochRecord])],
-) -> DrawResult
-where
-    DB::ErrorType: 'static,
-{
-    root.fill(&WHITE)?;
-    let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
-    let epochs = runs.iter().map(|(_, h)| h.len()).max().unwrap_or(1).max(2) as f64;
-    let font = ("sans-serif", 16);
-    let panels: [Panel<'_, DB>; 2] = [
-        ("training loss", &|e: &EpochRecord| e.train_loss, left),
-        (
-            "validation accuracy",
-            &|e: &EpochRecord| e.val_accuracy,
-            right,
-        ),
-    ];
-    for (title, f, area) in panels {
-        let values: Vec<f64> = runs
-            .iter()
-            .flat_map(|(_, h)| h.iter().map(f))
-            .filter(|v| v.is_finite())
-            .collect();
-        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let (lo, hi) = if lo.is_finite() && hi > lo {
-            (lo, hi)
-        } else {
-            (0.0, 1.0)
-        };
-        let pad = (hi - lo) * 0.05;
-        let mut chart = ChartBuilder::on(&area)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(1f64..epochs, (lo - pad)..(hi + pad))?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .x_label_formatter(&|v| format!("{v:.0}"))
-            .label_style(font)
-            .axis_desc_style(font)
-            .light_line_style(WHITE.mix(0.0))
-            .draw()?;
-        for (i, (name, h)) in runs.iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
-            chart
-                .draw_series(LineSeries::new(
-                    h.iter().map(|e| (e.epoch as f64, f(e))),
-                    color.stroke_width(2),
-                ))?
-                .label(*name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .label_font(font)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
-    }
-    root.present()?;
-    Ok(())
-}
-
 /// Draws training loss and validation accuracy per epoch of `runs` into
-/// `dir/curves.{svg,png}`; returns the two paths.
+/// `dir/curves.{svg,png}` ([`optimize_bench::chart::line_chart`]); returns the two paths.
 pub fn draw(dir: &Path, runs: &[(&str, &[EpochRecord])]) -> Result<Vec<PathBuf>> {
-    optimize_bench::chart::register_font()?;
-    let size = (1000u32, 420u32);
-    let svg_path = dir.join("curves.svg");
-    let png_path = dir.join("curves.png");
-    let err = |path: &Path, e: &dyn std::fmt::Display| Error::Chart {
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    let panel = |title, f: fn(&EpochRecord) -> f64| LinePanel {
+        title,
+        x_label: "epoch",
+        lines: runs
+            .iter()
+            .map(|(name, h)| Line {
+                name,
+                points: h.iter().map(|e| (e.epoch as f64, f(e))).collect(),
+            })
+            .collect(),
     };
-    let mut text = String::new();
-    {
-        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
-        draw_curves(root, runs).map_err(|e| err(&svg_path, &e))?;
-    }
-    write_atomic(&svg_path, text.as_bytes())?;
-    let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
-        draw_curves(root, runs).map_err(|e| err(&png_path, &e))?;
-    }
-    let mut encoded = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut encoded, size.0, size.1);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder.set_depth(png::BitDepth::Eight);
-        let mut writer = encoder.write_header().map_err(|e| err(&png_path, &e))?;
-        writer
-            .write_image_data(&rgb)
-            .map_err(|e| err(&png_path, &e))?;
-    }
-    write_atomic(&png_path, &encoded)?;
-    Ok(vec![svg_path, png_path])
+    let panels = [
+        panel("training loss", |e| e.train_loss),
+        panel("validation accuracy", |e| e.val_accuracy),
+    ];
+    let files = line_chart(
+        dir,
+        "curves",
+        (1000, 420),
+        &panels,
+        "training curves".into(),
+        "Training loss and validation accuracy per epoch.".into(),
+    )
+    .map_err(|e| match e {
+        optimize_bench::Error::Chart { path, message } => Error::Chart { path, message },
+        e => e.into(),
+    })?;
+    Ok(vec![files.svg, files.png])
 }

@@ -211,24 +211,27 @@ fn move_to_external(
 
 fn write_temp(dir: &Path, bytes: &[u8]) -> std::io::Result<tempfile::NamedTempFile> {
     let mut tmp = new_temp(dir)?;
-    tmp.write_all(bytes)?;
+    // Through the `File`: `NamedTempFile`'s own `Write` adds the temporary path to its errors.
+    tmp.as_file_mut().write_all(bytes)?;
     tmp.as_file().sync_all()?;
     Ok(tmp)
 }
 
-// Temp files are created private (0600); outputs get the usual 0644 like any other file we write.
+// Opened by us through `make_in`, so an error is the system's alone (not naming the temporary
+// file, which means nothing to the user) and the mode is the usual one for a new file, not
+// tempfile's private 0600. The one-file writer of the other crates is `optimize_data::atomic`;
+// a model is written here because its external data is committed with it, and this crate
+// depends on no other of ours.
 fn new_temp(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
-    let tmp = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(".optimize-")
         .suffix(".tmp")
-        .tempfile_in(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    Ok(tmp)
+        .make_in(dir, |p| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(p)
+        })
 }
 
 // Makes the rename durable; best effort, as some filesystems cannot fsync a directory.
@@ -262,4 +265,28 @@ fn absolute(p: &Path) -> std::io::Result<PathBuf> {
         _ => std::env::current_dir()?,
     };
     Ok(parent.join(p.file_name().unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_target_not_the_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = Model::from_proto(ModelProto::default());
+        let target = dir.path().join("missing").join("m.onnx");
+        for external_data in [ExternalData::Never, ExternalData::Always] {
+            let options = SaveOptions {
+                external_data,
+                ..SaveOptions::default()
+            };
+            let e = save(&model, &target, &options).unwrap_err().to_string();
+            assert!(e.starts_with(&target.display().to_string()), "{e}");
+            assert!(!e.contains(".optimize-"), "{e}");
+        }
+        save(&model, dir.path().join("m.onnx"), &SaveOptions::default()).unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the model is left");
+    }
 }

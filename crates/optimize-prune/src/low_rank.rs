@@ -16,7 +16,7 @@
 //! use optimize_prune::low_rank::{low_rank_factors, RankRule};
 //! // A rank-1 matrix [[1, 2], [2, 4], [3, 6]] is kept whole by rank 1.
 //! let w = [1.0, 2.0, 2.0, 4.0, 3.0, 6.0];
-//! let f = low_rank_factors(&w, 3, 2, RankRule::Energy(0.999));
+//! let f = low_rank_factors(&w, 3, 2, RankRule::Energy(0.999)).unwrap();
 //! assert_eq!(f.rank, 1);
 //! let rebuilt: Vec<f32> = (0..3)
 //!     .flat_map(|i| (0..2).map(move |j| (i, j)))
@@ -27,7 +27,7 @@
 
 use crate::layers::{find_layers, Layer};
 use crate::report::{LayerChange, ParamStats, PruneReport, Skipped};
-use crate::svd::symmetric_eigen;
+use crate::svd::svd;
 use crate::{weights, Error, Result};
 use optimize_onnx::build::{attr_i, node, tensor_f32};
 use optimize_onnx::filter::NodeFilter;
@@ -85,26 +85,13 @@ pub struct Factors {
     pub energy: f64,
 }
 
-/// Factors the row-major `k × n` matrix `w` at the rank `rule` gives.
-pub fn low_rank_factors(w: &[f32], k: usize, n: usize, rule: RankRule) -> Factors {
+/// Factors the row-major `k × n` matrix `w` at the rank `rule` gives. `None` when `w` holds a
+/// non-finite value (or its SVD does not converge, see [`crate::svd::svd`]).
+pub fn low_rank_factors(w: &[f32], k: usize, n: usize, rule: RankRule) -> Option<Factors> {
     let wd: Vec<f64> = w.iter().map(|&x| f64::from(x)).collect();
-    // Gram matrix of the smaller side.
-    let right = n <= k;
-    let m = if right { n } else { k };
-    let mut gram = vec![0f64; m * m];
-    for i in 0..m {
-        for j in i..m {
-            let s: f64 = if right {
-                (0..k).map(|r| wd[r * n + i] * wd[r * n + j]).sum()
-            } else {
-                (0..n).map(|c| wd[i * n + c] * wd[j * n + c]).sum()
-            };
-            gram[i * m + j] = s;
-            gram[j * m + i] = s;
-        }
-    }
-    let (values, vectors) = symmetric_eigen(&gram, m);
-    let values: Vec<f64> = values.iter().map(|v| v.max(0.0)).collect();
+    let d = svd(&wd, k, n)?;
+    let m = d.s.len();
+    let values: Vec<f64> = d.s.iter().map(|s| s * s).collect();
     let total: f64 = values.iter().sum();
     let rank = match rule {
         RankRule::Rank(r) => r.clamp(1, m),
@@ -123,39 +110,24 @@ pub fn low_rank_factors(w: &[f32], k: usize, n: usize, rule: RankRule) -> Factor
     };
     let kept: f64 = values[..rank].iter().sum();
     let energy = if total > 0.0 { kept / total } else { 1.0 };
-    let vec_at = |row: usize, col: usize| vectors[row * m + col];
-    let (a, b) = if right {
-        // A = W V_r (k × r), B = V_rᵀ (r × n).
-        let mut a = vec![0f32; k * rank];
-        for i in 0..k {
-            for c in 0..rank {
-                a[i * rank + c] = (0..n).map(|j| wd[i * n + j] * vec_at(j, c)).sum::<f64>() as f32;
-            }
-        }
-        let mut b = vec![0f32; rank * n];
+    // The singular values go with the factor on the larger side, as `W·V_r` (k ≥ n) or
+    // `U_rᵀ·W` (k < n) would put them.
+    let scale_a = n <= k;
+    let mut a = vec![0f32; k * rank];
+    for i in 0..k {
         for c in 0..rank {
-            for j in 0..n {
-                b[c * n + j] = vec_at(j, c) as f32;
-            }
+            let s = if scale_a { d.s[c] } else { 1.0 };
+            a[i * rank + c] = (d.u[i * m + c] * s) as f32;
         }
-        (a, b)
-    } else {
-        // A = U_r (k × r), B = U_rᵀ W (r × n).
-        let mut a = vec![0f32; k * rank];
-        for i in 0..k {
-            for c in 0..rank {
-                a[i * rank + c] = vec_at(i, c) as f32;
-            }
+    }
+    let mut b = vec![0f32; rank * n];
+    for c in 0..rank {
+        let s = if scale_a { 1.0 } else { d.s[c] };
+        for j in 0..n {
+            b[c * n + j] = (d.vt[c * n + j] * s) as f32;
         }
-        let mut b = vec![0f32; rank * n];
-        for c in 0..rank {
-            for j in 0..n {
-                b[c * n + j] = (0..k).map(|i| vec_at(i, c) * wd[i * n + j]).sum::<f64>() as f32;
-            }
-        }
-        (a, b)
-    };
-    Factors { a, b, rank, energy }
+    }
+    Some(Factors { a, b, rank, energy })
 }
 
 /// Replaces MatMul/Gemm weights by low-rank factors where that saves parameters. Errors if the
@@ -213,7 +185,10 @@ pub fn factorize(model: &Model, config: &LowRankConfig) -> Result<(Model, PruneR
                 } else {
                     stored
                 };
-                let f = low_rank_factors(&w, k, nn, config.rule);
+                let Some(f) = low_rank_factors(&w, k, nn, config.rule) else {
+                    skip(&l, "the weight holds non-finite values".into());
+                    continue;
+                };
                 factors_of.insert(l.weight.clone(), f.clone());
                 f
             }
@@ -356,7 +331,7 @@ mod tests {
     fn full_rank_reproduces_either_orientation() {
         let w: Vec<f32> = (0..12).map(|i| ((i * 7 % 5) as f32) - 2.0).collect();
         for (k, n) in [(3, 4), (4, 3)] {
-            let f = low_rank_factors(&w, k, n, RankRule::Rank(99));
+            let f = low_rank_factors(&w, k, n, RankRule::Rank(99)).unwrap();
             assert_eq!(f.rank, 3);
             let p = product(&f, k, n);
             for (x, y) in p.iter().zip(&w) {
@@ -381,11 +356,24 @@ mod tests {
             }
         }
         // Squared singular values: 200 and 4: 98% of the energy in the first.
-        assert_eq!(low_rank_factors(&w, k, n, RankRule::Energy(0.95)).rank, 1);
-        let f = low_rank_factors(&w, k, n, RankRule::Energy(0.99));
+        assert_eq!(
+            low_rank_factors(&w, k, n, RankRule::Energy(0.95))
+                .unwrap()
+                .rank,
+            1
+        );
+        let f = low_rank_factors(&w, k, n, RankRule::Energy(0.99)).unwrap();
         assert_eq!(f.rank, 2);
         let p = product(&f, k, n);
         assert!(p.iter().zip(&w).all(|(x, y)| (x - y).abs() < 1e-5));
+    }
+
+    #[test]
+    fn non_finite_weights_are_not_factored() {
+        assert_eq!(
+            low_rank_factors(&[1.0, f32::NAN], 1, 2, RankRule::Rank(1)),
+            None
+        );
     }
 
     #[test]
