@@ -55,6 +55,30 @@ pub struct LatencyChange {
     pub inputs: String,
 }
 
+/// A pass job's before/after timing of (original, candidate): measured (as the phase `latency`) only when `options` ask
+/// for it and the candidate was `accepted` (a rejected model is not worth timing); otherwise
+/// nothing, and why not.
+pub fn for_job(
+    (original, candidate): (&Path, &Path),
+    options: &LatencyOptions,
+    accepted: bool,
+    eval: Option<&Path>,
+    shapes: &BTreeMap<String, Vec<usize>>,
+    progress: &mut dyn optimize_job::Progress,
+    phases: &mut optimize_job::Phases,
+) -> (Vec<LatencyChange>, Option<String>) {
+    if !options.enabled {
+        return (Vec::new(), Some("not asked for".to_string()));
+    }
+    if !accepted {
+        return (Vec::new(), Some("the output was rejected".to_string()));
+    }
+    progress.phase("latency", None);
+    let r = before_after(original, candidate, options, eval, shapes);
+    phases.lap("latency");
+    r
+}
+
 /// Times `original` and `candidate` on each back end of `options`, on `eval` data when given,
 /// else on seeded inputs with `shapes` for symbolic axes. Returns the changes measured and, when
 /// a back end could not time one of them, why (the others are still measured).

@@ -32,7 +32,7 @@ use crate::{
     ChannelConfig, Criterion, Error, LowRankConfig, MagnitudeConfig, NmConfig, NmPattern, RankRule,
     Result, Scope,
 };
-use optimize_bench::compare::{before_after, LatencyOptions};
+use optimize_bench::compare::{for_job, LatencyOptions};
 use optimize_bench::policy::{settle, VerifyOptions, VerifyPolicy};
 use optimize_bench::verify::{data_samples, input_specs, seeded_samples, verify};
 use optimize_job::{Finetune, FinetuneError, FinetuneRequest, Phases, Progress};
@@ -449,22 +449,15 @@ impl PruneJob {
         };
         let accepted = verdict.as_ref().is_none_or(|v| v.passed);
 
-        let (latency, latency_skipped) = if !c.latency.enabled {
-            (Vec::new(), Some("not asked for".to_string()))
-        } else if !accepted {
-            (Vec::new(), Some("the output was rejected".to_string()))
-        } else {
-            progress.phase("latency", None);
-            let r = before_after(
-                &self.input,
-                staged.path(),
-                &c.latency,
-                c.eval.as_deref(),
-                &c.shapes,
-            );
-            phases.lap("latency");
-            r
-        };
+        let (latency, latency_skipped) = for_job(
+            (&self.input, staged.path()),
+            &c.latency,
+            accepted,
+            c.eval.as_deref(),
+            &c.shapes,
+            progress,
+            &mut phases,
+        );
 
         let settled = settle(staged, &out, accepted, &c.verify, &options)?;
 

@@ -38,7 +38,7 @@ use crate::auto::{quantize_auto, AutoConfig, AutoReport, AutoTarget, Criterion, 
 use crate::report::{CalibrationSummary, FileSize, RunReport};
 use crate::{fp16, quantize_dynamic, quantize_static_with, CalibrationMethod, Error, QuantConfig};
 use crate::{NodeFilter, QuantReport, Result};
-use optimize_bench::compare::{before_after, LatencyOptions};
+use optimize_bench::compare::{for_job, LatencyOptions};
 use optimize_bench::policy::{settle, VerifyOptions, VerifyPolicy};
 use optimize_bench::verify::{input_specs, seeded_samples, verify, Inputs, VerifyData};
 use optimize_data::{CalibrationSet, InputSpec};
@@ -576,26 +576,19 @@ impl QuantizeJob {
             (None, None)
         };
         let accepted = verdict.as_ref().is_none_or(|v| v.passed);
-        let (latency, latency_skipped) = if !c.latency.enabled {
-            (Vec::new(), Some("not asked for".to_string()))
-        } else if c.mode == Mode::Auto {
-            (
-                Vec::new(),
-                Some("the search measured it (see auto)".to_string()),
-            )
-        } else if !accepted {
-            (Vec::new(), Some("the output was rejected".to_string()))
+        let (latency, latency_skipped) = if c.mode == Mode::Auto && c.latency.enabled {
+            let why = "the search measured it (see auto)".to_string();
+            (Vec::new(), Some(why))
         } else {
-            progress.phase("latency", None);
-            let r = before_after(
-                &self.input,
-                staged.path(),
+            for_job(
+                (&self.input, staged.path()),
                 &c.latency,
+                accepted,
                 c.eval.as_deref(),
                 &BTreeMap::new(),
-            );
-            phases.lap("latency");
-            r
+                progress,
+                &mut phases,
+            )
         };
         let settled = settle(staged, &out, accepted, &c.verify, &options)?;
 

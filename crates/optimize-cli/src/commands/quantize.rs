@@ -213,15 +213,14 @@ fn render(r: &RunReport) -> String {
             );
         }
     }
-    out += &verification::render(r.verification.as_ref(), r.verdict.as_ref());
-    out += &verification::before_after(
-        r.input.bytes,
-        r.output.bytes,
+    out += &verification::tail(
         r.verification.as_ref(),
+        r.verdict.as_ref(),
+        (r.input.bytes, r.output.bytes),
         &r.latency,
         r.latency_skipped.as_deref(),
+        &r.timings_ms,
     );
-    out += &verification::timings(&r.timings_ms);
     out
 }
 

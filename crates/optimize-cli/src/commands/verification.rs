@@ -68,6 +68,21 @@ pub fn render(v: Option<&Verification>, verdict: Option<&Verdict>) -> String {
     out
 }
 
+/// The tail every pass's report ends with: verification and verdict, the before/after table,
+/// the time per phase.
+pub fn tail(
+    v: Option<&Verification>,
+    verdict: Option<&Verdict>,
+    bytes: (u64, u64),
+    latency: &[LatencyChange],
+    latency_skipped: Option<&str>,
+    phases: &[(String, f64)],
+) -> String {
+    render(v, verdict)
+        + &before_after(bytes.0, bytes.1, v, latency, latency_skipped)
+        + &timings(phases)
+}
+
 /// Size, accuracy and latency of the original and the output, side by side.
 pub fn before_after(
     bytes_before: u64,
