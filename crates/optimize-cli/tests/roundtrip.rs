@@ -5,28 +5,11 @@
 //! - ONNX Runtime runs to bit-identical outputs on fixed, seeded inputs built from the manifest's
 //!   input hints.
 
-use crate::util::{entry, hint_shape, hint_tensor, manifest, optimize, root};
+use crate::util::{entry, optimize, root};
 use optimize_data::Tensor;
 use optimize_runtime::{OrtSession, SessionOptions};
-use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-/// Deterministic inputs from the manifest's hints (see [`hint_tensor`]).
-fn inputs(hints: &Value) -> Vec<(String, Tensor)> {
-    hints
-        .as_object()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(i, (name, h))| {
-            (
-                name.clone(),
-                hint_tensor(h, &hint_shape(h), 1000 + i as u64),
-            )
-        })
-        .collect()
-}
 
 fn run(model: &Path, inputs: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
     let session = OrtSession::from_file(model, &SessionOptions::deterministic())
@@ -37,13 +20,7 @@ fn run(model: &Path, inputs: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
 }
 
 fn same_model(original: &Path, saved: &Path) {
-    let python = root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/setup-venv.sh",
-        python.display()
-    );
-    let out = Command::new(python)
+    let out = Command::new(optimize_testkit::python())
         .arg(root().join("scripts/same_model.py"))
         .arg(original)
         .arg(saved)
@@ -60,13 +37,8 @@ fn same_model(original: &Path, saved: &Path) {
 
 fn round_trip(name: &str) {
     let m = entry(name);
-    let original = root().join(m["file"].as_str().unwrap());
-    assert!(
-        original.exists(),
-        "{} missing: run scripts/fetch-models.py",
-        original.display()
-    );
-    let inputs = inputs(&m["inputs"]);
+    let original = m.path();
+    let inputs = m.inputs(1000);
     let expected = run(&original, &inputs);
     assert!(!expected.is_empty());
     for external in [false, true] {
@@ -114,9 +86,8 @@ macro_rules! round_trip_tests {
         #[test]
         fn every_test_model_is_covered() {
             let covered = [$($name),*];
-            for m in manifest()["models"].as_array().unwrap() {
-                let tier = m["tier"].as_str().unwrap();
-                let name = m["name"].as_str().unwrap();
+            for m in optimize_testkit::manifest().models {
+                let (tier, name) = (m.tier.as_str(), m.name.as_str());
                 if tier == "committed" || tier == "test" {
                     assert!(covered.contains(&name), "{name} ({tier}) has no round-trip test");
                 }

@@ -126,14 +126,6 @@ pub fn write(model: &Model, dir: &Path, name: &str) -> PathBuf {
     path
 }
 
-/// The workspace root.
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 /// Runs `model` in ONNX Runtime on `inputs`; returns every output.
 pub fn run_ort(model: &Path, inputs: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
     let s = optimize_runtime::OrtSession::from_file(

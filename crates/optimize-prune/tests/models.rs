@@ -3,73 +3,23 @@
 //! (zeroing the channels to remove, then removing them, changes no output in ONNX Runtime beyond
 //! float summation order), and the conv nets really shrink.
 
-use crate::graphs::{root, run_ort, write};
-use optimize_data::{random_tensor, DType, RandomRange, Tensor};
+use crate::graphs::{run_ort, write};
+use optimize_data::Tensor;
 use optimize_onnx::Model;
 use optimize_prune::channel::{plan_channels, ChannelConfig, Criterion};
-use serde_json::Value;
 use std::path::PathBuf;
-
-fn manifest() -> Value {
-    let text = std::fs::read_to_string(root().join("models/manifest.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
 
 /// One sample: a tensor per graph input.
 type Inputs = Vec<(String, Tensor)>;
 
 /// The models of the committed and test tiers: name, path, seeded inputs from the hints.
 fn models() -> Vec<(String, PathBuf, Inputs)> {
-    let m = manifest();
-    let mut out = Vec::new();
-    for e in m["models"].as_array().unwrap() {
-        if !matches!(e["tier"].as_str(), Some("committed" | "test")) {
-            continue;
-        }
-        let path = root().join(e["file"].as_str().unwrap());
-        assert!(
-            path.exists(),
-            "{} missing: run scripts/fetch-models.py",
-            path.display()
-        );
-        let mut inputs = Vec::new();
-        for (i, (name, h)) in e["inputs"].as_object().unwrap().iter().enumerate() {
-            let dtype: DType = h["dtype"].as_str().unwrap().parse().unwrap();
-            let shape: Vec<usize> = h["shape"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d.as_u64().unwrap() as usize)
-                .collect();
-            let n: usize = shape.iter().product();
-            let t = match (h.get("value"), dtype) {
-                (Some(v), DType::I64) => Tensor::from_i64(shape, vec![v.as_i64().unwrap(); n]),
-                (Some(v), _) => Tensor::from_f32(shape, vec![v.as_f64().unwrap() as f32; n]),
-                (None, _) if dtype.is_float() => random_tensor(
-                    dtype,
-                    &shape,
-                    100 + i as u64,
-                    RandomRange::Float {
-                        low: h["low"].as_f64().unwrap_or(-1.0),
-                        high: h["high"].as_f64().unwrap_or(1.0),
-                    },
-                ),
-                (None, _) => random_tensor(
-                    dtype,
-                    &shape,
-                    100 + i as u64,
-                    RandomRange::Int {
-                        low: h["low"].as_i64().unwrap_or(0),
-                        high: h["high"].as_i64().unwrap_or(10),
-                    },
-                ),
-            }
-            .unwrap();
-            inputs.push((name.clone(), t));
-        }
-        out.push((e["name"].as_str().unwrap().to_string(), path, inputs));
-    }
-    out
+    optimize_testkit::manifest()
+        .models
+        .into_iter()
+        .filter(|e| matches!(e.tier.as_str(), "committed" | "test"))
+        .map(|e| (e.name.clone(), e.path(), e.inputs(100)))
+        .collect()
 }
 
 /// Largest |a - b| and largest |a| over every float output (integer outputs must be equal).

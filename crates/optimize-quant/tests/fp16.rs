@@ -6,7 +6,7 @@
 //! seeded inputs from models/manifest.json's hints, each against a stated tolerance; the digits
 //! classifiers must predict the same class on all 359 held-out digits.
 
-use optimize_data::{random_tensor, DType, RandomRange, Tensor};
+use optimize_data::{DType, Tensor};
 use optimize_onnx::proto::attribute_proto::AttributeType;
 use optimize_onnx::proto::tensor_proto::DataType;
 use optimize_onnx::proto::{
@@ -16,6 +16,7 @@ use optimize_onnx::proto::{
 use optimize_onnx::{save, Model, SaveOptions};
 use optimize_quant::fp16::{convert_to_fp16, default_block_ops, Fp16Config, Fp16Report};
 use optimize_runtime::{OrtSession, SessionOptions};
+use optimize_testkit::{check_model, entry, python, root};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,24 +24,6 @@ use std::process::Command;
 
 const F32: i32 = DataType::Float as i32;
 const F16: i32 = DataType::Float16 as i32;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// The project's Python (.venv, made by scripts/setup-venv.sh), with onnx and onnxruntime.
-fn python() -> PathBuf {
-    let py = root().join(".venv/bin/python");
-    assert!(
-        py.exists(),
-        "{} missing: run scripts/setup-venv.sh",
-        py.display()
-    );
-    py
-}
 
 fn run_python(args: &[&str]) -> String {
     let out = Command::new(python()).args(args).output().unwrap();
@@ -51,81 +34,6 @@ fn run_python(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `onnx.checker.check_model(path, full_check=True)`; panics with the checker's message.
-fn check_model(path: &Path) {
-    run_python(&[
-        "-c",
-        "import onnx,sys; onnx.checker.check_model(sys.argv[1], full_check=True)",
-        path.to_str().unwrap(),
-    ]);
-}
-
-fn entry(name: &str) -> Value {
-    let text = std::fs::read_to_string(root().join("models/manifest.json")).unwrap();
-    let manifest: Value = serde_json::from_str(&text).unwrap();
-    manifest["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["name"] == name)
-        .unwrap_or_else(|| panic!("{name} not in models/manifest.json"))
-        .clone()
-}
-
-/// Seeded inputs from the manifest's hints (the same rule as the CLI's round-trip test).
-fn inputs(hints: &Value) -> Vec<(String, Tensor)> {
-    hints
-        .as_object()
-        .unwrap()
-        .iter()
-        .enumerate()
-        .map(|(i, (name, h))| {
-            let dtype: DType = h["dtype"].as_str().unwrap().parse().unwrap();
-            let shape: Vec<usize> = h["shape"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d.as_u64().unwrap() as usize)
-                .collect();
-            let n: usize = shape.iter().product();
-            let t = match (h.get("value"), dtype.is_float()) {
-                (Some(v), true) => Tensor::from_f32(shape, vec![v.as_f64().unwrap() as f32; n]),
-                (Some(v), false) => {
-                    let v = v.as_i64().unwrap();
-                    random_tensor(
-                        dtype,
-                        &shape,
-                        0,
-                        RandomRange::Int {
-                            low: v,
-                            high: v + 1,
-                        },
-                    )
-                }
-                (None, true) => random_tensor(
-                    dtype,
-                    &shape,
-                    1000 + i as u64,
-                    RandomRange::Float {
-                        low: h["low"].as_f64().unwrap_or(-1.0),
-                        high: h["high"].as_f64().unwrap_or(1.0),
-                    },
-                ),
-                (None, false) => random_tensor(
-                    dtype,
-                    &shape,
-                    1000 + i as u64,
-                    RandomRange::Int {
-                        low: h["low"].as_i64().unwrap_or(0),
-                        high: h["high"].as_i64().unwrap_or(10),
-                    },
-                ),
-            };
-            (name.clone(), t.unwrap())
-        })
-        .collect()
 }
 
 fn run(model: &Path, inputs: &[(String, Tensor)]) -> Vec<(String, Tensor)> {
@@ -260,18 +168,13 @@ fn check_counts(name: &str, path: &Path, report: &Fp16Report) -> Value {
 /// against [`check_counts`]. Returns the report and the reference counts.
 fn real_model(name: &str, bound: Bound) -> (Fp16Report, Value) {
     let m = entry(name);
-    let path = root().join(m["file"].as_str().unwrap());
-    assert!(
-        path.exists(),
-        "{} missing: run scripts/fetch-models.py",
-        path.display()
-    );
+    let path = m.path();
     let model = Model::load(&path).unwrap();
     let (dir, saved, _fp16, report) = convert_and_save(&model.proto, &Fp16Config::default());
     let inputs = if name == "ppocr-v4-det" {
         text_input(name, dir.path())
     } else {
-        inputs(&m["inputs"])
+        m.inputs(1000)
     };
     let expected = run(&path, &inputs);
     if name == "ppocr-v4-det" {
@@ -322,7 +225,7 @@ fn text_input(name: &str, dir: &Path) -> Vec<(String, Tensor)> {
 
 /// Argmax agreement on models/data/digits-test.npz, through tests/cases/fp16-digits/accuracy.py.
 fn digits(name: &str, cnn: bool) -> Value {
-    let file = root().join(entry(name)["file"].as_str().unwrap());
+    let file = entry(name).path();
     let model = Model::load(&file).unwrap();
     let (_dir, saved, _, report) = convert_and_save(&model.proto, &Fp16Config::default());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases/fp16-digits/accuracy.py");

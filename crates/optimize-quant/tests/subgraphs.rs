@@ -22,8 +22,6 @@ use optimize_quant::{quantize_static_with, QuantConfig};
 use optimize_runtime::{OrtSession, SessionOptions};
 use prost::Message;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn value(name: &str, elem: DataType, dims: &[i64]) -> ValueInfoProto {
     ValueInfoProto {
@@ -188,13 +186,6 @@ fn capture_hands_out_branch_and_loop_tensors() {
     }
 }
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 #[test]
 fn static_qdq_quantizes_branches_and_loop_bodies() {
     let m = model();
@@ -231,19 +222,7 @@ fn static_qdq_quantizes_branches_and_loop_bodies() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("q.onnx");
     save(&q, &path, &SaveOptions::default()).unwrap();
-    let check = Command::new(root().join(".venv/bin/python"))
-        .args([
-            "-c",
-            "import onnx,sys; onnx.checker.check_model(sys.argv[1], full_check=True)",
-            path.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    optimize_testkit::check_model(&path);
 
     let (float, quant) = (ort(&m.proto), ort(&q.proto));
     for i in 0..8 {
