@@ -394,20 +394,9 @@ fn ms(v: f64) -> String {
     }
 }
 
-/// `1536` → `1.5 KiB`.
+/// `1536` → `1.5 KiB` (IEC units, one decimal).
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
+    bytesize::ByteSize::b(n).display().iec().to_string()
 }
 
 /// Writes `bytes` to `path` atomically ([`optimize_data::atomic`]); returns `path`.

@@ -1,80 +1,40 @@
-//! Plain aligned text tables and human-readable sizes for terminal output.
+//! Aligned text tables (comfy-table, borderless) and human-readable numbers for terminal output.
 
-/// A table with a header row; columns are padded to their widest cell.
-pub struct Table {
-    rows: Vec<Vec<String>>,
-    right: Vec<bool>,
-}
+use comfy_table::{presets::NOTHING, CellAlignment};
+
+pub use optimize_bench::report::human_bytes as bytes;
+
+/// A borderless table with a header row; columns are padded to their widest cell and set two
+/// spaces apart.
+pub struct Table(comfy_table::Table);
 
 impl Table {
     /// A table with these column headers. Columns whose header starts with `>` are right-aligned.
     pub fn new(headers: &[&str]) -> Table {
-        let right = headers.iter().map(|h| h.starts_with('>')).collect();
-        let header = headers
-            .iter()
-            .map(|h| h.trim_start_matches('>').to_string())
-            .collect();
-        Table {
-            rows: vec![header],
-            right,
+        let mut t = comfy_table::Table::new();
+        t.load_style(NOTHING);
+        t.set_header(headers.iter().map(|h| h.trim_start_matches('>')));
+        for (column, header) in t.column_iter_mut().zip(headers) {
+            column.set_padding((0, 2));
+            if header.starts_with('>') {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
         }
+        Table(t)
     }
 
     /// Adds a row; it must have one cell per column.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.0.add_row(cells);
     }
 
     /// Renders with `indent` spaces before each line.
     pub fn render(&self, indent: usize) -> String {
-        let cols = self.right.len();
-        let widths: Vec<usize> = (0..cols)
-            .map(|c| {
-                self.rows
-                    .iter()
-                    .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let mut out = String::new();
-        for row in &self.rows {
-            let mut line = " ".repeat(indent);
-            for (c, cell) in row.iter().enumerate() {
-                let pad = widths[c].saturating_sub(cell.chars().count());
-                if self.right[c] {
-                    line.push_str(&" ".repeat(pad));
-                    line.push_str(cell);
-                } else {
-                    line.push_str(cell);
-                    if c + 1 < cols {
-                        line.push_str(&" ".repeat(pad));
-                    }
-                }
-                if c + 1 < cols {
-                    line.push_str("  ");
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
-        out
-    }
-}
-
-/// `1536` → `1.5 KiB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
+        let pad = " ".repeat(indent);
+        self.0
+            .lines()
+            .map(|line| format!("{pad}{}\n", line.trim_end()))
+            .collect()
     }
 }
 
@@ -111,5 +71,14 @@ mod tests {
         t.row(vec!["a".into(), "100".into()]);
         t.row(vec!["long".into(), "2".into()]);
         assert_eq!(t.render(0), "name    n\na     100\nlong    2\n");
+        assert_eq!(t.render(2).lines().next(), Some("  name    n"));
+    }
+
+    #[test]
+    fn measures_wide_characters_by_display_width() {
+        let mut t = Table::new(&["k", "v"]);
+        t.row(vec!["×fp32".into(), "1".into()]);
+        t.row(vec!["ab".into(), "2".into()]);
+        assert_eq!(t.render(0), "k      v\n×fp32  1\nab     2\n");
     }
 }

@@ -173,34 +173,14 @@ fn render(report: &Report) -> String {
     out
 }
 
-/// `256MiB`, `1GiB`, `500MB`, `64k`, `1000000` (bytes).
+/// `256MiB`, `1GiB`, `500MB`, `1000000` (bytes); at least one byte.
 fn parse_bytes(s: &str) -> Result<u64, UsageError> {
-    let bad = || {
-        UsageError(format!(
+    match s.trim().parse::<bytesize::ByteSize>() {
+        Ok(size) if size.as_u64() >= 1 => Ok(size.as_u64()),
+        _ => Err(UsageError(format!(
             "--mem-budget `{s}`: expected a size such as 256MiB, 1GiB or 500MB"
-        ))
-    };
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
-        "k" | "kib" => 1024.0,
-        "kb" => 1e3,
-        "m" | "mib" => 1024.0 * 1024.0,
-        "mb" => 1e6,
-        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
-        "gb" => 1e9,
-        _ => return Err(bad()),
-    };
-    let v: f64 = num.parse().map_err(|_| bad())?;
-    let bytes = v * scale;
-    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
-        return Err(bad());
+        ))),
     }
-    Ok(bytes.round() as u64)
 }
 
 #[cfg(test)]
@@ -213,10 +193,11 @@ mod tests {
         assert_eq!(parse_bytes("1GiB").unwrap(), 1 << 30);
         assert_eq!(parse_bytes("500MB").unwrap(), 500_000_000);
         assert_eq!(parse_bytes("4096").unwrap(), 4096);
-        assert_eq!(parse_bytes("1.5k").unwrap(), 1536);
+        assert_eq!(parse_bytes("1.5KiB").unwrap(), 1536);
+        assert_eq!(parse_bytes("64k").unwrap(), 64_000);
         assert!(parse_bytes("lots").is_err());
         assert!(parse_bytes("0").is_err());
-        assert!(parse_bytes("12PB").is_err());
+        assert!(parse_bytes("12XB").is_err());
     }
 
     #[test]
