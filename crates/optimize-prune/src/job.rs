@@ -27,7 +27,7 @@
 //! # Ok::<(), optimize_prune::Error>(())
 //! ```
 
-use crate::report::{gzip_len, CompressedSize, FileSize, Recovery, RunReport};
+use crate::report::{gzip_len, CompressedSize, Recovery, RunReport};
 use crate::{
     ChannelConfig, Criterion, Error, LowRankConfig, MagnitudeConfig, NmConfig, NmPattern, RankRule,
     Result, Scope,
@@ -35,6 +35,7 @@ use crate::{
 use optimize_bench::compare::{for_job, LatencyOptions};
 use optimize_bench::policy::{settle, VerifyOptions, VerifyPolicy};
 use optimize_bench::verify::{data_samples, input_specs, seeded_samples, verify};
+use optimize_bench::Outcome;
 use optimize_job::{Finetune, FinetuneError, FinetuneRequest, Phases, Progress};
 use optimize_onnx::filter::NodeFilter;
 use optimize_onnx::{stage, ExternalData, Model, SaveOptions};
@@ -463,23 +464,15 @@ impl PruneJob {
 
         Ok(RunReport {
             schema: SCHEMA,
-            input: FileSize {
-                path: self.input.display().to_string(),
-                bytes: input_bytes,
-            },
-            output: FileSize {
-                path: self.output.display().to_string(),
-                bytes: output_bytes,
-            },
-            size_ratio: output_bytes as f64 / input_bytes.max(1) as f64,
+            outcome: Outcome::new(
+                (&self.input, &self.output),
+                (input_bytes, output_bytes),
+                (verification, verdict),
+                settled,
+                (latency, latency_skipped),
+            ),
             compressed,
             pruning: report,
-            verification,
-            verdict,
-            written: settled.written.map(|p| p.display().to_string()),
-            rejected: settled.rejected.map(|p| p.display().to_string()),
-            latency,
-            latency_skipped,
             recovery,
             timings_ms: phases.into_laps(),
         })
@@ -508,7 +501,7 @@ fn file_sizes(files: &[PathBuf]) -> (u64, Option<u64>) {
 impl RunReport {
     /// True when the output passed verification (or was not verified) and was written.
     pub fn accepted(&self) -> bool {
-        self.written.is_some()
+        self.outcome.accepted()
     }
 }
 

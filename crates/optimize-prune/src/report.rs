@@ -5,7 +5,6 @@
 //! runtimes. [`RunReport`] is one whole `optimize prune` run: the pass, the files, the
 //! verification and the measurements.
 
-use optimize_bench::verify::Verification;
 use serde::Serialize;
 use std::io::Write;
 
@@ -142,28 +141,14 @@ pub struct PatternCheck {
 pub struct RunReport {
     /// Always `optimize.prune/1`.
     pub schema: &'static str,
-    /// The input model and its size (with external data).
-    pub input: FileSize,
-    /// The output model and its size (with external data).
-    pub output: FileSize,
-    /// Output size / input size.
-    pub size_ratio: f64,
+    /// Sizes, verification, verdict, where the output went, latency before and after (their
+    /// fields sit at the top level of the JSON).
+    #[serde(flatten)]
+    pub outcome: optimize_bench::Outcome,
     /// Sizes after general-purpose compression: where unstructured sparsity shows.
     pub compressed: Option<CompressedSize>,
     /// What the pass did.
     pub pruning: PruneReport,
-    /// Verification of the output (absent when verification is off).
-    pub verification: Option<Verification>,
-    /// Whether the output met its verification policy, and why not.
-    pub verdict: Option<optimize_bench::policy::Verdict>,
-    /// The path the output was written to; absent when verification rejected it.
-    pub written: Option<String>,
-    /// Where a rejected output was kept, when asked to keep it.
-    pub rejected: Option<String>,
-    /// Median latency before and after, per runtime.
-    pub latency: Vec<LatencyChange>,
-    /// Why latency was not measured, when it was not.
-    pub latency_skipped: Option<String>,
     /// Fine-tuning after pruning (`--recover`).
     pub recovery: Option<Recovery>,
     /// Wall time of each phase, in order.
@@ -191,15 +176,6 @@ pub struct Recovery {
     pub best_epoch: usize,
     /// Epochs run.
     pub epochs: usize,
-}
-
-/// A file and its size.
-#[derive(Debug, Clone, Serialize)]
-pub struct FileSize {
-    /// Path as given.
-    pub path: String,
-    /// Bytes, external data included.
-    pub bytes: u64,
 }
 
 /// Model sizes after compression.

@@ -26,6 +26,7 @@ fn main() -> anyhow::Result<()> {
 
     let p = &report.pruning.parameters;
     let accuracy = report
+        .outcome
         .verification
         .as_ref()
         .and_then(|v| v.accuracy.as_ref())
@@ -34,11 +35,11 @@ fn main() -> anyhow::Result<()> {
         "parameters {} -> {}, {:.2}x the size, top-1 {:.2}% -> {:.2}%",
         p.before,
         p.after,
-        report.size_ratio,
+        report.outcome.size_ratio,
         accuracy.before.top1 * 100.0,
         accuracy.after.top1 * 100.0
     );
-    for l in &report.latency {
+    for l in &report.outcome.latency {
         println!(
             "{}: {:.3} ms -> {:.3} ms",
             l.runtime, l.before_ms, l.after_ms
@@ -51,8 +52,13 @@ fn main() -> anyhow::Result<()> {
         p.before,
         p.after
     );
-    assert!(report.size_ratio < 0.5);
-    assert_eq!(report.latency.len(), 2, "{:?}", report.latency_skipped);
+    assert!(report.outcome.size_ratio < 0.5);
+    assert_eq!(
+        report.outcome.latency.len(),
+        2,
+        "{:?}",
+        report.outcome.latency_skipped
+    );
     // The pruned model still classifies: far above the 10% of chance.
     assert!(accuracy.after.top1 > 0.3, "{}", accuracy.after.top1);
     Ok(())

@@ -24,15 +24,16 @@ fn main() -> anyhow::Result<()> {
     let job = QuantizeJob::new(format!("{root}/models/digits-cnn.onnx"), &output, config);
     let report = job.run(&mut optimize::job::Quiet)?;
 
-    let verdict = report.verdict.as_ref().expect("verification ran");
+    let verdict = report.outcome.verdict.as_ref().expect("verification ran");
     let accuracy = report
+        .outcome
         .verification
         .as_ref()
         .and_then(|v| v.accuracy.as_ref())
         .expect("the test split has labels");
     println!(
         "{:.2}x the size; top-1 {:.2}% -> {:.2}%; {} ({})",
-        report.size_ratio,
+        report.outcome.size_ratio,
         accuracy.before.top1 * 100.0,
         accuracy.after.top1 * 100.0,
         if verdict.passed {
@@ -45,12 +46,15 @@ fn main() -> anyhow::Result<()> {
     assert!(verdict.passed, "{:?}", verdict.failures);
     assert!(report.accepted() && output.exists());
     assert!(
-        report.size_ratio < 0.5,
+        report.outcome.size_ratio < 0.5,
         "int8 weights: {}",
-        report.size_ratio
+        report.outcome.size_ratio
     );
     assert!(accuracy.before.top1 - accuracy.after.top1 <= 0.01 + 1e-9);
     // The report measured the written file.
-    assert_eq!(std::fs::metadata(&output)?.len(), report.output.bytes);
+    assert_eq!(
+        std::fs::metadata(&output)?.len(),
+        report.outcome.output.bytes
+    );
     Ok(())
 }

@@ -35,8 +35,8 @@
 //! };
 //! let report = QuantizeJob::new("models/digits-cnn.onnx", "digits-cnn.int8.onnx", config)
 //!     .run(&mut optimize::job::Quiet)?;
-//! let verdict = report.verdict.as_ref().expect("verified");
-//! println!("{:.2}x the size; {} by {}", report.size_ratio,
+//! let verdict = report.outcome.verdict.as_ref().expect("verified");
+//! println!("{:.2}x the size; {} by {}", report.outcome.size_ratio,
 //!          if verdict.passed { "accepted" } else { "rejected" }, verdict.judge);
 //! # Ok::<(), optimize::quant::Error>(())
 //! ```

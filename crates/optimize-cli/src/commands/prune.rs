@@ -27,12 +27,8 @@ pub fn run(args: &PruneArgs) -> anyhow::Result<()> {
     let report = report?;
     print_report(args.json, &report, render)?;
     if !report.accepted() {
-        return Err(Rejected::of(
-            &report.output.path,
-            report.verdict.as_ref(),
-            report.rejected.as_deref(),
-        )
-        .into());
+        let o = &report.outcome;
+        return Err(Rejected::of(&o.output.path, o.verdict.as_ref(), o.rejected.as_deref()).into());
     }
     Ok(())
 }
@@ -131,14 +127,7 @@ fn percent(part: u64, whole: u64) -> String {
 }
 
 fn render(r: &RunReport) -> String {
-    let mut out = format!(
-        "{} ({}) -> {} ({}), {:.2}x the size",
-        r.input.path,
-        bytes(r.input.bytes),
-        r.output.path,
-        bytes(r.output.bytes),
-        r.size_ratio
-    );
+    let mut out = verification::head(&r.outcome);
     if let Some(c) = &r.compressed {
         out += &format!(
             "; {}: {} -> {} ({:.2}x)",
@@ -166,14 +155,7 @@ fn render(r: &RunReport) -> String {
             ))
         );
     }
-    out += &verification::tail(
-        r.verification.as_ref(),
-        r.verdict.as_ref(),
-        (r.input.bytes, r.output.bytes),
-        &r.latency,
-        r.latency_skipped.as_deref(),
-        &r.timings_ms,
-    );
+    out += &verification::tail(&r.outcome, &r.timings_ms);
     out
 }
 

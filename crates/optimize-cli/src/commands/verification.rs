@@ -5,6 +5,7 @@ use crate::table::{bytes, Table};
 use optimize_bench::compare::LatencyChange;
 use optimize_bench::policy::Verdict;
 use optimize_bench::verify::Verification;
+use optimize_bench::Outcome;
 
 /// Output error per runtime and output, accuracy before and after when the data had labels,
 /// and the verdict; empty when there was no verification.
@@ -70,17 +71,30 @@ pub fn render(v: Option<&Verification>, verdict: Option<&Verdict>) -> String {
 
 /// The tail every pass's report ends with: verification and verdict, the before/after table,
 /// the time per phase.
-pub fn tail(
-    v: Option<&Verification>,
-    verdict: Option<&Verdict>,
-    bytes: (u64, u64),
-    latency: &[LatencyChange],
-    latency_skipped: Option<&str>,
-    phases: &[(String, f64)],
-) -> String {
-    render(v, verdict)
-        + &before_after(bytes.0, bytes.1, v, latency, latency_skipped)
+pub fn tail(o: &Outcome, phases: &[(String, f64)]) -> String {
+    let v = o.verification.as_ref();
+    render(v, o.verdict.as_ref())
+        + &before_after(
+            o.input.bytes,
+            o.output.bytes,
+            v,
+            &o.latency,
+            o.latency_skipped.as_deref(),
+        )
         + &timings(phases)
+}
+
+/// The line every pass's report starts with: input and output, their sizes and ratio.
+pub fn head(o: &Outcome) -> String {
+    format!(
+        "{} ({}) -> {} ({}), {:.2}x the size{}",
+        o.input.path,
+        bytes(o.input.bytes),
+        o.output.path,
+        bytes(o.output.bytes),
+        o.size_ratio,
+        if o.accepted() { "" } else { " (NOT written)" }
+    )
 }
 
 /// Size, accuracy and latency of the original and the output, side by side.
