@@ -13,6 +13,10 @@
 //!   stored as `[n, 2, 1, 128]`, a sample-rate scalar stored as `[n]`). Symbolic dimensions fit
 //!   anything; the dtypes must be equal: no conversion is made, the error says what to save
 //!   instead.
+//! - An input array that fits neither way but whose *whole* shape fits the model input's shape
+//!   is one sample, fed as it is: a file saved per request (`sr` as a scalar `[]`, `state` as
+//!   `[2, 1, 128]`, next to `input` as `[1, 512]`) holds one sample. When both readings fit,
+//!   the first axis counts samples.
 //! - Arrays that are not model inputs (such as `label`) are *extras*: they follow the same
 //!   first-axis rule, come with each [`Sample`], and can be read whole ([`CalibrationSet::extra`],
 //!   [`CalibrationSet::labels`]) to score predictions.
@@ -123,6 +127,8 @@ struct Shard {
     /// The file's arrays as the headers describe them, sorted by name (a `.npy` array
     /// renamed to the model input).
     arrays: Vec<ArrayInfo>,
+    /// Per model input: the array is one whole sample, not a stack of them.
+    whole: Vec<bool>,
 }
 
 /// One file's arrays in memory, in the set's order.
@@ -182,7 +188,7 @@ impl CalibrationSet {
                 }
             }
             arrays.sort_by(|a, b| a.name.cmp(&b.name));
-            let samples = check_file(&file, &arrays, inputs)?;
+            let (samples, whole) = check_file(&file, &arrays, inputs)?;
             let file_extras: Vec<ArrayInfo> = arrays
                 .iter()
                 .filter(|a| !inputs.iter().any(|i| i.name == a.name))
@@ -210,6 +216,7 @@ impl CalibrationSet {
                 start,
                 samples,
                 arrays,
+                whole,
             });
         }
         Ok(Self {
@@ -377,12 +384,17 @@ impl CalibrationSet {
         Ok(Loaded { inputs, extras })
     }
 
-    fn sample(&self, loaded: &Loaded, index: usize, local: usize) -> Result<Sample> {
+    fn sample(&self, shard: &Shard, loaded: &Loaded, index: usize) -> Result<Sample> {
+        let local = index - shard.start;
         let inputs = self
             .inputs
             .iter()
             .zip(&loaded.inputs)
-            .map(|(spec, t)| {
+            .zip(&shard.whole)
+            .map(|((spec, t), &whole)| {
+                if whole {
+                    return Ok((spec.name.clone(), t.clone()));
+                }
                 let mut sample = slice_sample(t, local)?;
                 // Whole-input layout: the array's sample already has the input's full rank.
                 if spec.shape.len() + 1 == t.shape().len() {
@@ -449,7 +461,7 @@ impl Iterator for Samples<'_> {
         }
         let (_, loaded) = self.current.as_ref()?;
         self.next += 1;
-        let sample = self.set.sample(loaded, index, index - shard.start);
+        let sample = self.set.sample(shard, loaded, index);
         if sample.is_err() {
             self.done = true;
         }
@@ -531,8 +543,14 @@ fn data_files(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(files.into_iter().map(|(_, file)| file).collect())
 }
 
-/// Checks one file's arrays (sorted by name) against the inputs; returns its sample count.
-fn check_file(path: &Path, arrays: &[ArrayInfo], inputs: &[InputSpec]) -> Result<usize> {
+/// Checks one file's arrays (sorted by name) against the inputs; returns its sample count and,
+/// per input, whether its array is one whole sample.
+fn check_file(
+    path: &Path,
+    arrays: &[ArrayInfo],
+    inputs: &[InputSpec],
+) -> Result<(usize, Vec<bool>)> {
+    let mut whole = Vec::with_capacity(inputs.len());
     for spec in inputs {
         let Some(array) = arrays.iter().find(|a| a.name == spec.name) else {
             return Err(Error::MissingInput {
@@ -549,19 +567,20 @@ fn check_file(path: &Path, arrays: &[ArrayInfo], inputs: &[InputSpec]) -> Result
                 expected: spec.dtype,
             });
         }
-        let sample = array.shape.get(1..).unwrap_or(&[]);
-        let dims_fit = |model: &[Option<usize>]| {
+        let fit = |model: &[Option<usize>], sample: &[usize]| {
             model.len() == sample.len()
                 && model
                     .iter()
                     .zip(sample)
                     .all(|(m, s)| m.is_none_or(|m| m == *s))
         };
+        let sample = array.shape.get(1..).unwrap_or(&[]);
         // Batch-first input: samples get a batch axis of 1. Otherwise: samples are whole inputs.
         let batched = spec.shape.first().is_some_and(|b| b.is_none_or(|b| b == 1))
-            && dims_fit(&spec.shape[1..]);
-        let fits = !array.shape.is_empty() && (batched || dims_fit(&spec.shape));
-        if !fits {
+            && fit(&spec.shape[1..], sample);
+        let stacked = !array.shape.is_empty() && (batched || fit(&spec.shape, sample));
+        let one = !stacked && fit(&spec.shape, &array.shape);
+        if !stacked && !one {
             return Err(Error::SampleShape {
                 path: path.to_path_buf(),
                 array: array.name.clone(),
@@ -569,14 +588,21 @@ fn check_file(path: &Path, arrays: &[ArrayInfo], inputs: &[InputSpec]) -> Result
                 model: spec.shape.clone(),
             });
         }
+        whole.push(one);
     }
     let mut count: Option<(&str, usize)> = None;
     for array in arrays {
-        let Some(&n) = array.shape.first() else {
-            return Err(Error::NoSampleAxis {
-                path: path.to_path_buf(),
-                array: array.name.clone(),
-            });
+        let n = match inputs.iter().position(|i| i.name == array.name) {
+            Some(k) if whole[k] => 1,
+            _ => match array.shape.first() {
+                Some(&n) => n,
+                None => {
+                    return Err(Error::NoSampleAxis {
+                        path: path.to_path_buf(),
+                        array: array.name.clone(),
+                    })
+                }
+            },
         };
         match count {
             None => count = Some((&array.name, n)),
@@ -592,7 +618,7 @@ fn check_file(path: &Path, arrays: &[ArrayInfo], inputs: &[InputSpec]) -> Result
             Some(_) => {}
         }
     }
-    Ok(count.map_or(0, |(_, n)| n))
+    Ok((count.map_or(0, |(_, n)| n), whole))
 }
 
 /// A later file of a folder must hold the same extra arrays, with the same dtypes and sample
@@ -661,13 +687,54 @@ mod tests {
             info("label", DType::I64, &[5]),
             info("x", DType::F32, &[5, 2, 9]),
         ];
-        assert_eq!(check_file(path, &ok, &spec).unwrap(), 5);
+        assert_eq!(check_file(path, &ok, &spec).unwrap(), (5, vec![false]));
         let empty = [info("x", DType::F32, &[0, 2, 1])];
-        assert_eq!(check_file(path, &empty, &spec).unwrap(), 0);
+        assert_eq!(check_file(path, &empty, &spec).unwrap().0, 0);
         let scalar_x = [info("x", DType::F32, &[])];
         assert!(matches!(
             check_file(path, &scalar_x, &spec),
             Err(Error::SampleShape { .. })
+        ));
+    }
+
+    /// Issue 14: a folder saved one request per file, with a scalar `sr` and a recurrent state,
+    /// failed with "sample shape [] does not fit model input []".
+    #[test]
+    fn a_file_per_request_holds_one_sample_of_scalar_and_batch_one_inputs() {
+        let spec = [
+            InputSpec::new("input", DType::F32, [None, Some(512)]),
+            InputSpec::new("sr", DType::I64, []),
+            InputSpec::new("state", DType::F32, [Some(2), None, Some(128)]),
+        ];
+        let path = Path::new("request-0001.npz");
+        let request = [
+            info("input", DType::F32, &[1, 512]),
+            info("sr", DType::I64, &[]),
+            info("state", DType::F32, &[2, 1, 128]),
+        ];
+        assert_eq!(
+            check_file(path, &request, &spec).unwrap(),
+            (1, vec![false, true, true])
+        );
+        // Stacked files keep their meaning: [n] is n scalars, [n, 2, 1, 128] n states.
+        let stacked = [
+            info("input", DType::F32, &[3, 512]),
+            info("sr", DType::I64, &[3]),
+            info("state", DType::F32, &[3, 2, 1, 128]),
+        ];
+        assert_eq!(
+            check_file(path, &stacked, &spec).unwrap(),
+            (3, vec![false, false, false])
+        );
+        // A whole sample next to a stack of three is a count mismatch, said as one.
+        let mixed = [
+            info("input", DType::F32, &[3, 512]),
+            info("sr", DType::I64, &[]),
+            info("state", DType::F32, &[3, 2, 1, 128]),
+        ];
+        assert!(matches!(
+            check_file(path, &mixed, &spec),
+            Err(Error::SampleCount { .. })
         ));
     }
 

@@ -236,3 +236,39 @@ fn a_file_changed_after_open_is_caught() {
     );
     assert!(Path::new(&path).exists());
 }
+
+/// Issue 14: one `.npz` per request, as a server saves them (a scalar sample rate, a recurrent
+/// state, a batch-1 input), is a folder of one-sample files; each sample comes back as it was
+/// saved.
+#[test]
+fn a_folder_of_one_request_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for r in 0..3i64 {
+        let input = Tensor::from_f32(vec![1, 4], vec![r as f32; 4]).unwrap();
+        let sr = Tensor::from_i64(vec![], vec![16000 + r]).unwrap();
+        let state = Tensor::from_f32(vec![2, 1, 3], vec![-(r as f32); 6]).unwrap();
+        optimize_data::npz::write_npz(
+            dir.path().join(format!("request-{r}.npz")),
+            [("input", &input), ("sr", &sr), ("state", &state)],
+        )
+        .unwrap();
+    }
+    let specs = [
+        InputSpec::new("input", DType::F32, [None, Some(4)]),
+        InputSpec::new("sr", DType::I64, []),
+        InputSpec::new("state", DType::F32, [Some(2), None, Some(3)]),
+    ];
+    let set = CalibrationSet::open(dir.path(), &specs).unwrap();
+    assert_eq!(set.len(), 3);
+    for (r, sample) in set.iter().enumerate() {
+        let sample = sample.unwrap();
+        let input = sample.input("input").unwrap();
+        assert_eq!(input.shape(), [1, 4]);
+        assert_eq!(input.to_f32_vec().unwrap(), [r as f32; 4]);
+        let sr = sample.input("sr").unwrap();
+        assert_eq!(sr.shape(), [] as [usize; 0]);
+        assert_eq!(sr.to_i64_vec().unwrap(), [16000 + r as i64]);
+        let state = sample.input("state").unwrap();
+        assert_eq!(state.shape(), [2, 1, 3]);
+    }
+}

@@ -98,12 +98,10 @@ impl QuantReport {
 pub struct RunReport {
     /// Always `optimize.quantize/1`.
     pub schema: &'static str,
-    /// The input model and its size (with external data).
-    pub input: FileSize,
-    /// The output model and its size (with external data).
-    pub output: FileSize,
-    /// Output size / input size.
-    pub size_ratio: f64,
+    /// Sizes, verification, verdict, where the output went, latency before and after (their
+    /// fields sit at the top level of the JSON).
+    #[serde(flatten)]
+    pub outcome: optimize_bench::Outcome,
     /// What the int8 pass did (absent for fp16).
     pub quantization: Option<QuantReport>,
     /// What the fp16 pass did (absent for int8).
@@ -114,31 +112,10 @@ pub struct RunReport {
     pub fp16_overflow_skipped: Option<String>,
     /// Calibration, for static int8.
     pub calibration: Option<CalibrationSummary>,
-    /// Verification of the output (absent when verification is off).
-    pub verification: Option<optimize_bench::verify::Verification>,
-    /// Whether the output met its verification policy, and why not.
-    pub verdict: Option<optimize_bench::policy::Verdict>,
-    /// The path the output was written to; absent when verification rejected it.
-    pub written: Option<String>,
-    /// Where a rejected output was kept, when asked to keep it.
-    pub rejected: Option<String>,
-    /// Median latency before and after, per runtime.
-    pub latency: Vec<optimize_bench::compare::LatencyChange>,
-    /// Why latency was not measured, when it was not.
-    pub latency_skipped: Option<String>,
     /// Wall time of each phase, in order.
     pub timings_ms: Vec<(String, f64)>,
     /// What `--auto` tried and chose.
     pub auto: Option<crate::auto::AutoReport>,
-}
-
-/// A file and its size.
-#[derive(Debug, Clone, Serialize)]
-pub struct FileSize {
-    /// Path as given.
-    pub path: String,
-    /// Bytes, external data included.
-    pub bytes: u64,
 }
 
 /// How calibration went.
