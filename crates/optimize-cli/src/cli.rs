@@ -149,7 +149,7 @@ pub struct BenchArgs {
     /// cpu, edge (simulated: 1 thread pinned to one core, tract) or cuda.
     #[arg(long, default_value = "cpu")]
     pub target: String,
-    /// Flag runs whose peak RSS goes over this: 256MiB, 1GiB, 500MB.
+    /// Flag runs whose peak RSS goes over this: 256MiB, 1GiB (binary units) or 500MB (decimal).
     #[arg(long, value_name = "SIZE")]
     pub mem_budget: Option<String>,
     /// Seed for random inputs.
@@ -453,6 +453,15 @@ pub struct QuantizeArgs {
     /// Without it: held-out calibration samples, else seeded random inputs.
     #[arg(long, value_name = "DATA", alias = "verify-data")]
     pub eval: Option<PathBuf>,
+    /// How int8 weights are stored: int8, or uint8 (the same values + 128), which ONNX
+    /// Runtime computes exactly on x86 CPUs with AVX2 and no VNNI, where its int8 kernels
+    /// saturate [default: the one exact on this machine].
+    #[arg(long, value_name = "TYPE", value_parser = ["int8", "uint8"])]
+    pub weight_type: Option<String>,
+    /// Whole shape of an input for seeded inputs (verification without data, the fp16 overflow
+    /// check, latency), for symbolic axes: --shape x=1x3x48x192 (repeatable; others are 1).
+    #[arg(long, value_name = "NAME=DIMS")]
+    pub shape: Vec<String>,
     /// The largest accepted drop of top-1 accuracy, as a fraction (0.01 = 1 point): the
     /// verification bound with labelled data [default: 0.01; fp16 0.005]; with --auto also the
     /// search's goal (without labels: how far cosine may fall below 1).

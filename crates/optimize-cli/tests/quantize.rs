@@ -7,7 +7,7 @@
 //! digits classifiers are held to their real test split: top-1 agreement with float32 ≥ 98% for
 //! int8 and 100% for fp16.
 
-use crate::util::{check_model, entry, hint_shape, hint_tensor, optimize, root};
+use crate::util::{check_model, entry, optimize, root};
 use optimize_bench::FidelityAccumulator;
 use optimize_data::{read_npz, write_npz, DType, Tensor};
 use optimize_runtime::{OrtSession, SessionOptions};
@@ -115,16 +115,13 @@ fn hint_samples(name: &str, count: usize) -> Vec<Vec<(String, Tensor)>> {
     let e = entry(name);
     (0..count)
         .map(|s| {
-            e["inputs"]
-                .as_object()
-                .unwrap()
+            e.inputs
                 .iter()
                 .enumerate()
                 .map(|(i, (input, h))| {
-                    let shape = hint_shape(h);
                     (
                         input.clone(),
-                        hint_tensor(h, &shape, 7000 + (s * 31 + i) as u64),
+                        h.tensor(&h.shape, 7000 + (s * 31 + i) as u64),
                     )
                 })
                 .collect()
@@ -155,13 +152,7 @@ fn hint_npz(name: &str, count: usize, dir: &Path) -> PathBuf {
 }
 
 fn model_path(name: &str) -> PathBuf {
-    let p = root().join(entry(name)["file"].as_str().unwrap());
-    assert!(
-        p.exists(),
-        "{} missing: run scripts/fetch-models.py",
-        p.display()
-    );
-    p
+    entry(name).path()
 }
 
 /// Runs `original` and `candidate` in ONNX Runtime on `samples`; returns the fidelity of every
@@ -456,4 +447,46 @@ fn silero_static_quantizes_the_branch_taken() {
                 .contains("If branch not taken")),
         "{skipped:?}"
     );
+}
+
+/// Issue 14: `quantize` takes `--shape` as prune does, so a model with symbolic spatial axes is
+/// verified on seeded inputs of a real size (without it those axes are 1).
+#[test]
+fn shape_sets_the_seeded_inputs_of_a_symbolic_model() {
+    let model = model_path("ppocr-cls-mobile-v2");
+    let dir = tempfile::tempdir().unwrap();
+    let r = optimize(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            model.to_str().unwrap(),
+            "--shape",
+            "x=1x3x48x192",
+            "--no-bench",
+            "-o",
+            "out.onnx",
+            "--json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    let source = report["verification"]["source"].as_str().unwrap();
+    assert!(source.contains("x [1, 3, 48, 192]"), "{source}");
+
+    let r = optimize(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            model.to_str().unwrap(),
+            "--shape",
+            "x=1x3xa",
+            "-o",
+            "bad.onnx",
+        ],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--shape"), "{}", r.stderr);
+    assert!(!dir.path().join("bad.onnx").exists());
 }

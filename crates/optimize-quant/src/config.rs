@@ -2,6 +2,7 @@
 
 use crate::observer::CalibrationMethod;
 use crate::scale::QuantType;
+use crate::weights::WeightType;
 use std::collections::BTreeSet;
 
 pub use optimize_onnx::filter::{Excluded, NodeFilter};
@@ -48,6 +49,9 @@ pub struct QuantConfig {
     /// Activations whose int8 rounding noise passes this share of their RMS stay float
     /// ([`crate::MAX_ACTIVATION_NOISE`] by default).
     pub max_activation_noise: f64,
+    /// How int8 weights are stored (dynamic and static QDQ; not the int8 storage of float
+    /// nodes). Int8 by default; the quantize job picks [`WeightType::for_this_cpu`] unless told.
+    pub weight_type: WeightType,
 }
 
 impl Default for QuantConfig {
@@ -65,6 +69,7 @@ impl Default for QuantConfig {
             int8_storage: BTreeSet::new(),
             max_weight_error: crate::weights::MAX_RELATIVE_ERROR,
             max_activation_noise: crate::MAX_ACTIVATION_NOISE,
+            weight_type: WeightType::Int8,
         }
     }
 }

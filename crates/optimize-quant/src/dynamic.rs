@@ -281,7 +281,8 @@ impl Pass<'_> {
             self.names.fresh(&format!("{base}_scale")),
             self.names.fresh(&format!("{base}_zero_point")),
         ];
-        let w = quantize_weight(values, shape, key.1, [&names[0], &names[1], &names[2]])
+        let names = [names[0].as_str(), names[1].as_str(), names[2].as_str()];
+        let w = quantize_weight(values, shape, key.1, self.config.weight_type, names)
             .map_err(|e| e.to_string())?;
         if w.relative_error > self.config.max_weight_error {
             return Err(format!(

@@ -12,7 +12,7 @@
 use crate::config::{NodeFilter, QuantConfig};
 use crate::dynamic::remove_unused_initializers;
 use crate::report::QuantReport;
-use crate::weights::{float_values, quantize_weight};
+use crate::weights::{float_values, quantize_weight, WeightType};
 use optimize_onnx::build::node;
 use optimize_onnx::names::Names;
 use optimize_onnx::proto::GraphProto;
@@ -72,7 +72,15 @@ pub fn quantize_gathers(
                 names.fresh(&format!("{table}_scale")),
                 names.fresh(&format!("{table}_zero_point")),
             ];
-            let w = quantize_weight(&values, &shape, None, [&qn[0], &qn[1], &qn[2]]).ok()?;
+            let w = quantize_weight(
+                &values,
+                &shape,
+                None,
+                // Dequantized to float before the Gather: no integer kernel involved.
+                WeightType::Int8,
+                [&qn[0], &qn[1], &qn[2]],
+            )
+            .ok()?;
             if w.relative_error > config.max_weight_error {
                 return None;
             }

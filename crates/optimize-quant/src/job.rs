@@ -29,18 +29,20 @@
 //! let config = QuantizeConfig { mode: Mode::Dynamic, ..QuantizeConfig::default() };
 //! let job = QuantizeJob::new("models/digits-mlp.onnx", "digits-mlp.int8.onnx", config);
 //! let report = job.run(&mut optimize_job::Quiet)?;
-//! assert!(report.accepted(), "{:?}", report.verdict);
-//! println!("{:.2}x the size", report.size_ratio);
+//! assert!(report.accepted(), "{:?}", report.outcome.verdict);
+//! println!("{:.2}x the size", report.outcome.size_ratio);
 //! # Ok::<(), optimize_quant::Error>(())
 //! ```
 
 use crate::auto::{quantize_auto, AutoConfig, AutoReport, AutoTarget, Criterion, EvalSet, Prefer};
-use crate::report::{CalibrationSummary, FileSize, RunReport};
+use crate::report::{CalibrationSummary, RunReport};
+use crate::weights::WeightType;
 use crate::{fp16, quantize_dynamic, quantize_static_with, CalibrationMethod, Error, QuantConfig};
 use crate::{NodeFilter, QuantReport, Result};
 use optimize_bench::compare::{for_job, LatencyOptions};
 use optimize_bench::policy::{settle, VerifyOptions, VerifyPolicy};
 use optimize_bench::verify::{input_specs, seeded_samples, verify, Inputs, VerifyData};
+use optimize_bench::Outcome;
 use optimize_data::{CalibrationSet, InputSpec};
 use optimize_job::{Phases, Progress};
 use optimize_onnx::{stage, ExternalData, Model, SaveOptions, Summary};
@@ -110,6 +112,14 @@ pub struct QuantizeConfig {
     pub fp16: Fp16Options,
     /// `auto` settings.
     pub auto: AutoOptions,
+    /// How int8 weights are stored; absent: the form whose integer kernels are exact on this
+    /// machine ([`WeightType::for_this_cpu`]: uint8 on x86 with AVX2 and no VNNI, else int8),
+    /// since the output is verified and timed here. Set it to the target's when the model will
+    /// run on another kind of CPU.
+    pub weight_type: Option<WeightType>,
+    /// Whole shapes of inputs with symbolic axes, for seeded inputs (verification without data,
+    /// the fp16 overflow check, latency): `{ x = [1, 3, 48, 192] }`. Unnamed symbolic axes are 1.
+    pub shapes: BTreeMap<String, Vec<usize>>,
     /// How the output is verified and when it is accepted.
     pub verify: VerifyOptions,
     /// How latency before and after is measured (not for `auto`, which measures its own).
@@ -143,6 +153,8 @@ impl Default for QuantizeConfig {
             auto: AutoOptions::default(),
             verify: VerifyOptions::default(),
             latency: LatencyOptions::default(),
+            weight_type: None,
+            shapes: BTreeMap::new(),
             force: false,
             external_data: false,
             max_weight_error: crate::weights::MAX_RELATIVE_ERROR,
@@ -334,8 +346,14 @@ impl QuantizeConfig {
             method: self.method,
             symmetric_activations: self.symmetric,
             filter: self.nodes.clone(),
+            weight_type: self.weight_type(),
             ..Default::default()
         }
+    }
+
+    /// The weight type this config asks for, or the one whose kernels are exact on this CPU.
+    pub fn weight_type(&self) -> WeightType {
+        self.weight_type.unwrap_or_else(WeightType::for_this_cpu)
     }
 
     /// What the model's metadata says was done.
@@ -430,12 +448,12 @@ impl QuantizeJob {
         let mut overflow_skipped = None;
         let mut auto: Option<AutoReport> = None;
         let mut check: Option<Check> = None;
-        let (mut out, quant_report, fp16_report) = match c.mode {
+        let (mut out, mut quant_report, fp16_report) = match c.mode {
             Mode::Fp16 => {
                 progress.phase("fp16 overflow check", None);
                 let data = match c.calibrate.as_ref().or(c.eval.as_ref()) {
                     Some(path) => data_samples(path, &specs, c.fp16.overflow_samples)?,
-                    None => random(&specs, &c.verify)?,
+                    None => random(&specs, &c.shapes, &c.verify)?,
                 };
                 let mut keep = std::collections::BTreeSet::new();
                 match crate::fp16_overflow(
@@ -539,6 +557,21 @@ impl QuantizeJob {
             }
         };
 
+        if let Some(r) = quant_report.as_mut() {
+            if qc.weight_type == WeightType::Uint8 && r.weights.tensors > 0 {
+                r.notes.push(format!(
+                    "weights stored as uint8 (int8 values + 128){}: ONNX Runtime's uint8 x int8 \
+                     kernels saturate on x86 CPUs with AVX2 and no VNNI, its uint8 x uint8 ones \
+                     are exact",
+                    if c.weight_type.is_none() {
+                        ", as this CPU needs; ask for int8 weights when the model runs on VNNI, \
+                         ARM or GPU"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
         if auto.is_none() && !c.force {
             check_changed(
                 &self.input,
@@ -566,7 +599,7 @@ impl QuantizeJob {
             let data = match (&c.eval, check) {
                 (Some(path), _) => data_samples(path, &specs, c.verify.max_samples)?,
                 (None, Some(check)) => check.data,
-                (None, None) => random(&specs, &c.verify)?,
+                (None, None) => random(&specs, &c.shapes, &c.verify)?,
             };
             let v = verify(&self.input, staged.path(), &data)?;
             let verdict = c.policy().judge(&v);
@@ -585,7 +618,7 @@ impl QuantizeJob {
                 &c.latency,
                 accepted,
                 c.eval.as_deref(),
-                &BTreeMap::new(),
+                &c.shapes,
                 progress,
                 &mut phases,
             )
@@ -594,26 +627,18 @@ impl QuantizeJob {
 
         Ok(RunReport {
             schema: SCHEMA,
-            input: FileSize {
-                path: self.input.display().to_string(),
-                bytes: input_bytes,
-            },
-            output: FileSize {
-                path: self.output.display().to_string(),
-                bytes: output_bytes,
-            },
-            size_ratio: output_bytes as f64 / input_bytes.max(1) as f64,
+            outcome: Outcome::new(
+                (&self.input, &self.output),
+                (input_bytes, output_bytes),
+                (verification, verdict),
+                settled,
+                (latency, latency_skipped),
+            ),
             quantization: quant_report,
             fp16: fp16_report,
             fp16_overflow: overflow,
             fp16_overflow_skipped: overflow_skipped,
             calibration,
-            verification,
-            verdict,
-            written: settled.written.map(|p| p.display().to_string()),
-            rejected: settled.rejected.map(|p| p.display().to_string()),
-            latency,
-            latency_skipped,
             timings_ms: phases.into_laps(),
             auto,
         })
@@ -806,13 +831,12 @@ fn range_samples(
     })
 }
 
-fn random(specs: &[InputSpec], v: &VerifyOptions) -> Result<VerifyData> {
-    Ok(seeded_samples(
-        specs,
-        &BTreeMap::new(),
-        v.random_samples,
-        v.seed,
-    )?)
+fn random(
+    specs: &[InputSpec],
+    shapes: &BTreeMap<String, Vec<usize>>,
+    v: &VerifyOptions,
+) -> Result<VerifyData> {
+    Ok(seeded_samples(specs, shapes, v.random_samples, v.seed)?)
 }
 
 /// Calibration runs the model in tract (pure Rust), falling back to ONNX Runtime.
@@ -846,7 +870,7 @@ fn loader_preferring(
 impl RunReport {
     /// True when the output passed verification (or was not verified) and was written.
     pub fn accepted(&self) -> bool {
-        self.written.is_some()
+        self.outcome.accepted()
     }
 }
 

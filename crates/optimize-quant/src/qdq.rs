@@ -27,7 +27,7 @@ use crate::observer::Range;
 use crate::ops;
 use crate::report::QuantReport;
 use crate::scale::{params_for_range, QuantParams, QuantType};
-use crate::weights::{float_values, quantize_weight};
+use crate::weights::{float_values, quantize_weight, WeightType};
 use crate::{Error, Result};
 use optimize_onnx::build::{attr_int, node, opset, tensor_f32, tensor_i32, tensor_raw, WithAttr};
 use optimize_onnx::names::Names;
@@ -304,7 +304,7 @@ fn weight_fits_int8(
     let axis = config
         .per_channel
         .then(|| ops::channel_axis(rule, n, shape.len()));
-    match quantize_weight(&values, &shape, axis, ["", "", ""]) {
+    match quantize_weight(&values, &shape, axis, config.weight_type, ["", "", ""]) {
         Ok(q) if q.relative_error > config.max_weight_error => Err(format!(
             "weight would lose over {:.0}% of its norm in int8 (outliers stretch its scale){}",
             config.max_weight_error * 100.0,
@@ -567,7 +567,9 @@ impl Rewriter<'_> {
                                         let axis = config
                                             .per_channel
                                             .then(|| ops::channel_axis(rule, n, w.dims.len()));
-                                        if let Some(shift) = bias_shift(n, &w, axis, means) {
+                                        if let Some(shift) =
+                                            bias_shift(n, &w, axis, config.weight_type, means)
+                                        {
                                             if shift.len() == bv.len() {
                                                 for (b, d) in bv.iter_mut().zip(shift) {
                                                     *b -= d as f32;
@@ -803,7 +805,14 @@ impl Rewriter<'_> {
         let base = w.name();
         let q_name = self.names.fresh(&format!("{base}_int8"));
         let s_name = self.names.fresh(&format!("{base}_scale"));
-        let qw = quantize_weight(&values, &shape, Some(axis), [&q_name, "", ""])?;
+        // Cast to float and scaled at load: must be signed.
+        let qw = quantize_weight(
+            &values,
+            &shape,
+            Some(axis),
+            WeightType::Int8,
+            [&q_name, "", ""],
+        )?;
         if qw.non_finite > 0 {
             self.report
                 .non_finite_weights
@@ -850,7 +859,8 @@ impl Rewriter<'_> {
             self.names.fresh(&format!("{base}_scale")),
             self.names.fresh(&format!("{base}_zero_point")),
         ];
-        let qw = quantize_weight(&values, &shape, axis, [&qn[0], &qn[1], &qn[2]])?;
+        let wtype = self.config.weight_type;
+        let qw = quantize_weight(&values, &shape, axis, wtype, [&qn[0], &qn[1], &qn[2]])?;
         let report = &mut self.report;
         report.weights.tensors += 1;
         report.weights.bytes_before += values.len() as u64 * 4;
@@ -885,10 +895,11 @@ fn bias_shift(
     n: &NodeProto,
     w: &TensorProto,
     axis: Option<usize>,
+    wtype: WeightType,
     means: &[f64],
 ) -> Option<Vec<f64>> {
     let (values, shape) = float_values(w).ok()?;
-    let q = quantize_weight(&values, &shape, axis, ["", "", ""]).ok()?;
+    let q = quantize_weight(&values, &shape, axis, wtype, ["", "", ""]).ok()?;
     let deq = q.dequantized(&shape);
     let delta = |i: usize| f64::from(deq[i]) - f64::from(values[i]);
     match n.op_type() {

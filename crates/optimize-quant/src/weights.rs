@@ -9,12 +9,14 @@ use optimize_onnx::proto::TensorProto;
 /// A weight quantized to int8, as the initializers a graph needs.
 #[derive(Debug, Clone)]
 pub struct QuantizedWeight {
-    /// The int8 data, same shape as the float weight.
+    /// The data, same shape as the float weight: int8, or int8 + 128 as uint8.
     pub data: TensorProto,
     /// Scales: a scalar, or one per channel (`[C]`).
     pub scale: TensorProto,
-    /// Zero points (int8 zeros, same shape as `scale`).
+    /// Zero points (0 as int8, or 128 as uint8; same shape as `scale`).
     pub zero_point: TensorProto,
+    /// How the values are stored.
+    pub wtype: WeightType,
     /// The scales, for computing bias scales and reports.
     pub params: Vec<QuantParams>,
     /// The per-channel axis, if per-channel.
@@ -76,19 +78,89 @@ impl QuantizedWeight {
                 } else {
                     0
                 };
-                f32::from(q as i8) * self.params[c].scale
+                self.wtype.value(q) as f32 * self.params[c].scale
             })
             .collect()
     }
 }
 
-/// Quantizes `values` (of `shape`) symmetrically to int8, per tensor or per channel along `axis`.
+/// How int8 weights are stored for the runtime's integer kernels.
+///
+/// ONNX Runtime's x86 kernels for uint8 activations × int8 weights multiply with `VPMADDUBSW`
+/// where the CPU has AVX2 but no VNNI: it adds two 8-bit products into a saturating 16-bit sum,
+/// so full-range weights clip (`255 · 127 · 2 > 32767`). Its uint8 × uint8 kernels widen to 16
+/// bits first and are exact. The same symmetric int8 values stored as uint8 (`q + 128`, zero
+/// point 128) give the same dequantized weights and pick those kernels. Measured on such a
+/// machine with ONNX Runtime's own tool (cosine with float32): digits-mlp dynamic per-channel
+/// 0.99889 int8, 0.99997 int8 in 7 bits (`reduce_range`), 0.99999 uint8; digits-cnn static
+/// QDQ 0.99878 / 0.99981 / 0.99988, and the uint8 model still fuses into QLinearConv and QGemm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightType {
+    /// Signed: what VNNI, ARM and GPU kernels take, and ONNX Runtime's default.
+    #[default]
+    Int8,
+    /// The same values plus 128 as uint8, zero point 128: exact on x86 without VNNI.
+    Uint8,
+}
+
+impl WeightType {
+    /// The weight type whose integer kernels are exact on this machine: [`WeightType::Uint8`]
+    /// on x86-64 with AVX2 and without VNNI (AVX512-VNNI or AVX-VNNI), else int8.
+    pub fn for_this_cpu() -> WeightType {
+        if saturates_u8s8() {
+            WeightType::Uint8
+        } else {
+            WeightType::Int8
+        }
+    }
+
+    /// The ONNX element type.
+    pub fn data_type(self) -> DataType {
+        match self {
+            WeightType::Int8 => DataType::Int8,
+            WeightType::Uint8 => DataType::Uint8,
+        }
+    }
+
+    /// The symmetric int8 value a stored byte holds.
+    fn value(self, stored: u8) -> i32 {
+        match self {
+            WeightType::Int8 => i32::from(stored as i8),
+            WeightType::Uint8 => i32::from(stored) - 128,
+        }
+    }
+
+    /// What is added to a symmetric int8 value to store it.
+    fn offset(self) -> i32 {
+        match self {
+            WeightType::Int8 => 0,
+            WeightType::Uint8 => 128,
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn saturates_u8s8() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+        && !std::arch::is_x86_feature_detected!("avx512vnni")
+        && !std::arch::is_x86_feature_detected!("avxvnni")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn saturates_u8s8() -> bool {
+    false
+}
+
+/// Quantizes `values` (of `shape`) symmetrically to int8 (`[-127, 127]`), per tensor or per
+/// channel along `axis`, stored as `wtype`.
 /// The new initializers are named `{base}_quantized`, `{base}_scale`, `{base}_zero_point` by the
 /// caller's `names` choice.
 pub fn quantize_weight(
     values: &[f32],
     shape: &[usize],
     axis: Option<usize>,
+    wtype: WeightType,
     names: [&str; 3],
 ) -> Result<QuantizedWeight> {
     let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
@@ -119,10 +191,16 @@ pub fn quantize_weight(
     } else {
         vec![]
     };
+    // Stored as uint8: the same values shifted by 128, so the dequantized weight is unchanged.
+    let offset = wtype.offset();
+    let store = |b: u8| (i32::from(b as i8) + offset) as u8;
+    let data: Vec<u8> = data.into_iter().map(store).collect();
+    let zps: Vec<u8> = zps.into_iter().map(store).collect();
     Ok(QuantizedWeight {
-        data: tensor_raw(names[0], DataType::Int8, &dims, data),
+        data: tensor_raw(names[0], wtype.data_type(), &dims, data),
         scale: tensor_f32(names[1], &pdims, &scales),
-        zero_point: tensor_raw(names[2], DataType::Int8, &pdims, zps),
+        zero_point: tensor_raw(names[2], wtype.data_type(), &pdims, zps),
+        wtype,
         params,
         axis,
         non_finite,
@@ -160,7 +238,14 @@ mod tests {
     fn per_channel_weight_initializers() {
         // [K=2, N=3], axis 1: channel absmax 2, 4, 0 -> scales 2/127, 4/127, and the zero-range rule.
         let w = [1.0, -4.0, 0.0, 2.0, 1.0, 0.0];
-        let q = quantize_weight(&w, &[2, 3], Some(1), ["w_q", "w_s", "w_zp"]).unwrap();
+        let q = quantize_weight(
+            &w,
+            &[2, 3],
+            Some(1),
+            WeightType::Int8,
+            ["w_q", "w_s", "w_zp"],
+        )
+        .unwrap();
         assert_eq!(q.data.dims, vec![2, 3]);
         assert_eq!(q.scale.dims, vec![3]);
         let s = read_f32(&q.scale).unwrap();
@@ -172,6 +257,24 @@ mod tests {
         let data = int8_values(&q.data);
         assert_eq!(data, vec![64, -127, 0, 127, 32, 0]);
         assert_eq!(q.zero_point.raw_data.as_ref().unwrap().as_ref(), &[0, 0, 0]);
+    }
+
+    #[test]
+    fn uint8_weights_are_the_int8_values_plus_128() {
+        let w = [1.0, -4.0, 0.0, 2.0, 1.0, 0.0];
+        let q = |t| quantize_weight(&w, &[2, 3], Some(1), t, ["q", "s", "zp"]).unwrap();
+        let (i8w, u8w) = (q(WeightType::Int8), q(WeightType::Uint8));
+        assert_eq!(u8w.data.data_type, Some(DataType::Uint8 as i32));
+        assert_eq!(u8w.zero_point.data_type, Some(DataType::Uint8 as i32));
+        let stored = u8w.data.raw_data.as_deref().unwrap();
+        assert_eq!(stored, &[192, 1, 128, 255, 160, 128]);
+        assert_eq!(
+            u8w.zero_point.raw_data.as_deref().unwrap(),
+            &[128, 128, 128]
+        );
+        assert_eq!(read_f32(&u8w.scale).unwrap(), read_f32(&i8w.scale).unwrap());
+        assert_eq!(u8w.dequantized(&[2, 3]), i8w.dequantized(&[2, 3]));
+        assert_eq!(u8w.relative_error, i8w.relative_error);
     }
 
     #[test]

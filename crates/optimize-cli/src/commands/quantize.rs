@@ -1,7 +1,7 @@
 //! `optimize quantize`: flags → [`QuantizeConfig`] → [`QuantizeJob::run`] → table or JSON.
 
 use crate::cli::QuantizeArgs;
-use crate::commands::args::{output_path, policy};
+use crate::commands::args::{output_path, parse_shape, policy};
 use crate::commands::{print_report, verification};
 use crate::exit::{Rejected, UsageError};
 use crate::progress::Bars;
@@ -9,6 +9,7 @@ use crate::table::{bytes, Table};
 use optimize_quant::auto::{AutoReport, Criterion, Prefer};
 use optimize_quant::job::{self, Mode, QuantizeConfig, QuantizeJob};
 use optimize_quant::report::RunReport;
+use optimize_quant::weights::WeightType;
 
 pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     let config = config(args)?;
@@ -24,12 +25,8 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     let report = report?;
     print_report(args.json, &report, render)?;
     if !report.accepted() {
-        return Err(Rejected::of(
-            &report.output.path,
-            report.verdict.as_ref(),
-            report.rejected.as_deref(),
-        )
-        .into());
+        let o = &report.outcome;
+        return Err(Rejected::of(&o.output.path, o.verdict.as_ref(), o.rejected.as_deref()).into());
     }
     match &report.auto {
         Some(a) if !a.met => Err(anyhow::anyhow!(
@@ -73,6 +70,14 @@ fn config(args: &QuantizeArgs) -> anyhow::Result<QuantizeConfig> {
     c.fp16.block_ops = args.fp16_block_ops.clone();
     c.verify.enabled = !args.no_verify;
     c.verify.keep_rejected = args.keep_rejected;
+    for s in &args.shape {
+        let (name, dims) = parse_shape(s)?;
+        c.shapes.insert(name, dims);
+    }
+    c.weight_type = args.weight_type.as_deref().map(|t| match t {
+        "uint8" => WeightType::Uint8,
+        _ => WeightType::Int8,
+    });
     c.latency.enabled = !args.no_bench;
     if let Some(t) = args.threads {
         c.auto.threads = t;
@@ -105,15 +110,7 @@ fn config(args: &QuantizeArgs) -> anyhow::Result<QuantizeConfig> {
 }
 
 fn render(r: &RunReport) -> String {
-    let mut out = format!(
-        "{} ({}) -> {} ({}), {:.2}x the size{}\n",
-        r.input.path,
-        bytes(r.input.bytes),
-        r.output.path,
-        bytes(r.output.bytes),
-        r.size_ratio,
-        if r.accepted() { "" } else { " (NOT written)" }
-    );
+    let mut out = verification::head(&r.outcome) + "\n";
     if let Some(a) = &r.auto {
         out += &render_auto(a);
     }
@@ -213,14 +210,7 @@ fn render(r: &RunReport) -> String {
             );
         }
     }
-    out += &verification::tail(
-        r.verification.as_ref(),
-        r.verdict.as_ref(),
-        (r.input.bytes, r.output.bytes),
-        &r.latency,
-        r.latency_skipped.as_deref(),
-        &r.timings_ms,
-    );
+    out += &verification::tail(&r.outcome, &r.timings_ms);
     out
 }
 
