@@ -182,10 +182,16 @@ def main():
             auto_cmd += ["--eval", str(eval_npz)]
         else:
             auto_cmd += ["--holdout", "16"]
+        # --keep-rejected: an answer that verification rejects (exit 1) is still measured here;
+        # the row records the exit code.
+        auto_cmd += ["--keep-rejected"]
         t = time.time()
         r = subprocess.run(auto_cmd, capture_output=True, text=True)
         auto_s = time.time() - t
-        report = json.loads(r.stdout)["auto"] if r.stdout.strip() else {}
+        full = json.loads(r.stdout) if r.stdout.strip() else {}
+        report = full.get("auto") or {}
+        if r.returncode == 1 and full.get("rejected"):
+            Path(full["rejected"]).replace(out_auto)
         theirs = None
         for cand in ("int8-static-qdq.theirs.onnx", "int8-static-qdq-pt.theirs.onnx"):
             p = work / cand

@@ -69,16 +69,24 @@ MODELS = [
 PRUNE_FLAGS = {"ppocr-cls-mobile-v2": ["--round-to", "8"], "ppocr-v4-det": ["--round-to", "8"]}
 
 
-def run(args):
+def run(args, rejected_ok=False):
     out = subprocess.run([str(OPTIMIZE), *args], cwd=ROOT, capture_output=True, text=True)
-    if out.returncode != 0:
+    # Exit 1 with a report: verification rejected the output (kept with --keep-rejected).
+    if out.returncode != 0 and not (rejected_ok and out.returncode == 1 and out.stdout.strip()):
         sys.exit(f"optimize {' '.join(args)} failed ({out.returncode}): {out.stderr}")
     return json.loads(out.stdout)
 
 
 def prune(model, extra, ratio, out):
-    return run(["prune", model, "--method", "channels", "--ratio", str(ratio), "--criterion", "l1",
-                "-o", str(out), "--no-bench", "--json", *extra])
+    """Prunes without fine-tuning. An output that verification rejects (e.g. an all-zero map on
+    seeded inputs) is still measured: it is kept as <stem>.rejected.onnx, moved to `out`, and the
+    report says `rejected`."""
+    rep = run(["prune", model, "--method", "channels", "--ratio", str(ratio), "--criterion", "l1",
+               "-o", str(out), "--no-bench", "--json", "--keep-rejected", *extra], rejected_ok=True)
+    kept = rep.get("rejected")
+    if kept:
+        Path(kept).replace(out)
+    return rep
 
 
 def bench(models, extra, reference, iterations, min_s):

@@ -535,16 +535,22 @@ def quantize_ours(mode, model, out, cal_npz, eval_npz, can_batch):
     if not mode.startswith("int8-static-qdq") and can_batch:
         args += ["--verify-data", eval_npz]
     res = {}
-    cmd = base + args + ["--json"]
+    # --keep-rejected: an output our verification rejects (exit 1) is still compared, as theirs is
+    # (their tool does not verify); the row says it was rejected.
+    cmd = base + args + ["--json", "--keep-rejected"]
     rc, so, se, wall, rss = run_timed(cmd)
     res["cmd"] = " ".join(shlex.quote(c) for c in cmd)
     res.update(rc=rc, wall_s=wall, peak_rss_kib=rss)
     try:
         rep = json.loads(so)
         res["report"] = {k: rep.get(k) for k in ("size_ratio", "quantization", "fp16", "calibration",
-                                                  "timings_ms")}
+                                                  "timings_ms", "verdict")}
         ver = rep.get("verification") or {}
         res["report"]["verification"] = ver
+        if rc == 1 and rep.get("rejected"):
+            Path(rep["rejected"]).replace(out)
+            res["rejected_by_verification"] = True
+            rc = 0
     except json.JSONDecodeError:
         res["report"] = None
     if rc != 0:
