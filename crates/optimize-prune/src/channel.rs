@@ -40,7 +40,7 @@ use crate::report::{GroupReport, LayerChange, ParamStats, PruneReport};
 use crate::weights::{self, keep_along, norms_along, zero_along};
 use crate::{Error, Result};
 use deps::{analyze, Deps, Kind, SpaceId, View};
-use optimize_onnx::build::{attr_int, read_i64};
+use optimize_onnx::build::attr_int;
 use optimize_onnx::filter::NodeFilter;
 use optimize_onnx::names::Names;
 use optimize_onnx::proto::{GraphProto, TensorProto, ValueInfoProto};
@@ -188,7 +188,6 @@ pub struct ChannelPlan {
     group_of_root: HashMap<SpaceId, usize>,
     config: ChannelConfig,
     constants_folded: usize,
-    reshapes_folded: usize,
     fallback_to_l1: usize,
 }
 
@@ -197,9 +196,9 @@ pub fn plan_channels(model: &Model, config: &ChannelConfig) -> Result<ChannelPla
     config.validate()?;
     let (mut prepared, constants_folded) = crate::prepare(model);
     let opset = optimize_onnx::build::opset(&prepared.proto, "").unwrap_or(1);
-    let list_as_inputs = prepared.proto.ir_version.unwrap_or(0) < 4;
+    // Constant subgraphs (PaddlePaddle's biases as `Reshape(b, [1, C, 1, 1])`) were folded by
+    // `prepare`, so per-channel constants are the initializers they are.
     let graph = prepared.proto.graph.get_or_insert_with(Default::default);
-    let reshapes_folded = fold_constant_reshapes(graph, list_as_inputs);
     let deps = analyze(graph, &config.filter, opset);
 
     let index = crate::initializer_index(graph);
@@ -295,7 +294,6 @@ pub fn plan_channels(model: &Model, config: &ChannelConfig) -> Result<ChannelPla
         group_of_root,
         config: config.clone(),
         constants_folded,
-        reshapes_folded,
         fallback_to_l1,
     })
 }
@@ -402,12 +400,6 @@ impl ChannelPlan {
         let mut notes = vec![
             "structured pruning: whole channels are removed, so the model is smaller and does less work on every runtime (dense kernels included); accuracy drops until it is fine-tuned".to_string(),
         ];
-        if self.reshapes_folded > 0 {
-            notes.push(format!(
-                "{} Reshape nodes of stored tensors folded into initializers first",
-                self.reshapes_folded
-            ));
-        }
         if self.fallback_to_l1 > 0 {
             notes.push(format!(
                 "{} groups have no BatchNorm; their channels were scored by L1 norm",
@@ -652,100 +644,9 @@ pub fn prune_channels(model: &Model, config: &ChannelConfig) -> Result<(Model, P
     plan_channels(model, config)?.apply()
 }
 
-/// Replaces `Reshape(stored tensor, stored shape)` by a stored tensor of the new shape, so that
-/// per-channel constants exported that way (PaddlePaddle's biases: `Reshape(b, [1, C, 1, 1])`)
-/// are seen as the constants they are. Returns how many nodes were folded.
-fn fold_constant_reshapes(graph: &mut GraphProto, list_as_inputs: bool) -> usize {
-    let outputs: HashSet<String> = graph.output.iter().map(|o| o.name().to_string()).collect();
-    let mut folded = Vec::new();
-    {
-        let index = crate::initializer_index(graph);
-        for (i, node) in graph.node.iter().enumerate() {
-            if node.op_type() != "Reshape" || !node.domain().is_empty() || node.input.len() < 2 {
-                continue;
-            }
-            let (Some(&d), Some(&s)) = (index.get(&node.input[0]), index.get(&node.input[1]))
-            else {
-                continue;
-            };
-            let Some(out) = node.output.first().filter(|o| !outputs.contains(*o)) else {
-                continue;
-            };
-            let data = &graph.initializer[d];
-            let Some(shape) = read_i64(&graph.initializer[s]) else {
-                continue;
-            };
-            let allow_zero = optimize_onnx::build::attr_i(node, "allowzero", 0) != 0;
-            let Some(dims) = reshape_dims(&data.dims, &shape, allow_zero) else {
-                continue;
-            };
-            let mut t = data.clone();
-            t.name = Some(out.clone());
-            t.dims = dims;
-            folded.push((i, t));
-        }
-    }
-    let n = folded.len();
-    let remove: HashSet<usize> = folded.iter().map(|(i, _)| *i).collect();
-    for (_, t) in folded {
-        if list_as_inputs {
-            graph.input.push(crate::weights::as_input(&t));
-        }
-        graph.initializer.push(t);
-    }
-    let mut i = 0;
-    graph.node.retain(|_| {
-        i += 1;
-        !remove.contains(&(i - 1))
-    });
-    n
-}
-
-/// The output shape of `Reshape` from `dims` to `shape` (0 copies a dimension unless
-/// `allow_zero`, -1 is inferred); `None` when it does not fit.
-fn reshape_dims(dims: &[i64], shape: &[i64], allow_zero: bool) -> Option<Vec<i64>> {
-    let total: i64 = dims.iter().product();
-    let mut out: Vec<i64> = shape
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| {
-            if s == 0 && !allow_zero {
-                dims.get(i).copied().unwrap_or(-2)
-            } else {
-                s
-            }
-        })
-        .collect();
-    if out.iter().any(|&d| d < -1) || out.iter().filter(|&&d| d == -1).count() > 1 {
-        return None;
-    }
-    let known: i64 = out.iter().filter(|&&d| d != -1).product();
-    if let Some(p) = out.iter().position(|&d| d == -1) {
-        if known == 0 || total % known != 0 {
-            return None;
-        }
-        out[p] = total / known;
-    }
-    (out.iter().product::<i64>() == total).then_some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reshape_shapes() {
-        assert_eq!(
-            reshape_dims(&[8], &[1, -1, 1, 1], false),
-            Some(vec![1, 8, 1, 1])
-        );
-        assert_eq!(
-            reshape_dims(&[2, 4], &[0, 2, 2], false),
-            Some(vec![2, 2, 2])
-        );
-        assert_eq!(reshape_dims(&[8], &[3, -1], false), None);
-        assert_eq!(reshape_dims(&[8], &[-1, -1], false), None);
-    }
 
     #[test]
     fn removal_counts_round_to_blocks() {

@@ -345,13 +345,20 @@ impl PruneJob {
         phases.lap("load");
 
         progress.phase("prune", None);
-        let (mut out, report) = match &pass {
+        let (mut out, mut report) = match &pass {
             Pass::Magnitude(p) => crate::prune_magnitude(&model, p)?,
             Pass::Nm(p) => crate::prune_n_m(&model, p)?,
             Pass::Channels(p) => crate::prune_channels(&model, p)?,
             Pass::LowRank(p) => crate::factorize(&model, p)?,
         };
         phases.lap("prune");
+        let listed = optimize_onnx::transform::list_initializers_as_inputs(&mut out.proto);
+        if listed > 0 {
+            report.notes.push(format!(
+                "the model is IR version 3, which lists every initializer as a graph input too: \
+                 the {listed} new initializers are listed as well"
+            ));
+        }
         let description = format!("{}, {}", report.method, report.settings);
         out.stamp(env!("CARGO_PKG_VERSION"), "prune", &description);
         let options = SaveOptions {

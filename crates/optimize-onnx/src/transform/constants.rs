@@ -14,15 +14,23 @@ use crate::build::{tensor_f32, tensor_i64};
 use crate::proto::{GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto};
 use std::collections::HashSet;
 
-/// Moves `Constant` node values into initializers, in the main graph and every subgraph.
-/// Returns how many nodes were folded.
+/// Moves `Constant` node values into initializers, in the main graph and every subgraph, then
+/// folds the constant subgraphs that compute weights from them
+/// ([`fold_constant_subgraphs`](super::fold_constant_subgraphs): `ConstantOfShape`,
+/// `Transpose`, `Reshape`, `Cast`, ... of constants). Returns how many nodes became
+/// initializers.
 pub fn constants_to_initializers(model: &mut ModelProto) -> usize {
     // IR < 4 requires every initializer to be listed among the graph inputs too.
     let list_as_inputs = model.ir_version.unwrap_or(0) < 4;
-    model
+    let moved = model
         .graph
         .as_mut()
-        .map_or(0, |g| fold_graph(g, list_as_inputs))
+        .map_or(0, |g| fold_graph(g, list_as_inputs));
+    let folded = super::fold_constant_subgraphs(model);
+    if list_as_inputs {
+        super::list_initializers_as_inputs(model);
+    }
+    moved + folded
 }
 
 fn constant_value(node: &NodeProto) -> Option<TensorProto> {

@@ -2,10 +2,14 @@
 //! doc comment: what it changes, what it leaves alone.
 
 mod constants;
+mod fold;
+mod ir;
 mod opset;
 mod rename;
 
 pub use constants::constants_to_initializers;
+pub use fold::{fold_constant_subgraphs, MAX_FOLDED_BYTES};
+pub use ir::list_initializers_as_inputs;
 pub use opset::{
     changed_ops, upgrade_opset, Handling, OpsetUpgrade, RefusedNode, MAX_TARGET_OPSET,
     MIN_SOURCE_OPSET,

@@ -387,13 +387,19 @@ pub fn topk_input(ctx: &mut Ctx, node: &mut NodeProto) -> Result<Edit, String> {
     Edit::changed()
 }
 
-/// Dropout at 10: the `mask` output changed type from the input's type to bool. Nodes that use
-/// it are refused.
-pub fn dropout_mask_type(_: &mut Ctx, node: &mut NodeProto) -> Result<Edit, String> {
-    if node.output.get(1).is_some_and(|m| !m.is_empty()) {
-        return Err("uses the 'mask' output, whose type opset 10 changed to bool".into());
+/// Dropout at 10: the `mask` output changed type from the input's type to bool. A mask that
+/// nothing reads is dropped (exporters name it anyway); nodes whose mask is read are refused.
+pub fn dropout_mask_type(ctx: &mut Ctx, node: &mut NodeProto) -> Result<Edit, String> {
+    match node.output.get(1) {
+        Some(m) if !m.is_empty() && ctx.facts.is_read(m) => {
+            Err("uses the 'mask' output, whose type opset 10 changed to bool".into())
+        }
+        Some(_) => {
+            node.output.truncate(1);
+            Edit::changed()
+        }
+        None => Edit::unchanged(),
     }
-    Edit::unchanged()
 }
 
 /// Upsample at 10: deprecated; Resize-10 has the same inputs, `mode` and meaning.
@@ -926,7 +932,20 @@ mod tests {
 
         let mut d = node("Dropout", &["x"], &["y"], "d");
         assert!(!dropout_mask_type(&mut c, &mut d).unwrap().changed);
+        // Issue 14: a mask nothing reads (as exporters leave it) is dropped, not refused.
         d.output.push("mask".into());
+        assert!(dropout_mask_type(&mut c, &mut d).unwrap().changed);
+        assert_eq!(d.output, ["y"]);
+        // A mask some node reads is refused.
+        let g = GraphProto {
+            node: vec![
+                node("Dropout", &["x"], &["y", "mask"], "d"),
+                node("Cast", &["mask"], &["m"], "c"),
+            ],
+            ..Default::default()
+        };
+        let mut c = ctx_for(g, 13);
+        let mut d = node("Dropout", &["x"], &["y", "mask"], "d");
         assert!(dropout_mask_type(&mut c, &mut d)
             .unwrap_err()
             .contains("mask"));

@@ -20,7 +20,7 @@ use crate::proto::tensor_proto::DataType;
 use crate::proto::type_proto::Value as TypeValue;
 use crate::proto::{GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto};
 use crate::walk::for_each_graph;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Constants with at most this many elements have their value kept.
 pub const SMALL: i64 = 64;
@@ -31,6 +31,8 @@ pub struct Facts {
     elem: HashMap<String, i32>,
     rank: HashMap<String, usize>,
     small: HashMap<String, TensorProto>,
+    /// Names some node reads (in any graph, outer-scope reads included) or a graph outputs.
+    read: HashSet<String>,
 }
 
 impl Facts {
@@ -64,7 +66,18 @@ impl Facts {
         self.small.get(name)
     }
 
+    /// Whether any node reads `name`, or a graph lists it as an output.
+    pub fn is_read(&self, name: &str) -> bool {
+        self.read.contains(name)
+    }
+
     fn add_graph(&mut self, g: &GraphProto) {
+        self.read
+            .extend(g.output.iter().map(|v| v.name().to_string()));
+        for node in &g.node {
+            self.read
+                .extend(node.input.iter().filter(|i| !i.is_empty()).cloned());
+        }
         for v in g.input.iter().chain(&g.output).chain(&g.value_info) {
             if let Some(e) = declared_elem(v) {
                 self.elem.insert(v.name().to_string(), e);
