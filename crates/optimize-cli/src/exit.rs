@@ -51,6 +51,15 @@ fn hint(err: &anyhow::Error) -> Option<&'static str> {
             Some(optimize_quant::Error::NothingToQuantize { .. }) => {
                 return Some("use --force to write the model anyway")
             }
+            Some(
+                optimize_quant::Error::OpsetTooOld { .. }
+                | optimize_quant::Error::OpsetUpgradeFailed { .. },
+            ) => {
+                return Some(
+                    "`optimize convert MODEL --opset N` upgrades a model and names each node it \
+                     cannot carry over",
+                )
+            }
             _ => {}
         }
     }

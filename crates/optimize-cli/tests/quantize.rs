@@ -490,3 +490,65 @@ fn shape_sets_the_seeded_inputs_of_a_symbolic_model() {
     assert!(r.stderr.contains("--shape"), "{}", r.stderr);
     assert!(!dir.path().join("bad.onnx").exists());
 }
+
+/// Weights stored as uint8 are the int8 values plus 128 (zero point 128): the same model to
+/// the runtime's arithmetic, exact in ONNX Runtime's uint8 x uint8 kernels where its uint8 x
+/// int8 ones saturate (x86 without VNNI). Both forms are asked for explicitly, so the test does
+/// not depend on this machine's CPU; on any CPU both must keep top-1 within the 1-point bound,
+/// and the uint8 form's cosine may not fall below the int8 one's (where int8 saturates, it is
+/// higher).
+#[test]
+fn weight_types_store_the_same_weights() {
+    let model = model_path("digits-mlp");
+    let eval = root().join("models/data/digits-test.npz");
+    let dir = tempfile::tempdir().unwrap();
+    let mut cosines = Vec::new();
+    for wtype in ["int8", "uint8"] {
+        let out = format!("{wtype}.onnx");
+        let r = optimize(
+            dir.path(),
+            &[
+                "quantize",
+                "--int8",
+                "--per-channel",
+                model.to_str().unwrap(),
+                "--eval",
+                eval.to_str().unwrap(),
+                "--weight-type",
+                wtype,
+                "--no-bench",
+                "-o",
+                &out,
+                "--json",
+            ],
+        );
+        assert_eq!(r.code, 0, "{wtype}: {}", r.stderr);
+        let report: Value = serde_json::from_str(&r.stdout).unwrap();
+        let m = optimize_onnx::Model::load(dir.path().join(&out)).unwrap();
+        let g = m.proto.graph.as_ref().unwrap();
+        let types: std::collections::BTreeSet<i32> = g
+            .initializer
+            .iter()
+            .filter(|t| t.name().ends_with("_quantized"))
+            .map(|t| t.data_type())
+            .collect();
+        let want = if wtype == "uint8" {
+            optimize_onnx::proto::tensor_proto::DataType::Uint8
+        } else {
+            optimize_onnx::proto::tensor_proto::DataType::Int8
+        };
+        assert_eq!(types, [want as i32].into(), "{wtype}");
+        let notes = report["quantization"]["notes"].to_string();
+        assert_eq!(
+            notes.contains("stored as uint8"),
+            wtype == "uint8",
+            "{notes}"
+        );
+        let acc = &report["verification"]["accuracy"];
+        let drop = acc["before"]["top1"].as_f64().unwrap() - acc["after"]["top1"].as_f64().unwrap();
+        assert!(drop <= 0.01, "{wtype}: {acc}");
+        let v = &report["verification"]["runtimes"][0]["outputs"][0]["cosine"];
+        cosines.push(v.as_f64().unwrap());
+    }
+    assert!(cosines[1] >= cosines[0] - 1e-6, "uint8 {cosines:?}");
+}

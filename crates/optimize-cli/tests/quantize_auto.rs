@@ -270,3 +270,39 @@ fn the_one_sensitive_node_is_the_one_kept_float() {
     assert_eq!(stored["int8_storage_nodes"], 2, "{stored}");
     check_model(&dir.path().join("auto.onnx"));
 }
+
+/// Issue 14: a graph with nothing static int8 can quantize exited 0 with a "full int8" trial
+/// that quantized nothing. It is "nothing to quantize", exit 2, before any calibration, and
+/// nothing is written.
+#[test]
+fn a_graph_with_nothing_to_quantize_is_said_so() {
+    use optimize_onnx::build::{model as build_model, node, value_info_f32};
+    use optimize_onnx::proto::GraphProto;
+    let dir = tempfile::tempdir().unwrap();
+    let g = GraphProto {
+        name: Some("relu".into()),
+        node: vec![node("Relu", &["x"], &["y"], "relu")],
+        input: vec![value_info_f32("x", &[None, Some(4)])],
+        output: vec![value_info_f32("y", &[None, Some(4)])],
+        ..Default::default()
+    };
+    let m = optimize_onnx::Model::from_proto(build_model(g, 17));
+    optimize_onnx::save(&m, dir.path().join("relu.onnx"), &Default::default()).unwrap();
+    let x = Tensor::from_f32(vec![8, 4], (0..32).map(|v| v as f32 - 16.0).collect()).unwrap();
+    optimize_data::write_npz(dir.path().join("cal.npz"), [("x", &x)]).unwrap();
+    crate::util::expect_failure(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "--auto",
+            "--calibrate",
+            "cal.npz",
+            "relu.onnx",
+            "-o",
+            "q.onnx",
+        ],
+        2,
+        &["relu.onnx", "nothing to quantize"],
+    );
+}

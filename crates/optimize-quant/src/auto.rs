@@ -364,7 +364,8 @@ pub fn quantize_auto(
         per_channel: true,
         ..config.base.clone()
     };
-    let upgraded = crate::upgrade_for(&mut prepared, &pc, "per-channel QDQ").is_ok();
+    let upgraded =
+        crate::upgrade_for(&mut prepared, &pc, qdq::MIN_OPSET, "per-channel QDQ").is_ok();
     if !upgraded {
         prepared = model.clone();
     }

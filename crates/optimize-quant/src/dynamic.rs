@@ -50,13 +50,19 @@ pub fn quantize_dynamic(model: &Model, config: &QuantConfig) -> Result<(Model, Q
     // Per-channel Conv weights need opset 13; MatMul/Gemm do not, so a failed upgrade only
     // costs the Conv weights their per-channel scales.
     let mut model = model.clone();
-    let (upgrade, note) = match crate::upgrade_for(
-        &mut model,
-        config,
-        "per-channel Conv weights (DequantizeLinear with axis)",
-    ) {
+    let form = "dynamic int8 (DynamicQuantizeLinear)";
+    let (upgrade, note) = match crate::upgrade_for(&mut model, config, MIN_OPSET, form) {
         Ok(u) => (u, None),
-        Err(e) => (None, Some(format!("{e}; Conv weights stay per tensor"))),
+        Err(e) if config.per_channel => {
+            // Per-channel Conv weights need 13; the rest of the form only MIN_OPSET.
+            let per_tensor = QuantConfig {
+                per_channel: false,
+                ..config.clone()
+            };
+            let u = crate::upgrade_for(&mut model, &per_tensor, MIN_OPSET, form)?;
+            (u, Some(format!("{e}; Conv weights stay per tensor")))
+        }
+        Err(e) => return Err(e),
     };
     let mut proto = model.proto;
     let have = opset(&proto, "").unwrap_or(0);

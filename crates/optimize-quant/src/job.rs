@@ -492,6 +492,19 @@ impl QuantizeJob {
                 (Model::from_proto(proto), None, Some(report))
             }
             Mode::Auto => {
+                // A graph with no node static int8 can quantize has nothing to search over:
+                // said before any calibration, as the other modes say it (issue 14: it exited 0
+                // with a "full int8" trial that quantized nothing).
+                let mut folded = model.proto.clone();
+                optimize_onnx::transform::constants_to_initializers(&mut folded);
+                let plan = crate::qdq::plan(&folded, &qc);
+                if plan.node_count() == 0 {
+                    let report = QuantReport {
+                        skipped: plan.report.skipped.clone(),
+                        ..QuantReport::default()
+                    };
+                    check_changed(&self.input, &model, Some(&report), None)?;
+                }
                 let (out, report, summary, eval, a) = self.auto(&model, &specs, &qc, progress)?;
                 calibration = Some(summary);
                 check = Some(Check { data: eval });
@@ -579,6 +592,12 @@ impl QuantizeJob {
                 quant_report.as_ref(),
                 fp16_report.as_ref(),
             )?;
+        }
+        let listed = optimize_onnx::transform::list_initializers_as_inputs(&mut out.proto);
+        if listed > 0 {
+            if let Some(r) = quant_report.as_mut() {
+                r.notes.push(ir3_note(listed));
+            }
         }
         out.stamp(env!("CARGO_PKG_VERSION"), "quantize", &c.describe());
         progress.phase("save", None);
@@ -798,6 +817,14 @@ fn open_data(path: &Path, specs: &[InputSpec]) -> Result<CalibrationSet> {
             }
         }
     })
+}
+
+/// What the report says when an IR < 4 output needed its new initializers listed as inputs.
+fn ir3_note(listed: usize) -> String {
+    format!(
+        "the model is IR version 3, which lists every initializer as a graph input too: the \
+         {listed} new initializers are listed as well"
+    )
 }
 
 /// Up to `max` samples of the data at `path`, with its labels when it has them.

@@ -83,11 +83,12 @@ where
     I: Iterator<Item = Result<Vec<(String, Tensor)>>>,
 {
     let mut folded = model.clone();
-    let upgrade = upgrade_for(
-        &mut folded,
-        config,
-        "per-channel QDQ (DequantizeLinear with axis)",
-    )?;
+    let form = if config.per_channel {
+        "per-channel QDQ (DequantizeLinear with axis)"
+    } else {
+        "QDQ (QuantizeLinear/DequantizeLinear)"
+    };
+    let upgrade = upgrade_for(&mut folded, config, qdq::MIN_OPSET, form)?;
     let constants = optimize_onnx::transform::constants_to_initializers(&mut folded.proto);
     let plan = qdq::plan(&folded.proto, config);
     if plan.node_count() == 0 {
@@ -120,17 +121,24 @@ where
     Ok((out, report, cal))
 }
 
-/// Upgrades `model` to the opset per-channel quantization needs (13) when `config` asks for
-/// per-channel weights and the model is older, so real exports at opset 10-12 (PaddlePaddle's,
-/// older PyTorch) get per-channel scales instead of a refusal. Nothing changes otherwise.
+/// Upgrades `model` to the opset the quantized form needs, before any expensive step: `min`
+/// (the form's own: 10 for QDQ, 11 for dynamic int8), or 13 when `config` asks for per-channel
+/// weights. Real exports at opsets 7-12 (the ONNX model zoo's classifiers, PaddlePaddle's, older
+/// PyTorch) are quantized instead of refused, every mode the same way. Nothing changes when the
+/// model is new enough.
 pub fn upgrade_for(
     model: &mut Model,
     config: &QuantConfig,
+    min: i64,
     form: &str,
 ) -> Result<Option<optimize_onnx::transform::OpsetUpgrade>> {
-    let need = qdq::PER_CHANNEL_OPSET;
+    let need = if config.per_channel {
+        min.max(qdq::PER_CHANNEL_OPSET)
+    } else {
+        min
+    };
     let have = optimize_onnx::build::opset(&model.proto, "").unwrap_or(0);
-    if !config.per_channel || have >= need {
+    if have >= need {
         return Ok(None);
     }
     let mut upgraded = model.proto.clone();

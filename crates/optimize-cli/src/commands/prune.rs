@@ -173,7 +173,7 @@ fn render_pass(p: &PruneReport) -> String {
     );
     if p.constants_folded > 0 {
         out += &format!(
-            ", {} Constant weights folded into initializers",
+            ", {} constant nodes folded into initializers",
             p.constants_folded
         );
     }

@@ -135,7 +135,7 @@ fn render(r: &RunReport) -> String {
         }
         if q.constants_folded > 0 {
             out += &format!(
-                ", {} Constant weights folded into initializers",
+                ", {} constant nodes folded into initializers",
                 q.constants_folded
             );
         }
