@@ -1,9 +1,20 @@
 //! How close a model's outputs stay to a reference model's: the numbers every pass reports.
 //!
 //! For each output, over all samples: max |a − b|, mean |a − b|, cosine similarity of the
-//! flattened outputs, and for classifier-shaped outputs (`[batch, classes]`, classes ≥ 2) the
-//! share of rows whose argmax agrees. Accumulated one sample at a time, so memory does not grow
-//! with the number of samples.
+//! flattened outputs, the same cosine with every channel normalized by the reference's own
+//! spread, and for classifier-shaped outputs (`[batch, classes]`, classes ≥ 2) the share of rows
+//! whose argmax agrees. Accumulated one sample at a time, so memory does not grow with the
+//! number of samples.
+//!
+//! Raw cosine is dominated by the channels with the largest values: on a detector's
+//! `[1, 84, N]` output the 4 box coordinates (hundreds of pixels) drown the 80 class scores in
+//! `[0, 1]` that decide the detections. The *per-channel* cosine first divides each channel
+//! (axis 1 for rank ≥ 2; the whole tensor otherwise) by the reference's root mean square of that
+//! channel over every sample and position, `z = v / rms_c`, then takes the cosine of the `z`
+//! values: every channel weighs the same, whatever its units. It does not subtract the
+//! channel's mean: centred, a confident classifier's near-constant probabilities (or any output
+//! that barely varies over a few samples) would turn rounding noise into disagreement. It is
+//! computed from per-channel sums (Σab, Σa², Σb², n), so it streams like the rest.
 //!
 //! ```
 //! use optimize_bench::fidelity::FidelityAccumulator;
@@ -31,6 +42,10 @@ pub struct OutputFidelity {
     pub mean_abs: f64,
     /// Cosine similarity of all values (1 = same direction); `None` if either side is all zeros.
     pub cosine: Option<f64>,
+    /// Cosine similarity after scaling each channel by the reference's root mean square (see the
+    /// module docs); `None` when the reference is all zeros.
+    #[serde(default)]
+    pub normalized_cosine: Option<f64>,
     /// Share of rows whose argmax matches, for `[batch, classes]` outputs.
     pub top1_agreement: Option<f64>,
     /// Values compared.
@@ -52,7 +67,12 @@ struct Acc {
     rows_agree: u64,
     classifier: bool,
     bad: u64,
+    /// Per channel: Σab, Σa², Σb², n (a candidate, b reference).
+    channels: Vec<[f64; 4]>,
 }
+
+/// Channels tracked at most per output; a larger axis 1 is treated as one channel.
+const MAX_CHANNELS: usize = 1 << 16;
 
 /// Accumulates [`OutputFidelity`] over samples.
 #[derive(Debug, Clone, Default)]
@@ -112,6 +132,23 @@ impl FidelityAccumulator {
             }
         };
         let acc = &mut self.outputs[idx];
+        let shape = reference.shape();
+        let (channels, inner) = match shape {
+            [_, c, rest @ ..] if *c <= MAX_CHANNELS => (*c, rest.iter().product::<usize>()),
+            _ => (1, a.len()),
+        };
+        if acc.channels.len() != channels {
+            acc.channels = vec![[0.0; 4]; channels];
+        }
+        for (i, (&x, &y)) in a.iter().zip(&b).enumerate() {
+            if x.is_finite() && y.is_finite() {
+                let c = &mut acc.channels[(i / inner.max(1)) % channels];
+                c[0] += x * y;
+                c[1] += x * x;
+                c[2] += y * y;
+                c[3] += 1.0;
+            }
+        }
         for (&x, &y) in a.iter().zip(&b) {
             if !x.is_finite() || !y.is_finite() {
                 if x.is_finite() != y.is_finite() || (x.is_nan() != y.is_nan()) {
@@ -146,6 +183,7 @@ impl FidelityAccumulator {
                 max_abs: a.max_abs,
                 mean_abs: if a.n > 0 { a.sum_abs / a.n as f64 } else { 0.0 },
                 cosine: (a.na > 0.0 && a.nb > 0.0).then(|| a.dot / (a.na.sqrt() * a.nb.sqrt())),
+                normalized_cosine: normalized_cosine(&a.channels),
                 top1_agreement: (a.classifier && a.rows > 0)
                     .then(|| a.rows_agree as f64 / a.rows as f64),
                 values: a.n,
@@ -153,6 +191,23 @@ impl FidelityAccumulator {
             })
             .collect()
     }
+}
+
+/// The cosine of the values scaled per channel by the reference's root mean square, from
+/// per-channel sums (see the module docs). Channels where the reference is all zeros are left
+/// out: there is no scale to measure against (the all-zero rule of verification covers them).
+fn normalized_cosine(channels: &[[f64; 4]]) -> Option<f64> {
+    let (mut dot, mut na, mut nb) = (0.0, 0.0, 0.0);
+    for &[sab, saa, sbb, n] in channels {
+        if n == 0.0 || sbb <= 0.0 {
+            continue;
+        }
+        let ms = sbb / n;
+        dot += sab / ms;
+        na += saa / ms;
+        nb += sbb / ms;
+    }
+    (na > 0.0 && nb > 0.0).then(|| (dot / (na.sqrt() * nb.sqrt())).clamp(-1.0, 1.0))
 }
 
 /// Index of the largest value (first one on ties; NaN never wins).
@@ -184,6 +239,57 @@ mod tests {
         assert!((f.cosine.unwrap() - cos).abs() < 1e-6);
         // Row 0 agrees (0 vs 0); row 1: candidate argmax 0, reference 1.
         assert_eq!(f.top1_agreement, Some(0.5));
+    }
+
+    /// Issue 14: a detector-style output, 4 box channels in pixels and 2 score channels in
+    /// [0, 1]. Scrambling the scores leaves the raw cosine near 1 (the boxes dominate it) and
+    /// takes the normalized one far below.
+    #[test]
+    fn normalized_cosine_weighs_every_channel_by_its_spread() {
+        let n = 50;
+        let mut reference = Vec::new();
+        let mut candidate = Vec::new();
+        for ch in 0..6 {
+            for i in 0..n {
+                let v = if ch < 4 {
+                    300.0 + 100.0 * ((i * (ch + 3)) % 17) as f32
+                } else {
+                    ((i * (ch + 5)) % 11) as f32 / 10.0
+                };
+                reference.push(v);
+                // Scores reversed in the candidate; boxes kept.
+                candidate.push(if ch < 4 { v } else { 1.0 - v });
+            }
+        }
+        let r = Tensor::from_f32(vec![1, 6, n], reference).unwrap();
+        let c = Tensor::from_f32(vec![1, 6, n], candidate).unwrap();
+        let mut acc = FidelityAccumulator::default();
+        acc.add("det", &c, &r).unwrap();
+        let f = &acc.finish()[0];
+        assert!(f.cosine.unwrap() > 0.999, "{f:?}");
+        // Each score channel alone is at about 0.5: (4 · 1 + 2 · 0.5) / 6 in the limit.
+        let norm = f.normalized_cosine.unwrap();
+        assert!(norm < 0.85, "{f:?}");
+        // Identical outputs: exactly 1 either way.
+        let mut acc = FidelityAccumulator::default();
+        acc.add("det", &r, &r).unwrap();
+        let f = &acc.finish()[0];
+        assert!((f.normalized_cosine.unwrap() - 1.0).abs() < 1e-12, "{f:?}");
+    }
+
+    /// The per-channel cosine by hand: two channels, reference [1, 3] and [10, 30] (mean squares
+    /// 5 and 500), candidate [1, 3] and [30, 10]: Σab/ms = 10/5 + 600/500 = 3.2, Σa²/ms = Σb²/ms
+    /// = 2 + 2 = 4: cosine 0.8, where the raw cosine is 610/1010 (the larger channel decides).
+    #[test]
+    fn normalized_cosine_by_hand() {
+        let r = Tensor::from_f32(vec![1, 2, 2], vec![1.0, 3.0, 10.0, 30.0]).unwrap();
+        let c = Tensor::from_f32(vec![1, 2, 2], vec![1.0, 3.0, 30.0, 10.0]).unwrap();
+        let mut acc = FidelityAccumulator::default();
+        acc.add("y", &c, &r).unwrap();
+        let f = &acc.finish()[0];
+        assert!((f.normalized_cosine.unwrap() - 0.8).abs() < 1e-12, "{f:?}");
+        // Raw cosine: (1 + 9 + 300 + 300) / (sqrt(1010) sqrt(1010)) = 610 / 1010.
+        assert!((f.cosine.unwrap() - 610.0 / 1010.0).abs() < 1e-9);
     }
 
     #[test]

@@ -72,5 +72,5 @@ pub use latency::{measure_latency, LatencyConfig, LatencyStats};
 pub use machine::{Machine, Versions};
 pub use memory::MemoryStats;
 pub use outcome::{FileSize, Outcome};
-pub use policy::{Verdict, VerifyPolicy};
+pub use policy::{CosineOf, Verdict, VerifyPolicy};
 pub use report::Report;

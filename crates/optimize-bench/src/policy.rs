@@ -12,7 +12,10 @@
 //!    Runtime may fall at most that much below the original's.
 //! 4. Otherwise (and also with labels when set): every output's cosine similarity with the
 //!    original's is at least [`VerifyPolicy::min_cosine`], and its largest absolute difference at
-//!    most [`VerifyPolicy::max_abs`].
+//!    most [`VerifyPolicy::max_abs`]. The cosine is the per-channel-normalized one by default
+//!    ([`CosineOf::PerChannel`]; see [`crate::fidelity`]): raw cosine lets the channels with the
+//!    largest values decide (a detector's box coordinates hide its class scores), so it passes
+//!    models whose task broke.
 //!
 //! Each pass states its own defaults (int8 and fp16 in `optimize_quant::job`, pruning in
 //! `optimize_prune::job`), because what "close" means depends on what the pass does.
@@ -43,6 +46,38 @@ pub struct VerifyPolicy {
     /// `min_cosine`.
     #[serde(default)]
     pub max_abs: Option<f64>,
+    /// Which cosine `min_cosine` bounds (default: per channel).
+    #[serde(default)]
+    pub cosine: CosineOf,
+}
+
+/// Which cosine similarity a policy judges outputs by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CosineOf {
+    /// Every channel scaled by the original's root mean square of it first, so every channel
+    /// weighs the same whatever its units. Raw cosine when the original's output is all zeros.
+    #[default]
+    PerChannel,
+    /// The flattened values as they are.
+    Raw,
+}
+
+impl CosineOf {
+    /// The cosine of `o` this judge reads.
+    pub fn of(self, o: &crate::OutputFidelity) -> Option<f64> {
+        match self {
+            CosineOf::PerChannel => o.normalized_cosine.or(o.cosine),
+            CosineOf::Raw => o.cosine,
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            CosineOf::PerChannel => "per-channel cosine",
+            CosineOf::Raw => "cosine",
+        }
+    }
 }
 
 /// Whether a candidate met its policy, and the measured numbers behind each failure.
@@ -66,6 +101,7 @@ impl VerifyPolicy {
             max_accuracy_drop: None,
             min_cosine: None,
             max_abs: None,
+            cosine: CosineOf::PerChannel,
         }
     }
 
@@ -145,11 +181,12 @@ impl VerifyPolicy {
         };
         if !by_accuracy {
             for o in outputs {
-                if let (Some(min), Some(c)) = (self.min_cosine, o.cosine) {
+                if let (Some(min), Some(c)) = (self.min_cosine, self.cosine.of(o)) {
                     if c < min {
                         failures.push(format!(
-                            "output '{}': cosine {c:.6} with the original, below the {min} required",
-                            o.name
+                            "output '{}': {} {c:.6} with the original, below the {min} required",
+                            o.name,
+                            self.cosine.words()
                         ));
                     }
                 }
@@ -169,7 +206,11 @@ impl VerifyPolicy {
                 v.accuracy.as_ref().map_or(0, |a| a.after.samples)
             )
         } else if self.judges_without_labels() {
-            format!("output cosine / max abs on {} samples", v.samples)
+            format!(
+                "output {} / max abs on {} samples",
+                self.cosine.words(),
+                v.samples
+            )
         } else {
             format!("finite, non-zero outputs on {} samples", v.samples)
         };
@@ -278,6 +319,7 @@ mod tests {
             max_abs,
             mean_abs: max_abs / 2.0,
             cosine,
+            normalized_cosine: cosine,
             top1_agreement: None,
             values: 100,
             non_finite_mismatches: bad,
@@ -313,7 +355,29 @@ mod tests {
         max_accuracy_drop: Some(0.01),
         min_cosine: Some(0.99),
         max_abs: None,
+        cosine: CosineOf::PerChannel,
     };
+
+    /// Issue 14: raw cosine 0.9999 with the per-channel one at 0.5 (a detector whose scores
+    /// broke) fails the default judge and passes the raw one.
+    #[test]
+    fn the_default_judge_is_the_per_channel_cosine() {
+        let mut o = output(Some(0.9999), 1e-3, 0);
+        o.normalized_cosine = Some(0.5);
+        let v = verification(o, None);
+        let verdict = COSINE.judge(&v);
+        assert!(!verdict.passed);
+        assert!(
+            verdict.failures[0].contains("per-channel cosine 0.5"),
+            "{verdict:?}"
+        );
+        assert!(verdict.judge.contains("per-channel cosine"), "{verdict:?}");
+        let raw = VerifyPolicy {
+            cosine: CosineOf::Raw,
+            ..COSINE
+        };
+        assert!(raw.judge(&v).passed);
+    }
 
     #[test]
     fn cosine_bound_without_labels() {
@@ -325,7 +389,7 @@ mod tests {
         let v = COSINE.judge(&verification(output(Some(0.98), 0.1, 0), None));
         assert!(!v.passed);
         assert!(v.failures[0].contains("0.980000"), "{:?}", v.failures);
-        assert!(v.judge.starts_with("output cosine"));
+        assert!(v.judge.starts_with("output per-channel cosine"));
     }
 
     #[test]

@@ -177,7 +177,7 @@ pub fn default_policy(recovered: bool) -> VerifyPolicy {
         VerifyPolicy {
             max_accuracy_drop: Some(0.01),
             min_cosine: Some(0.99),
-            max_abs: None,
+            ..VerifyPolicy::none()
         }
     } else {
         VerifyPolicy::none()
@@ -354,10 +354,9 @@ impl PruneJob {
         phases.lap("prune");
         let listed = optimize_onnx::transform::list_initializers_as_inputs(&mut out.proto);
         if listed > 0 {
-            report.notes.push(format!(
-                "the model is IR version 3, which lists every initializer as a graph input too: \
-                 the {listed} new initializers are listed as well"
-            ));
+            report
+                .notes
+                .push(optimize_onnx::transform::listed_note(listed));
         }
         let description = format!("{}, {}", report.method, report.settings);
         out.stamp(env!("CARGO_PKG_VERSION"), "prune", &description);

@@ -51,5 +51,6 @@ pub fn policy(
         max_accuracy_drop: max_drop.or(default.max_accuracy_drop),
         min_cosine: min_cosine.or(default.min_cosine),
         max_abs: max_abs.or(default.max_abs),
+        cosine: default.cosine,
     }
 }

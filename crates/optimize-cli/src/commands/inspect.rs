@@ -78,7 +78,12 @@ fn render(s: &Summary) -> String {
     for m in &s.metadata {
         head.row(vec![
             format!("meta {}", m.key),
-            m.value.chars().take(60).collect(),
+            // Long values (licences, JSON) are shortened, and say so; --json has them whole.
+            if m.value.chars().count() > 60 {
+                m.value.chars().take(59).chain(['…']).collect()
+            } else {
+                m.value.clone()
+            },
         ]);
     }
     // Skip the blank header row of this key/value block.

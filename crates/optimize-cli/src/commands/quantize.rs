@@ -112,7 +112,11 @@ fn config(args: &QuantizeArgs) -> anyhow::Result<QuantizeConfig> {
 fn render(r: &RunReport) -> String {
     let mut out = verification::head(&r.outcome) + "\n";
     if let Some(a) = &r.auto {
-        out += &render_auto(a);
+        // What the written file holds, counted by the pass that wrote it.
+        let (quantized, stored) = r.quantization.as_ref().map_or((0, 0), |q| {
+            (q.nodes_quantized(), q.int8_storage.values().sum::<usize>())
+        });
+        out += &render_auto(a, quantized, stored);
     }
     if let Some(q) = &r.quantization {
         out += &format!(
@@ -198,7 +202,7 @@ fn render(r: &RunReport) -> String {
             out += &format!("  kept in fp32: {op} x{n}\n");
         }
     }
-    if let Some(c) = &r.calibration {
+    if let Some(c) = r.calibration.as_ref().filter(|c| c.samples > 0) {
         out += &format!(
             "\ncalibration: {} on {} samples of {} ({} held out), {} tensors, run by {}\n",
             c.method, c.samples, c.data, c.held_out, c.tensors, c.backend
@@ -214,7 +218,7 @@ fn render(r: &RunReport) -> String {
     out
 }
 
-fn render_auto(a: &AutoReport) -> String {
+fn render_auto(a: &AutoReport, quantized: usize, stored: usize) -> String {
     let pct = a.metric == "top1";
     let m = |v: f64| {
         if pct {
@@ -274,6 +278,10 @@ fn render_auto(a: &AutoReport) -> String {
     }
     out += &t.render(2);
     match a.chosen {
+        Some(_) if quantized == 0 && stored == 0 => out += &format!(
+            "  * written: a float32 copy: no node quantized and no weight stored in int8 ({})\n",
+            if a.met { "nothing here gained from int8" } else { "NONE met the goal" }
+        ),
         Some(i) if a.met && a.trials[i].float32_compute => out +=
             "  * written: weights in int8, activations in float (no int8 activation beat float32 here; the runtime expands the weights at load and computes as float32 does)\n",
         Some(i) if a.met && a.trials[i].weights_alone => out +=

@@ -26,13 +26,14 @@ pub fn render(v: Option<&Verification>, verdict: Option<&Verdict>) -> String {
             ">max abs",
             ">mean abs",
             ">cosine",
+            ">per-channel cos",
             ">top-1 agree",
         ]);
         let mut reasons = Vec::new();
         for rt in &v.runtimes {
             if !rt.ok {
                 let mut row = vec![rt.runtime.clone()];
-                row.extend(["-", "-", "-", "-", "not run (below)"].map(String::from));
+                row.extend(["-", "-", "-", "-", "-", "not run (below)"].map(String::from));
                 t.row(row);
                 reasons.push(format!(
                     "  {} did not run the output: {}\n",
@@ -48,6 +49,8 @@ pub fn render(v: Option<&Verification>, verdict: Option<&Verdict>) -> String {
                     format!("{:.3e}", o.max_abs),
                     format!("{:.3e}", o.mean_abs),
                     o.cosine.map_or("-".into(), |c| format!("{c:.6}")),
+                    o.normalized_cosine
+                        .map_or("-".into(), |c| format!("{c:.6}")),
                     o.top1_agreement
                         .map_or("-".into(), |a| format!("{:.1}%", a * 100.0)),
                 ]);

@@ -5,9 +5,8 @@
 //! initializer but not in graph input"). Passes add initializers (quantized weights, scales)
 //! without knowing that rule; [`list_initializers_as_inputs`] restores it on their output.
 
-use crate::proto::{
-    tensor_shape_proto, type_proto, ModelProto, TensorShapeProto, TypeProto, ValueInfoProto,
-};
+use crate::build::value_info;
+use crate::proto::{ModelProto, ValueInfoProto};
 use std::collections::HashSet;
 
 /// For IR version < 4, lists every main-graph initializer that is not a graph input as one,
@@ -25,25 +24,9 @@ pub fn list_initializers_as_inputs(model: &mut ModelProto) -> usize {
         .initializer
         .iter()
         .filter(|t| !listed.contains(t.name()))
-        .map(|t| ValueInfoProto {
-            name: t.name.clone(),
-            r#type: Some(TypeProto {
-                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                    elem_type: t.data_type,
-                    shape: Some(TensorShapeProto {
-                        dim: t
-                            .dims
-                            .iter()
-                            .map(|&d| tensor_shape_proto::Dimension {
-                                value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    }),
-                })),
-                ..Default::default()
-            }),
-            ..Default::default()
+        .map(|t| {
+            let dims: Vec<Option<i64>> = t.dims.iter().map(|&d| Some(d)).collect();
+            value_info(t.name(), t.data_type(), &dims)
         })
         .collect();
     let added = missing.len();
@@ -51,11 +34,19 @@ pub fn list_initializers_as_inputs(model: &mut ModelProto) -> usize {
     added
 }
 
+/// What a pass's report says after [`list_initializers_as_inputs`] listed `n` initializers.
+pub fn listed_note(n: usize) -> String {
+    format!(
+        "the model is IR version 3, which lists every initializer as a graph input too: the {n} \
+         new initializers are listed as well"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::build::{model, node, tensor_f32, value_info_f32};
-    use crate::proto::GraphProto;
+    use crate::proto::{type_proto, GraphProto};
 
     fn graph() -> GraphProto {
         GraphProto {

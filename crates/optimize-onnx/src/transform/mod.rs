@@ -9,7 +9,7 @@ mod rename;
 
 pub use constants::constants_to_initializers;
 pub use fold::{fold_constant_subgraphs, MAX_FOLDED_BYTES};
-pub use ir::list_initializers_as_inputs;
+pub use ir::{list_initializers_as_inputs, listed_note};
 pub use opset::{
     changed_ops, upgrade_opset, Handling, OpsetUpgrade, RefusedNode, MAX_TARGET_OPSET,
     MIN_SOURCE_OPSET,

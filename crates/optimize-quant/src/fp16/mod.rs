@@ -215,6 +215,17 @@ pub fn convert_to_fp16(
         return Err(Fp16Error::NoGraph);
     }
     let mut prepared = model.clone();
+    // IR < 4 lists every initializer as a graph input too, yet they are constants: unlisted
+    // here, so their weights convert (issue 14: 0 tensors converted and a Cast on every weight),
+    // and listed again, with their new types, at the end.
+    let ir3 = model.ir_version.unwrap_or(0) < 4;
+    if ir3 {
+        if let Some(g) = prepared.graph.as_mut() {
+            let inits: std::collections::HashSet<String> =
+                g.initializer.iter().map(|t| t.name().to_string()).collect();
+            g.input.retain(|v| !inits.contains(v.name()));
+        }
+    }
     let batch_norms_folded = batch_norm::fold_out_of_range(&mut prepared)?;
     let Some(graph) = prepared.graph.as_ref() else {
         return Err(Fp16Error::NoGraph);
@@ -233,6 +244,9 @@ pub fn convert_to_fp16(
     }
     let mut report = rewriter.finish();
     report.batch_norms_folded = batch_norms_folded;
+    if ir3 {
+        optimize_onnx::transform::list_initializers_as_inputs(&mut out);
+    }
     Ok((out, report))
 }
 
