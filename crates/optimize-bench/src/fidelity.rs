@@ -9,9 +9,13 @@
 //! Raw cosine is dominated by the channels with the largest values: on a detector's
 //! `[1, 84, N]` output the 4 box coordinates (hundreds of pixels) drown the 80 class scores in
 //! `[0, 1]` that decide the detections. The *per-channel* cosine first divides each channel
-//! (axis 1 for rank ≥ 2; the whole tensor otherwise) by the reference's root mean square of that
-//! channel over every sample and position, `z = v / rms_c`, then takes the cosine of the `z`
-//! values: every channel weighs the same, whatever its units. It does not subtract the
+//! (axis 1 of outputs of rank ≥ 3: feature maps, detection heads `[B, C, N]`) by the reference's
+//! root mean square of that channel over every sample and position, `z = v / rms_c`, then takes
+//! the cosine of the `z` values: every channel weighs the same, whatever its units. Outputs of
+//! rank ≤ 2 (`[batch, classes]` logits, `[batch, dim]` embeddings) are one channel, so their
+//! per-channel cosine is the raw one: their consumers compare whole vectors (argmax, cosine
+//! retrieval), and scaling each embedding dimension alone turned int8 noise in near-zero
+//! dimensions into a 0.93 for a MiniLM encoder whose raw cosine was 0.996. It does not subtract the
 //! channel's mean: centred, a confident classifier's near-constant probabilities (or any output
 //! that barely varies over a few samples) would turn rounding noise into disagreement. It is
 //! computed from per-channel sums (Σab, Σa², Σb², n), so it streams like the rest.
@@ -134,7 +138,9 @@ impl FidelityAccumulator {
         let acc = &mut self.outputs[idx];
         let shape = reference.shape();
         let (channels, inner) = match shape {
-            [_, c, rest @ ..] if *c <= MAX_CHANNELS => (*c, rest.iter().product::<usize>()),
+            [_, c, rest @ ..] if !rest.is_empty() && *c <= MAX_CHANNELS => {
+                (*c, rest.iter().product::<usize>())
+            }
             _ => (1, a.len()),
         };
         if acc.channels.len() != channels {
@@ -290,6 +296,21 @@ mod tests {
         assert!((f.normalized_cosine.unwrap() - 0.8).abs() < 1e-12, "{f:?}");
         // Raw cosine: (1 + 9 + 300 + 300) / (sqrt(1010) sqrt(1010)) = 610 / 1010.
         assert!((f.cosine.unwrap() - 610.0 / 1010.0).abs() < 1e-9);
+    }
+
+    /// Rank-2 outputs (logits, embeddings) are compared as whole vectors: the per-channel
+    /// cosine is the raw one.
+    #[test]
+    fn vectors_per_sample_are_one_channel() {
+        let r = Tensor::from_f32(vec![2, 3], vec![10.0, 0.01, -3.0, 9.0, 0.02, -2.0]).unwrap();
+        let c = Tensor::from_f32(vec![2, 3], vec![10.1, -0.01, -3.0, 9.0, 0.03, -2.1]).unwrap();
+        let mut acc = FidelityAccumulator::default();
+        acc.add("emb", &c, &r).unwrap();
+        let f = &acc.finish()[0];
+        assert!(
+            (f.normalized_cosine.unwrap() - f.cosine.unwrap()).abs() < 1e-12,
+            "{f:?}"
+        );
     }
 
     #[test]
