@@ -1,28 +1,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+pub use optimize_testkit::{python, root};
 
 pub fn case(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/cases")
         .join(name)
-}
-
-/// The project's Python (.venv, made by scripts/setup-venv.sh), which has onnx and onnxruntime.
-pub fn python() -> PathBuf {
-    let py = root().join(".venv/bin/python");
-    assert!(
-        py.exists(),
-        "{} missing: run scripts/setup-venv.sh",
-        py.display()
-    );
-    py
 }
 
 /// Runs scripts/same_model.py; panics with its output when the two models differ.

@@ -373,6 +373,15 @@ pub fn quantize_auto(
         prepared = model.clone();
     }
     optimize_onnx::transform::constants_to_initializers(&mut prepared.proto);
+    // A graph with no node static int8 can quantize has nothing to search over: said before
+    // any calibration, as the other modes say it (issue 14: it answered with a "full int8"
+    // trial that quantized nothing).
+    let plan = qdq::plan(&prepared.proto, &config.base);
+    if plan.node_count() == 0 {
+        return Err(Error::NothingToQuantize {
+            detail: crate::job::nothing_quantized(model, Some(&plan.report)),
+        });
+    }
     let plain = upgraded.then(|| {
         let mut plain = model.clone();
         optimize_onnx::transform::constants_to_initializers(&mut plain.proto);

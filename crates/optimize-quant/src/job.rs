@@ -513,20 +513,15 @@ impl QuantizeJob {
                 (Model::from_proto(proto), None, Some(report))
             }
             Mode::Auto => {
-                // A graph with no node static int8 can quantize has nothing to search over:
-                // said before any calibration, as the other modes say it (issue 14: it exited 0
-                // with a "full int8" trial that quantized nothing).
-                let mut folded = model.proto.clone();
-                optimize_onnx::transform::constants_to_initializers(&mut folded);
-                let plan = crate::qdq::plan(&folded, &qc);
-                if plan.node_count() == 0 {
-                    let report = QuantReport {
-                        skipped: plan.report.skipped.clone(),
-                        ..QuantReport::default()
-                    };
-                    check_changed(&self.input, &model, Some(&report), None)?;
-                }
-                let (out, report, summary, eval, a) = self.auto(&model, &specs, &qc, progress)?;
+                let (out, report, summary, eval, a) = self
+                    .auto(&model, &specs, &qc, progress)
+                    .map_err(|e| match e {
+                        // The search says why; the file is named here, as the other modes do.
+                        Error::NothingToQuantize { detail } => Error::NothingToQuantize {
+                            detail: format!("{}: {detail}", self.input.display()),
+                        },
+                        e => e,
+                    })?;
                 calibration = Some(summary);
                 check = Some(Check { data: eval });
                 auto = Some(a);
@@ -806,31 +801,29 @@ fn check_changed(
     if changed {
         return Ok(());
     }
+    Err(Error::NothingToQuantize {
+        detail: format!("{}: {}", input.display(), nothing_quantized(model, quant)),
+    })
+}
+
+/// Why a pass quantized nothing: every candidate's skip reason, else the model's ops.
+pub(crate) fn nothing_quantized(model: &Model, quant: Option<&QuantReport>) -> String {
     let skipped: Vec<String> = quant
         .iter()
         .flat_map(|r| &r.skipped)
         .map(|k| format!("{} {}x {}", k.op_type, k.count, k.reason))
         .collect();
-    let detail = if skipped.is_empty() {
+    if skipped.is_empty() {
         let ops: Vec<String> = Summary::of(model, None)
             .op_types
             .iter()
             .take(8)
             .map(|o| format!("{} {}", o.op_type, o.count))
             .collect();
-        format!(
-            "{}: no supported node (its ops: {})",
-            input.display(),
-            ops.join(", ")
-        )
+        format!("no supported node (its ops: {})", ops.join(", "))
     } else {
-        format!(
-            "{}: every candidate was skipped: {}",
-            input.display(),
-            skipped.join("; ")
-        )
-    };
-    Err(Error::NothingToQuantize { detail })
+        format!("every candidate was skipped: {}", skipped.join("; "))
+    }
 }
 
 fn model_bytes(path: &Path, model: &Model) -> u64 {
