@@ -147,28 +147,25 @@ impl FidelityAccumulator {
             acc.channels = vec![[0.0; 4]; channels];
         }
         for (i, (&x, &y)) in a.iter().zip(&b).enumerate() {
-            if x.is_finite() && y.is_finite() {
-                let c = &mut acc.channels[(i / inner.max(1)) % channels];
-                c[0] += x * y;
-                c[1] += x * x;
-                c[2] += y * y;
-                c[3] += 1.0;
-            }
-        }
-        for (&x, &y) in a.iter().zip(&b) {
             if !x.is_finite() || !y.is_finite() {
                 if x.is_finite() != y.is_finite() || (x.is_nan() != y.is_nan()) {
                     acc.bad += 1;
                 }
                 continue;
             }
+            let (xy, xx, yy) = (x * y, x * x, y * y);
             let d = (x - y).abs();
             acc.max_abs = acc.max_abs.max(d);
             acc.sum_abs += d;
-            acc.dot += x * y;
-            acc.na += x * x;
-            acc.nb += y * y;
+            acc.dot += xy;
+            acc.na += xx;
+            acc.nb += yy;
             acc.n += 1;
+            let c = &mut acc.channels[(i / inner.max(1)) % channels];
+            c[0] += xy;
+            c[1] += xx;
+            c[2] += yy;
+            c[3] += 1.0;
         }
         if acc.classifier {
             let classes = reference.shape()[1];
