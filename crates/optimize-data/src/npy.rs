@@ -511,8 +511,8 @@ fn parse_descr(descr: &str, origin: Origin<'_>) -> Result<DType> {
 
 // ---- Writing ---------------------------------------------------------------------------------
 
-/// NumPy's `descr` for a dtype, or `None` for `bf16`.
-fn descr(dtype: DType) -> Option<&'static str> {
+/// NumPy's `descr` for a dtype (`<f4`), or `None` for `bf16`, which NumPy lacks.
+pub fn descr(dtype: DType) -> Option<&'static str> {
     Some(match dtype {
         DType::F32 => "<f4",
         DType::F16 => "<f2",

@@ -84,6 +84,10 @@ pub fn find_layers(graph: &GraphProto, filter: &NodeFilter) -> (Vec<Layer>, Vec<
             skip(format!("excluded ({})", why.describe()));
             continue;
         }
+        if node.output.is_empty() {
+            skip("has no output".into());
+            continue;
+        }
         let Some(weight) = node.input.get(rule.input).filter(|w| !w.is_empty()) else {
             skip("has no weight input".into());
             continue;

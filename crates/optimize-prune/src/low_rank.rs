@@ -151,7 +151,9 @@ pub fn factorize(model: &Model, config: &LowRankConfig) -> Result<(Model, PruneR
     // Node index → the two nodes replacing it.
     let mut replacements: HashMap<usize, [NodeProto; 2]> = HashMap::new();
     let mut changes = Vec::new();
-    let mut factors_of: HashMap<String, Factors> = HashMap::new();
+    // By weight and orientation: a weight shared by a Gemm with transB and one without is
+    // factored once per orientation.
+    let mut factors_of: HashMap<(String, bool), Factors> = HashMap::new();
     let mut new_tensors = Vec::new();
     for l in found {
         let n = &graph.node[l.node];
@@ -176,7 +178,7 @@ pub fn factorize(model: &Model, config: &LowRankConfig) -> Result<(Model, PruneR
         } else {
             (l.dims[0], l.dims[1])
         };
-        let f = match factors_of.get(&l.weight) {
+        let f = match factors_of.get(&(l.weight.clone(), trans_b)) {
             Some(f) => f.clone(),
             None => {
                 let stored = weights::read(&graph.initializer[index[&l.weight]])?;
@@ -189,7 +191,7 @@ pub fn factorize(model: &Model, config: &LowRankConfig) -> Result<(Model, PruneR
                     skip(&l, "the weight holds non-finite values".into());
                     continue;
                 };
-                factors_of.insert(l.weight.clone(), f.clone());
+                factors_of.insert((l.weight.clone(), trans_b), f.clone());
                 f
             }
         };

@@ -923,6 +923,9 @@ impl Walk<'_, '_> {
                 self.produce(out_axis, out_channels, 1, Some(r), 2);
             }
             "Gemm" => {
+                if r != 2 {
+                    return self.block_inputs("has a weight that is not 2-D");
+                }
                 let (in_axis, out_axis) = (w.in_axis.of(self.node, r), w.out_axis.of(self.node, r));
                 if let Some(v) = x {
                     if attr_i(self.node, "transA", 0) != 0 {
