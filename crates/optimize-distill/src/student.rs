@@ -551,17 +551,19 @@ impl Student {
             .collect())
     }
 
-    /// Every variable (running statistics included) by name, sorted.
+    /// Every variable (running statistics included) by name, sorted: copies, so later
+    /// training steps leave them alone (a candle `Tensor` clone shares the variable's storage,
+    /// which the optimizer overwrites in place: the kept "best epoch" weights used to follow
+    /// training to its last epoch).
     pub fn tensors(&self) -> Result<BTreeMap<String, Tensor>> {
         let data = self
             .varmap
             .data()
             .lock()
             .map_err(|_| Error::Shape("weights lock poisoned".into()))?;
-        Ok(data
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
-            .collect())
+        data.iter()
+            .map(|(k, v)| Ok((k.clone(), v.as_tensor().copy()?)))
+            .collect()
     }
 
     /// Number of trainable parameters.
@@ -720,6 +722,37 @@ mod tests {
         assert_eq!(w(&a), w(&b));
         assert_ne!(w(&a), w(&c));
         assert_eq!(a.parameter_count().unwrap(), 5 * 4 + 4 + 4 * 3 + 3);
+    }
+
+    /// A snapshot of the weights stays as it was when a variable is set afterwards, as an
+    /// optimizer step does (it followed the variable: the best epoch's weights were the last's).
+    #[test]
+    fn a_snapshot_does_not_follow_training() {
+        let spec = vec![LayerSpec::linear(2)];
+        let s = Student::new(&spec, &[3], 1, &Device::Cpu).unwrap();
+        let before = s.tensors().unwrap()["linear0.weight"]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let snapshot = s.tensors().unwrap();
+        {
+            let data = s.varmap.data().lock().unwrap();
+            let var = &data["linear0.weight"];
+            var.set(&var.as_tensor().zeros_like().unwrap()).unwrap();
+        }
+        let kept = snapshot["linear0.weight"]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(kept, before);
+        let now = s.tensors().unwrap()["linear0.weight"]
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(now.iter().all(|v| *v == 0.0));
     }
 
     #[test]
