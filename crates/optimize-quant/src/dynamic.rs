@@ -8,21 +8,22 @@
 //!                   MatMulInteger(A_q, W_q, A_zp, W_zp) -> Y_i32          (W_q int8, W_zp = 0)
 //!                   Cast(Y_i32, FLOAT) * (A_scale * W_scale)  -> Y
 //! Gemm(A, B, C) ->  the same with W = alpha * (transB ? B^T : B), then + beta * C
-//! Conv(X, W, B) ->  Conv(X, DequantizeLinear(W_q, W_scale, W_zp), B)         (weight-only, default)
+//! Conv(X, W, B) ->  Conv(X, Cast(W_q, FLOAT) * W_scale[O,1,1,1], B)     (stored in int8, default)
 //!               or  ConvInteger(X_q, W_q, X_zp, W_zp) * (X_scale * W_scale[O,1,1]) + B[O,1,1]
 //!                   with `conv_integer`
 //! ```
 //!
-//! Conv is weight-only by default because ONNX Runtime's CPU `ConvInteger` runs 4-6x slower
-//! than a float Conv on the convolutional models in models/ (results/quantize-vs-onnxruntime.md).
-//! Weight-only is not free either: ONNX Runtime runs the `DequantizeLinear` on every call and
-//! cannot pre-pack the weight, so conv nets come out 1.4-1.8x slower than float32 (PaddleOCR,
-//! results/README.md). The report says so; static QDQ (`--calibrate`) or `--auto` is the form
-//! that is fast on convolutions.
+//! Conv weights are stored in int8 by default and expanded to float32 by a `Cast` and a `Mul` of
+//! constants, which runtimes fold once at load: a quarter of the bytes at float32's speed.
+//! ONNX Runtime's CPU `ConvInteger` runs 4-6x slower than a float Conv on the convolutional
+//! models in models/ (results/quantize-vs-onnxruntime.md), and a weight behind a
+//! `DequantizeLinear` is dequantized on every call (ONNX Runtime keeps it for QDQ fusion), which
+//! made conv nets 1.4-1.9x slower than float32. Static QDQ (`--calibrate`) or `--auto` is the
+//! form that computes convolutions in int8.
 //!
 //! Weights are symmetric int8, per tensor or (MatMul/Gemm, with `per_channel`) per column, with
-//! `W_scale` and `W_zp` then holding one entry per column. Weight-only Conv weights are per
-//! output channel too (opset 13+); `ConvInteger` weights stay per tensor, as ONNX Runtime's
+//! `W_scale` and `W_zp` then holding one entry per column. Stored Conv weights are per output
+//! channel (in any opset); `ConvInteger` weights stay per tensor, as ONNX Runtime's
 //! `ConvInteger` rejects a per-channel weight zero point at run time. Nodes inside
 //! subgraphs are quantized too. Declines (and says why in the report): a weight that is not a
 //! float32 initializer of the same graph, `Gemm` with `transA`, a non-constant `Gemm` bias with
@@ -47,23 +48,15 @@ pub const MIN_OPSET: i64 = 11;
 
 /// Quantizes `model` dynamically. The input is not modified.
 pub fn quantize_dynamic(model: &Model, config: &QuantConfig) -> Result<(Model, QuantReport)> {
-    // Per-channel Conv weights need opset 13; MatMul/Gemm do not, so a failed upgrade only
-    // costs the Conv weights their per-channel scales.
+    // Per-column MatMul weights (MatMulInteger) and stored Conv weights (Cast, Mul) need no
+    // opset past DynamicQuantizeLinear's, per channel or not.
     let mut model = model.clone();
     let form = "dynamic int8 (DynamicQuantizeLinear)";
-    let (upgrade, note) = match crate::upgrade_for(&mut model, config, MIN_OPSET, form) {
-        Ok(u) => (u, None),
-        Err(e) if config.per_channel => {
-            // Per-channel Conv weights need 13; the rest of the form only MIN_OPSET.
-            let per_tensor = QuantConfig {
-                per_channel: false,
-                ..config.clone()
-            };
-            let u = crate::upgrade_for(&mut model, &per_tensor, MIN_OPSET, form)?;
-            (u, Some(format!("{e}; Conv weights stay per tensor")))
-        }
-        Err(e) => return Err(e),
+    let per_tensor = QuantConfig {
+        per_channel: false,
+        ..config.clone()
     };
+    let upgrade = crate::upgrade_for(&mut model, &per_tensor, MIN_OPSET, form)?;
     let mut proto = model.proto;
     let have = opset(&proto, "").unwrap_or(0);
     if have < MIN_OPSET {
@@ -79,25 +72,19 @@ pub fn quantize_dynamic(model: &Model, config: &QuantConfig) -> Result<(Model, Q
     };
     report.constants_folded = constants_to_initializers(&mut proto);
     report.opset_upgrade = upgrade;
-    report.notes.extend(note);
     let mut pass = Pass {
         config,
-        opset: have,
         names: Names::of(&proto),
         report,
+        stored: HashMap::new(),
     };
     if let Some(g) = proto.graph.as_mut() {
         pass.graph(g)?;
         crate::gather::quantize_gathers(g, &mut pass.names, config, &mut pass.report);
     }
-    if let Some(&convs) = pass
-        .report
-        .quantized
-        .get("Conv")
-        .filter(|_| !config.conv_integer)
-    {
+    if let Some(&convs) = pass.report.int8_storage.get("Conv") {
         pass.report.notes.push(format!(
-            "{convs} Conv weights are int8 behind a DequantizeLinear (weight-only): smaller, but ONNX Runtime dequantizes them on every call and cannot pre-pack them, so conv nets usually run slower than float32; for speed use static quantization (calibration data) or the auto search"
+            "{convs} Conv nodes compute in float32 with their weights stored in int8, expanded once at load (a quarter of the bytes, float32's speed); static quantization (calibration data) or --auto computes them in int8"
         ));
     }
     Ok((Model::from_proto(proto), pass.report))
@@ -105,9 +92,10 @@ pub fn quantize_dynamic(model: &Model, config: &QuantConfig) -> Result<(Model, Q
 
 struct Pass<'a> {
     config: &'a QuantConfig,
-    opset: i64,
     names: Names,
     report: QuantReport,
+    /// Conv weights stored in int8 so far: weight name -> its expanded float32 name.
+    stored: HashMap<String, String>,
 }
 
 /// The dynamically quantized form of one activation: `DynamicQuantizeLinear` outputs.
@@ -122,6 +110,8 @@ struct DynAct {
 struct Rewrite {
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
+    /// The node stays float with its weight stored in int8 (expanded at load).
+    stored: bool,
 }
 
 impl Pass<'_> {
@@ -150,7 +140,15 @@ impl Pass<'_> {
                 };
                 match result {
                     Ok(rw) => {
-                        self.report.quantized(n.op_type());
+                        if rw.stored {
+                            *self
+                                .report
+                                .int8_storage
+                                .entry(n.op_type().to_string())
+                                .or_default() += 1;
+                        } else {
+                            self.report.quantized(n.op_type());
+                        }
                         rewrites.insert(i, rw);
                     }
                     Err(reason) => self.report.skip(n.op_type(), reason),
@@ -381,6 +379,72 @@ impl Pass<'_> {
         Ok(Rewrite {
             nodes,
             initializers,
+            stored: false,
+        })
+    }
+
+    /// Conv with its weight stored in int8, one scale per output channel, expanded to float32 by
+    /// a `Cast` and a `Mul` of constants (folded at load). A weight shared by several Convs is
+    /// stored once.
+    fn stored_conv(
+        &mut self,
+        n: &NodeProto,
+        wname: &str,
+        values: &[f32],
+        shape: &[usize],
+    ) -> std::result::Result<Rewrite, String> {
+        let mut conv = n.clone();
+        if let Some(expanded) = self.stored.get(wname) {
+            conv.input[1] = expanded.clone();
+            return Ok(Rewrite {
+                nodes: vec![conv],
+                initializers: Vec::new(),
+                stored: true,
+            });
+        }
+        let q_name = self.names.fresh(&format!("{wname}_int8"));
+        let s_name = self.names.fresh(&format!("{wname}_scale"));
+        let (qw, scale) = crate::weights::int8_stored(values, shape, 0, &q_name, &s_name)
+            .map_err(|e| e.to_string())?;
+        if qw.relative_error > self.config.max_weight_error {
+            return Err(format!(
+                "weight would lose over {:.0}% of its norm in int8",
+                self.config.max_weight_error * 100.0
+            ));
+        }
+        if qw.non_finite > 0 {
+            self.report
+                .non_finite_weights
+                .push((wname.to_string(), qw.non_finite));
+        }
+        self.report
+            .count_stored_weight(values.len(), qw.params.len());
+        let cast = self.names.fresh(&format!("{wname}_cast"));
+        let expanded = self.names.fresh(&format!("{wname}_expanded"));
+        let nodes = vec![
+            node(
+                "Cast",
+                &[&q_name],
+                &[&cast],
+                &self.names.fresh(&format!("{wname}_Cast")),
+            )
+            .with_attr(attr_int("to", DataType::Float as i64)),
+            node(
+                "Mul",
+                &[&cast, &s_name],
+                &[&expanded],
+                &self.names.fresh(&format!("{wname}_Mul")),
+            ),
+            {
+                conv.input[1] = expanded.clone();
+                conv
+            },
+        ];
+        self.stored.insert(wname.to_string(), expanded);
+        Ok(Rewrite {
+            nodes,
+            initializers: vec![qw.data, scale],
+            stored: true,
         })
     }
 
@@ -403,29 +467,7 @@ impl Pass<'_> {
             return Err(format!("weight of rank {}", shape.len()));
         }
         if !self.config.conv_integer {
-            // Weight-only: int8 weight, DequantizeLinear, float Conv. ONNX Runtime's CPU
-            // ConvInteger runs 4-6x slower than a float Conv (results/quantize-vs-onnxruntime.md);
-            // this keeps the size gain at a smaller cost (the DequantizeLinear runs every call).
-            let axis = (self.config.per_channel && self.opset >= crate::qdq::PER_CHANNEL_OPSET)
-                .then_some(0);
-            let qw = self.weight(wname, (wname.to_string(), axis), &values, &shape, weights)?;
-            let id = NodeFilter::node_id(n).to_string();
-            let dq = self.names.fresh(&format!("{wname}_dequantized"));
-            let mut dqn = node(
-                "DequantizeLinear",
-                &[qw.data.name(), qw.scale.name(), qw.zero_point.name()],
-                &[&dq],
-                &self.names.fresh(&format!("{id}_weight_DequantizeLinear")),
-            );
-            if let Some(a) = axis {
-                dqn = dqn.with_attr(attr_int("axis", a as i64));
-            }
-            let mut conv = n.clone();
-            conv.input[1] = dq;
-            return Ok(Rewrite {
-                nodes: vec![dqn, conv],
-                initializers: Vec::new(),
-            });
+            return self.stored_conv(n, wname, &values, &shape);
         }
         let channels = shape[0];
         // Shape that broadcasts a per-output-channel vector over [N, O, spatial...].
@@ -440,6 +482,12 @@ impl Pass<'_> {
                     .initializer(b)
                     .ok_or("bias is not a constant of this graph")?;
                 let (bv, _) = float_values(bt).map_err(|e| e.to_string())?;
+                if bv.len() != channels {
+                    return Err(format!(
+                        "bias '{b}' holds {} values for {channels} output channels",
+                        bv.len()
+                    ));
+                }
                 let name = self.names.fresh(&format!("{b}_reshaped"));
                 initializers.push(tensor_f32(&name, &bdims, &bv));
                 Some(name)
@@ -476,6 +524,7 @@ impl Pass<'_> {
         Ok(Rewrite {
             nodes,
             initializers,
+            stored: false,
         })
     }
 }
@@ -506,4 +555,60 @@ pub fn remove_unused_initializers(
     // IR < 4 lists initializers among the inputs; drop the entries of removed ones.
     g.input.retain(|v| !unused.contains(v.name()));
     bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use optimize_onnx::build::{model, value_info_f32};
+
+    /// Issue 15: dynamic Conv weights behind a DequantizeLinear were dequantized on every call.
+    /// They are stored in int8 with one scale per output channel and expanded by a Cast and a
+    /// Mul of constants (folded at load), in any opset; a weight two Convs share is stored once.
+    #[test]
+    fn conv_weights_are_stored_in_int8_and_expanded_by_constants() {
+        let w: Vec<f32> = (0..4 * 2 * 3 * 3)
+            .map(|i| (i % 7) as f32 * 0.1 - 0.3)
+            .collect();
+        let g = GraphProto {
+            name: Some("convs".into()),
+            node: vec![
+                node("Conv", &["x", "w"], &["a"], "c1")
+                    .with_attr(optimize_onnx::build::attr_ints("pads", &[1, 1, 1, 1])),
+                node("Conv", &["x", "w"], &["b"], "c2")
+                    .with_attr(optimize_onnx::build::attr_ints("pads", &[1, 1, 1, 1])),
+            ],
+            input: vec![value_info_f32("x", &[Some(1), Some(2), Some(5), Some(5)])],
+            output: vec![
+                value_info_f32("a", &[Some(1), Some(4), Some(5), Some(5)]),
+                value_info_f32("b", &[Some(1), Some(4), Some(5), Some(5)]),
+            ],
+            initializer: vec![tensor_f32("w", &[4, 2, 3, 3], &w)],
+            ..Default::default()
+        };
+        let m = Model::from_proto(model(g, 11));
+        let config = QuantConfig {
+            per_channel: true,
+            ..QuantConfig::default()
+        };
+        let (q, report) = quantize_dynamic(&m, &config).unwrap();
+        assert_eq!(report.int8_storage.get("Conv"), Some(&2), "{report:?}");
+        assert!(report.quantized.is_empty(), "{report:?}");
+        assert!(report.opset_upgrade.is_none(), "opset 11 is enough");
+        let g = q.proto.graph.as_ref().unwrap();
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type()).collect();
+        assert_eq!(ops, ["Cast", "Mul", "Conv", "Conv"]);
+        let scale = g
+            .initializer
+            .iter()
+            .find(|t| t.name() == "w_scale")
+            .unwrap();
+        assert_eq!(scale.dims, [4, 1, 1, 1]);
+        let int8 = g.initializer.iter().find(|t| t.name() == "w_int8").unwrap();
+        assert_eq!(int8.data_type, Some(DataType::Int8 as i32));
+        assert!(
+            g.initializer.iter().all(|t| t.name() != "w"),
+            "float weight left behind"
+        );
+    }
 }

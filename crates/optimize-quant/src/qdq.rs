@@ -51,8 +51,8 @@ pub struct GraphPlan {
     pub nodes: Vec<usize>,
     /// Activation tensors read or written by those nodes that get a Q/DQ pair in this graph.
     pub activations: BTreeSet<String>,
-    /// Relu nodes folded into the quantization of the node before them: producer output →
-    /// (Relu node index, Relu output). Quantizing to uint8 with zero point 0 clamps negatives
+    /// Relu nodes (and Clips with a constant minimum of 0: Relu6) folded into the quantization
+    /// of the node before them: producer output → (Relu node index, Relu output). Quantizing to uint8 with zero point 0 clamps negatives
     /// exactly as Relu does, so `Conv → Relu` becomes `Conv → Q → DQ`, which ONNX Runtime fuses
     /// into one integer kernel (with a Q/DQ between them it cannot).
     pub fused_relus: HashMap<String, (usize, String)>,
@@ -254,7 +254,7 @@ fn plan_graph<'a>(
             let relu = match view.consumers(y) {
                 [r] if !config.symmetric_activations && !view.is_output(y) => {
                     let rn = view.node(*r);
-                    (rn.op_type() == "Relu" && rn.domain().is_empty() && rn.output.len() == 1)
+                    (clamps_below_at_zero(rn, scopes) && rn.output.len() == 1)
                         .then(|| (*r, rn.output[0].clone()))
                 }
                 _ => None,
@@ -284,6 +284,34 @@ fn plan_graph<'a>(
                 .cloned(),
         );
         plan.graphs.insert(path.clone(), gp);
+    }
+}
+
+/// Whether `n` is a Relu, or a Clip whose minimum is a constant 0 (Relu6 and kin, as MobileNet
+/// exports write it): an op a uint8 quantization of its input folds away, since a range from 0
+/// up to the op's calibrated output clamps exactly as it does.
+fn clamps_below_at_zero(n: &NodeProto, scopes: &[GraphView<'_>]) -> bool {
+    if !n.domain().is_empty() {
+        return false;
+    }
+    match n.op_type() {
+        "Relu" => true,
+        "Clip" => {
+            // Opset 11+: min is input 1; before that, the `min` attribute.
+            let min = match n.input.get(1).filter(|m| !m.is_empty()) {
+                Some(m) => initializer_in(scopes, m)
+                    .and_then(optimize_onnx::build::read_f32)
+                    .filter(|v| v.len() == 1)
+                    .map(|v| v[0]),
+                None => n
+                    .attribute
+                    .iter()
+                    .find(|a| a.name() == "min")
+                    .and_then(|a| a.f),
+            };
+            min == Some(0.0)
+        }
+        _ => false,
     }
 }
 
@@ -448,11 +476,32 @@ impl Rewriter<'_> {
             .map(|(y, (_, out))| (out.as_str(), y.as_str()))
             .collect();
         let mut folded: HashSet<usize> = HashSet::new(); // Relu nodes whose Q/DQ replaces them
+                                                         // Tensors some node reads (here or in a subgraph). One that only a graph output reads
+                                                         // gets no Q/DQ pair: nothing would read its dequantized value, and the dangling
+                                                         // QuantizeLinear would stop ONNX Runtime from fusing the op that produces it.
+        let mut read_by_nodes: HashSet<String> = HashSet::new();
+        fn reads(g: &GraphProto, into: &mut HashSet<String>) {
+            for n in &g.node {
+                into.extend(n.input.iter().cloned());
+                for a in &n.attribute {
+                    for sub in a.g.iter().chain(&a.graphs) {
+                        reads(sub, into);
+                    }
+                }
+            }
+        }
+        reads(g, &mut read_by_nodes);
+        let mut output_only: HashSet<String> = HashSet::new();
         for t in &gp.activations {
             // A pass-through output takes the range of the tensor it passes through.
+            // At most one step per pass-through: a malformed graph may chain them in a cycle
+            // (a Reshape that reads its own output), which must not loop forever.
             let mut root = t;
-            while let Some(input) = gp.pass_through.get(root) {
-                root = input;
+            for _ in 0..gp.pass_through.len() {
+                match gp.pass_through.get(root) {
+                    Some(input) => root = input,
+                    None => break,
+                }
             }
             if self.plan.float_activations.contains_key(root) {
                 continue;
@@ -460,6 +509,10 @@ impl Rewriter<'_> {
             let Some(r) = self.ranges.get(root) else {
                 continue;
             };
+            if !read_by_nodes.contains(t.as_str()) && !relu_inputs.contains_key(t.as_str()) {
+                output_only.insert(t.clone());
+                continue;
+            }
             let p = params_for_range(r.min, r.max, act_type, config.symmetric_activations);
             let (s, zp) = (
                 names.fresh(&format!("{t}_scale")),
@@ -706,6 +759,11 @@ impl Rewriter<'_> {
                 .all(|t| act_params.contains_key(t));
             if ready {
                 self.report.quantized(n.op_type());
+            } else if n.output.first().is_some_and(|o| output_only.contains(o)) {
+                self.report.skip(
+                    n.op_type(),
+                    "its output is only a graph output, which stays float",
+                );
             } else {
                 self.report.skip(
                     n.op_type(),
@@ -805,28 +863,14 @@ impl Rewriter<'_> {
         let base = w.name();
         let q_name = self.names.fresh(&format!("{base}_int8"));
         let s_name = self.names.fresh(&format!("{base}_scale"));
-        // Cast to float and scaled at load: must be signed.
-        let qw = quantize_weight(
-            &values,
-            &shape,
-            Some(axis),
-            WeightType::Int8,
-            [&q_name, "", ""],
-        )?;
+        let (qw, scale) = crate::weights::int8_stored(&values, &shape, axis, &q_name, &s_name)?;
         if qw.non_finite > 0 {
             self.report
                 .non_finite_weights
                 .push((base.to_string(), qw.non_finite));
         }
-        // One scale per channel, shaped to broadcast against the weight: [1, .., C, .., 1].
-        let scale_dims: Vec<i64> = (0..shape.len())
-            .map(|d| if d == axis { shape[d] as i64 } else { 1 })
-            .collect();
-        let scales: Vec<f32> = qw.params.iter().map(|p| p.scale).collect();
-        let report = &mut self.report;
-        report.weights.tensors += 1;
-        report.weights.bytes_before += values.len() as u64 * 4;
-        report.weights.bytes_after += values.len() as u64 + scales.len() as u64 * 4;
+        self.report
+            .count_stored_weight(values.len(), qw.params.len());
         let cast = self.cast_to_float(&q_name, base, "_cast", head);
         let out = self.names.fresh(&format!("{base}_expanded"));
         head.push(node(
@@ -835,7 +879,7 @@ impl Rewriter<'_> {
             &[&out],
             &self.names.fresh(&format!("{base}_Mul")),
         ));
-        inits.extend([qw.data, tensor_f32(&s_name, &scale_dims, &scales)]);
+        inits.extend([qw.data, scale]);
         self.replaced.insert(base.to_string());
         Ok(out)
     }
@@ -1033,12 +1077,14 @@ mod tests {
             init(&q, "x_zero_point").raw_data.as_deref(),
             Some(&[64u8][..])
         );
-        // y: the range is widened to include 0: [0, 10] -> scale 10/255, zero point 0.
-        assert_eq!(read_f32(init(&q, "y_scale")).unwrap(), vec![10.0 / 255.0]);
-        assert_eq!(
-            init(&q, "y_zero_point").raw_data.as_deref(),
-            Some(&[0u8][..])
-        );
+        // y is only the graph output: it stays float, with no Q/DQ pair left dangling (a
+        // QuantizeLinear nothing reads stopped ONNX Runtime from fusing the op producing it).
+        let g = q.proto.graph.as_ref().unwrap();
+        assert!(g.initializer.iter().all(|t| t.name() != "y_scale"));
+        assert!(g
+            .node
+            .iter()
+            .all(|n| n.op_type() != "QuantizeLinear" || n.input[0] != "y"));
         // w: int8 symmetric, absmax 4 -> scale 4/127; 1, -2, 0.5, 4 -> 31.75, -63.5, 15.875, 127
         // -> 32, -64 (half to even), 16, 127.
         assert_eq!(read_f32(init(&q, "w_scale")).unwrap(), vec![4.0 / 127.0]);
@@ -1055,9 +1101,7 @@ mod tests {
                 "QuantizeLinear",
                 "DequantizeLinear",
                 "DequantizeLinear",
-                "MatMul",
-                "QuantizeLinear",
-                "DequantizeLinear"
+                "MatMul"
             ]
         );
     }

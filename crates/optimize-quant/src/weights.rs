@@ -219,6 +219,33 @@ pub fn transpose(values: &[f32], r: usize, c: usize) -> Vec<f32> {
     out
 }
 
+/// `values` (of `shape`) as symmetric int8 with one scale per slice along `axis`, stored to be
+/// expanded back to float32 by a `Cast` and a `Mul` of constants, which runtimes fold once at
+/// load: the quantized weight (its int8 data named `q_name`, its error and non-finite count)
+/// and the scales as a float tensor `s_name` shaped to broadcast against the weight
+/// (`[1, .., C, .., 1]`). Signed int8 whatever the weight type: the `Cast` reads it as is.
+pub(crate) fn int8_stored(
+    values: &[f32],
+    shape: &[usize],
+    axis: usize,
+    q_name: &str,
+    s_name: &str,
+) -> Result<(QuantizedWeight, TensorProto)> {
+    let qw = quantize_weight(
+        values,
+        shape,
+        Some(axis),
+        WeightType::Int8,
+        [q_name, "", ""],
+    )?;
+    let dims: Vec<i64> = (0..shape.len())
+        .map(|d| if d == axis { shape[d] as i64 } else { 1 })
+        .collect();
+    let scales: Vec<f32> = qw.params.iter().map(|p| p.scale).collect();
+    let scale = tensor_f32(s_name, &dims, &scales);
+    Ok((qw, scale))
+}
+
 /// The values of an int8 tensor stored as raw bytes (tests).
 #[cfg(test)]
 pub(crate) fn int8_values(t: &TensorProto) -> Vec<i8> {

@@ -66,5 +66,5 @@ pub use environment::{init, OrtLibrary};
 pub use error::{Error, Result};
 pub use info::{Dim, TensorInfo};
 pub use runtime::{Model, OnnxRuntime, Runtime, Tract};
-pub use session::{Device, OptimizationLevel, OrtSession, SessionOptions};
+pub use session::{ort_optimized_model, Device, OptimizationLevel, OrtSession, SessionOptions};
 pub use tract::TractSession;

@@ -210,6 +210,30 @@ impl OrtSession {
     }
 }
 
+/// The graph ONNX Runtime runs for the model in `bytes` once it has optimized it for `options`
+/// (fusions such as `QLinearConv` from QuantizeLinear/DequantizeLinear around a Conv, folded
+/// constants), as a serialized `ModelProto`: what a quantized model really runs, to count.
+pub fn ort_optimized_model(bytes: &[u8], options: &SessionOptions) -> Result<Vec<u8>> {
+    let load_error = |message: String| Error::Load {
+        model: "<bytes>".into(),
+        message,
+    };
+    let dir = tempfile::tempdir().map_err(|e| load_error(format!("a temporary folder: {e}")))?;
+    let path = dir.path().join("optimized.onnx");
+    let session = builder(options, "<bytes>")?
+        .with_optimized_model_path(&path)
+        .map_err(|e| load_error(e.to_string()))?
+        .commit_from_memory(bytes)
+        .map_err(|e| load_error(e.to_string()))?;
+    drop(session);
+    std::fs::read(&path).map_err(|e| {
+        load_error(format!(
+            "ONNX Runtime wrote no optimized model to {}: {e}",
+            path.display()
+        ))
+    })
+}
+
 /// A session builder with `options` applied; runtime initialisation errors pass through as
 /// they are, option errors become [`Error::Load`] for `model`.
 fn builder(options: &SessionOptions, model: &str) -> Result<SessionBuilder> {
