@@ -20,6 +20,10 @@
 //! - [`policy`]: when a rewritten model is accepted ([`VerifyPolicy`] → [`Verdict`]): accuracy
 //!   drop with labels, output cosine / max abs without; non-finite or all-zero outputs never
 //!   match.
+//! - [`task`]: the user's own measure of quality ([`task::TaskMetric`]): detections against
+//!   float32's as F1, or an external command that prints one number.
+//! - [`ort_graph`]: what ONNX Runtime really runs after optimizing a model (fused integer
+//!   kernels, Q/DQ left standing, float convolutions), counted.
 //! - [`machine`]: the CPU, OS and library versions a result came from; pinning to one core.
 //! - [`report`]: many results against a baseline as `report.json` and `report.md`, with charts
 //!   drawn by [`chart`] (SVG and PNG, text in a bundled font).
@@ -59,9 +63,11 @@ pub mod job;
 pub mod latency;
 pub mod machine;
 pub mod memory;
+pub mod ort_graph;
 pub mod outcome;
 pub mod policy;
 pub mod report;
+pub mod task;
 pub mod verify;
 
 pub use accuracy::{Accuracy, AccuracyAccumulator};
@@ -74,3 +80,4 @@ pub use memory::MemoryStats;
 pub use outcome::{FileSize, Outcome};
 pub use policy::{CosineOf, Verdict, VerifyPolicy};
 pub use report::Report;
+pub use task::{TaskChange, TaskMetric};

@@ -42,6 +42,37 @@ pub struct Outcome {
     pub latency: Vec<LatencyChange>,
     /// Why latency was not measured, when it was not.
     pub latency_skipped: Option<String>,
+    /// What the output stores, read off the model that was saved.
+    pub stored: Option<Stored>,
+}
+
+/// What a written model stores, counted on the model itself (not on what the pass meant to
+/// do): its precision in one word, stored tensors by element type, and its quantization nodes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stored {
+    /// `fp32`, `fp16`, `int8 (QDQ)`, `int8 (weight-only)`, `mixed`... as `optimize inspect` says.
+    pub precision: String,
+    /// Stored tensors by element type: type, tensors, bytes; largest first.
+    pub tensors: Vec<(String, usize, u64)>,
+    /// QuantizeLinear/DequantizeLinear and integer operator nodes.
+    pub quantization_nodes: usize,
+}
+
+impl Stored {
+    /// Counts `model` (main graph and subgraphs).
+    pub fn of(model: &optimize_onnx::Model) -> Stored {
+        let summary = optimize_onnx::Summary::of(model, None);
+        Stored {
+            precision: summary.precision.summary.clone(),
+            tensors: summary
+                .parameters
+                .by_dtype
+                .iter()
+                .map(|d| (d.dtype.clone(), d.tensors, d.bytes))
+                .collect(),
+            quantization_nodes: summary.precision.qdq_nodes + summary.precision.qoperator_nodes,
+        }
+    }
 }
 
 impl Outcome {
@@ -69,7 +100,14 @@ impl Outcome {
             rejected: settled.rejected.map(|p| p.display().to_string()),
             latency,
             latency_skipped,
+            stored: None,
         }
+    }
+
+    /// This outcome with what `model`, the model that was saved, stores.
+    pub fn with_stored(mut self, model: &optimize_onnx::Model) -> Outcome {
+        self.stored = Some(Stored::of(model));
+        self
     }
 
     /// True when the output passed verification (or was not verified) and was written.
@@ -102,5 +140,13 @@ mod tests {
         assert_eq!(json["written"], "out.onnx");
         let rejected = Outcome { written: None, ..o };
         assert!(!rejected.accepted());
+        let model = optimize_onnx::Model::load(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/digits-mlp.onnx"),
+        )
+        .unwrap();
+        let stored = rejected.with_stored(&model).stored.unwrap();
+        assert_eq!(stored.precision, "fp32");
+        assert_eq!(stored.tensors[0].0, "float32");
+        assert_eq!(stored.quantization_nodes, 0);
     }
 }

@@ -8,9 +8,12 @@
 //! 2. No output may be NaN or infinite where the original's is finite, and no output may be
 //!    all zeros on one side only or on both (an all-zero output says nothing about closeness):
 //!    these never count as a match, whatever the thresholds.
-//! 3. With labelled data and [`VerifyPolicy::max_accuracy_drop`]: top-1 accuracy in ONNX
+//! 3. With a task metric ([`crate::task::TaskMetric`]: detections as F1 against the original's,
+//!    or the user's metric command) and [`VerifyPolicy::max_accuracy_drop`]: the metric may fall
+//!    at most that much; it is then the only judge beyond rule 2.
+//! 4. Else, with labelled data and [`VerifyPolicy::max_accuracy_drop`]: top-1 accuracy in ONNX
 //!    Runtime may fall at most that much below the original's.
-//! 4. Otherwise (and also with labels when set): every output's cosine similarity with the
+//! 5. Otherwise (and also with labels when set): every output's cosine similarity with the
 //!    original's is at least [`VerifyPolicy::min_cosine`], and its largest absolute difference at
 //!    most [`VerifyPolicy::max_abs`]. The cosine is the per-channel-normalized one by default
 //!    ([`CosineOf::PerChannel`]; see [`crate::fidelity`]): raw cosine lets the channels with the
@@ -34,8 +37,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyPolicy {
-    /// With labels: the largest accepted drop of top-1 accuracy, as a fraction (0.01 = one
-    /// point).
+    /// The largest accepted drop of the task metric: top-1 accuracy with labels, as a fraction
+    /// (0.01 = one point); detection F1 against float32 (from 1); or a metric command's number,
+    /// in its own units. See [`crate::task`].
     #[serde(default)]
     pub max_accuracy_drop: Option<f64>,
     /// The smallest accepted cosine similarity of any output with the original's. Applies
@@ -161,25 +165,52 @@ impl VerifyPolicy {
                 ));
             }
         }
-        let by_accuracy = match (&v.accuracy, self.max_accuracy_drop) {
-            (Some(a), Some(max)) => {
-                let drop = a.before.top1 - a.after.top1;
-                // Accuracy is a count over samples; a bound at exactly one sample's worth must
-                // not fail on float rounding.
-                if drop > max + 1e-9 {
-                    failures.push(format!(
+        // The user's task metric, when given, is the judge: it says what the model is for.
+        let by_task = match &v.task {
+            Some(t) if t.after.is_nan() => {
+                failures.push(format!(
+                    "{}: neither model detected anything on {}: nothing to judge detections by; \
+                     give data with objects in it",
+                    t.judge, v.source
+                ));
+                true
+            }
+            Some(t) => {
+                if let Some(max) = self.max_accuracy_drop {
+                    if t.drop() > max + 1e-9 {
+                        failures.push(format!(
+                            "{}: {} -> {}, a drop of {:.4}, more than the {max} allowed",
+                            t.judge,
+                            t.before,
+                            t.after,
+                            t.drop()
+                        ));
+                    }
+                }
+                true
+            }
+            None => false,
+        };
+        let by_accuracy = !by_task
+            && match (&v.accuracy, self.max_accuracy_drop) {
+                (Some(a), Some(max)) => {
+                    let drop = a.before.top1 - a.after.top1;
+                    // Accuracy is a count over samples; a bound at exactly one sample's worth must
+                    // not fail on float rounding.
+                    if drop > max + 1e-9 {
+                        failures.push(format!(
                         "top-1 accuracy fell {:.2} points ({:.2}% -> {:.2}%), more than the {:.2} allowed",
                         drop * 100.0,
                         a.before.top1 * 100.0,
                         a.after.top1 * 100.0,
                         max * 100.0
                     ));
+                    }
+                    true
                 }
-                true
-            }
-            _ => false,
-        };
-        if !by_accuracy {
+                _ => false,
+            };
+        if !by_accuracy && !by_task {
             for o in outputs {
                 if let (Some(min), Some(c)) = (self.min_cosine, self.cosine.of(o)) {
                     if c < min {
@@ -200,7 +231,12 @@ impl VerifyPolicy {
                 }
             }
         }
-        let judge = if by_accuracy {
+        let judge = if let Some(t) = v.task.as_ref() {
+            match t.samples {
+                Some(n) => format!("{} on {n} samples", t.judge),
+                None => format!("{}, on its own data", t.judge),
+            }
+        } else if by_accuracy {
             format!(
                 "top-1 accuracy on {} labelled samples",
                 v.accuracy.as_ref().map_or(0, |a| a.after.samples)
@@ -244,6 +280,9 @@ pub struct VerifyOptions {
     /// Keep a rejected output beside the output path as `<stem>.rejected.onnx` (default false:
     /// a rejected model is never left where the accepted one would be).
     pub keep_rejected: bool,
+    /// The user's task metric, judging in place of the output cosine (and, for `--auto`, the
+    /// search's trials); see [`crate::task`].
+    pub task: Option<crate::task::TaskMetric>,
 }
 
 impl Default for VerifyOptions {
@@ -255,6 +294,7 @@ impl Default for VerifyOptions {
             random_samples: 8,
             seed: 0,
             keep_rejected: false,
+            task: None,
         }
     }
 }
@@ -348,7 +388,52 @@ mod tests {
                 before: acc(b),
                 after: acc(a),
             }),
+            task: None,
         }
+    }
+
+    /// Issue 14: with a task metric it alone judges: a detector whose raw outputs stay close
+    /// but whose detections fall to F1 0.77 is rejected, and a metric command's drop is
+    /// bounded in its own units and direction.
+    #[test]
+    fn a_task_metric_is_the_judge() {
+        use crate::task::TaskChange;
+        let change = |before, after, higher_is_better, samples| TaskChange {
+            judge: "judge".into(),
+            before,
+            after,
+            higher_is_better,
+            samples,
+            detections: None,
+        };
+        let mut v = verification(output(Some(0.9999), 1e-3, 0), Some((0.9, 0.9)));
+        v.task = Some(change(1.0, 0.77, true, Some(8)));
+        let verdict = COSINE.judge(&v);
+        assert!(!verdict.passed);
+        assert!(verdict.failures[0].contains("1 -> 0.77"), "{verdict:?}");
+        assert_eq!(verdict.judge, "judge on 8 samples");
+        // Close outputs do not matter when the task metric holds.
+        let mut v = verification(output(Some(0.5), 1e-3, 0), None);
+        v.task = Some(change(12.0, 12.004, false, None));
+        let verdict = COSINE.judge(&v);
+        assert!(verdict.passed, "{verdict:?}");
+        assert!(verdict.judge.ends_with(", on its own data"));
+        v.task = Some(change(12.0, 12.5, false, None));
+        assert!(
+            !COSINE.judge(&v).passed,
+            "lower is better: 12 -> 12.5 is a drop"
+        );
+        // No detection in either model: nothing to judge by, said so.
+        v.task = Some(change(1.0, f64::NAN, true, Some(8)));
+        let verdict = COSINE.judge(&v);
+        assert!(
+            verdict.failures[0].contains("nothing to judge"),
+            "{verdict:?}"
+        );
+        // NaN outputs fail whatever the task metric says.
+        let mut v = verification(output(Some(1.0), 1e-3, 5), None);
+        v.task = Some(change(1.0, 1.0, true, Some(8)));
+        assert!(!COSINE.judge(&v).passed);
     }
 
     const COSINE: VerifyPolicy = VerifyPolicy {

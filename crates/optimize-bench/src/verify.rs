@@ -9,6 +9,7 @@
 //! the output is measured in ONNX Runtime on every sample.
 
 use crate::accuracy::classifier_output;
+use crate::task::{DetectionAccumulator, TaskChange, TaskMetric};
 use crate::{Accuracy, AccuracyAccumulator, Error, FidelityAccumulator, OutputFidelity, Result};
 use optimize_data::{random_tensor, CalibrationSet, DType, InputSpec, RandomRange, Tensor};
 use optimize_onnx::inspect::Dim;
@@ -36,6 +37,8 @@ pub struct Verification {
     pub not_compared: Option<String>,
     /// Top-1 accuracy before and after, in ONNX Runtime, when the data holds labels.
     pub accuracy: Option<AccuracyChange>,
+    /// The user's task metric before and after, when one was given.
+    pub task: Option<TaskChange>,
 }
 
 /// How the output fared on one runtime.
@@ -147,6 +150,77 @@ pub fn seeded_samples(
     })
 }
 
+/// `count` seeded samples shaped like `data`'s first sample, each float input uniform between
+/// the smallest and largest value that input takes anywhere in `data` (so every element can sit
+/// at the extremes that real samples only reach here and there); other inputs are taken from
+/// `data` in turn. Deterministic in `seed`; `None` when `data` is empty.
+pub fn spread_like(data: &VerifyData, count: usize, seed: u64) -> Result<Option<VerifyData>> {
+    let Some(first) = data.samples.first() else {
+        return Ok(None);
+    };
+    let mut ranges = Vec::with_capacity(first.len());
+    for (i, (name, t)) in first.iter().enumerate() {
+        if !t.dtype().is_float() {
+            ranges.push(None);
+            continue;
+        }
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for s in &data.samples {
+            for v in s[i].1.to_f64_lossy() {
+                if v.is_finite() {
+                    lo = lo.min(v);
+                    hi = hi.max(v);
+                }
+            }
+        }
+        if lo > hi {
+            return Err(Error::Verify(format!(
+                "input '{name}' holds no finite value"
+            )));
+        }
+        ranges.push(Some((lo, hi)));
+    }
+    let mut samples = Vec::with_capacity(count);
+    for k in 0..count {
+        let mut sample = Vec::with_capacity(first.len());
+        for (i, (name, t)) in first.iter().enumerate() {
+            let tensor = match ranges[i] {
+                Some((lo, hi)) => random_tensor(
+                    t.dtype(),
+                    t.shape(),
+                    seed + (k * 1000 + i) as u64,
+                    RandomRange::Float {
+                        low: lo,
+                        high: if hi > lo {
+                            hi
+                        } else {
+                            lo + f64::EPSILON.max(lo.abs() * 1e-6)
+                        },
+                    },
+                )
+                .map_err(|e| Error::Verify(format!("input '{name}': {e}")))?,
+                None => data.samples[k % data.samples.len()][i].1.clone(),
+            };
+            sample.push((name.clone(), tensor));
+        }
+        samples.push(sample);
+    }
+    let words: Vec<String> = first
+        .iter()
+        .zip(&ranges)
+        .filter_map(|((n, _), r)| r.map(|(lo, hi)| format!("{n} in [{lo:.4}, {hi:.4}]")))
+        .collect();
+    Ok(Some(VerifyData {
+        samples,
+        labels: None,
+        source: format!(
+            "{count} seeded inputs spread like {} (seed {seed}; {})",
+            data.source,
+            words.join(", ")
+        ),
+    }))
+}
+
 /// Up to `max` samples of the data at `path` (arrays named after the inputs, first axis =
 /// samples), with its labels when it has a `label` array.
 pub fn data_samples(path: &Path, specs: &[InputSpec], max: usize) -> Result<VerifyData> {
@@ -165,11 +239,17 @@ pub fn data_samples(path: &Path, specs: &[InputSpec], max: usize) -> Result<Veri
 }
 
 /// Runs `reference` and `candidate` on `data` and compares, in ONNX Runtime and in tract; with
-/// labels, scores both. Fails only when ONNX Runtime cannot load or run the candidate; whether
-/// the numbers are good enough is a [`crate::policy::VerifyPolicy`]'s call. When the original
-/// does not run on the data, nothing is compared and the reason says so. Errors call the
-/// candidate "the rewritten model": it may be a staged file whose name means nothing to a user.
-pub fn verify(reference: &Path, candidate: &Path, data: &VerifyData) -> Result<Verification> {
+/// labels, scores both; with a `task` metric, measures it on both. Fails only when ONNX Runtime
+/// cannot load or run the candidate, or the task metric cannot be measured; whether the numbers
+/// are good enough is a [`crate::policy::VerifyPolicy`]'s call. When the original does not run
+/// on the data, nothing is compared and the reason says so. Errors call the candidate "the
+/// rewritten model": it may be a staged file whose name means nothing to a user.
+pub fn verify(
+    reference: &Path,
+    candidate: &Path,
+    data: &VerifyData,
+    task: Option<&TaskMetric>,
+) -> Result<Verification> {
     let opts = SessionOptions::default();
     let fail = |what: String, e: &dyn std::fmt::Display| Error::Verify(format!("{what}: {e}"));
     let original = OrtSession::from_file(reference, &opts).map_err(|e| {
@@ -203,6 +283,7 @@ pub fn verify(reference: &Path, candidate: &Path, data: &VerifyData) -> Result<V
                         data.source
                     )),
                     accuracy: None,
+                    task: None,
                 })
             }
         }
@@ -226,6 +307,31 @@ pub fn verify(reference: &Path, candidate: &Path, data: &VerifyData) -> Result<V
             after: score(&got_all, labels, &data.source)?,
         }),
         None => None,
+    };
+    let task = match task {
+        None => None,
+        Some(metric @ TaskMetric::Detection(layout)) => {
+            let mut acc = DetectionAccumulator::new(layout.clone());
+            for (exp, got) in expected.iter().zip(&got_all) {
+                acc.add(exp, got)?;
+            }
+            Some(TaskChange {
+                judge: metric.describe(),
+                before: 1.0,
+                after: acc.counts().f1().unwrap_or(f64::NAN),
+                higher_is_better: true,
+                samples: Some(acc.samples()),
+                detections: Some(acc.counts()),
+            })
+        }
+        Some(metric @ TaskMetric::Command(c)) => Some(TaskChange {
+            judge: metric.describe(),
+            before: c.measure(reference)?,
+            after: c.measure(candidate)?,
+            higher_is_better: c.higher_is_better,
+            samples: None,
+            detections: None,
+        }),
     };
     let mut runtimes = vec![RuntimeCheck {
         runtime: "onnxruntime-cpu".into(),
@@ -283,6 +389,7 @@ pub fn verify(reference: &Path, candidate: &Path, data: &VerifyData) -> Result<V
         runtimes,
         not_compared: None,
         accuracy,
+        task,
     })
 }
 

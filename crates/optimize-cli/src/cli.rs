@@ -240,6 +240,50 @@ impl NodeArgs {
     }
 }
 
+/// The user's measure of quality, judging the output in place of the output cosine
+/// (`optimize quantize`, `optimize prune`).
+#[derive(Debug, Args)]
+pub struct TaskArgs {
+    /// Judge the output by your own evaluation script: a command run on the original and on
+    /// the output (the model's path replaces {model}, or is appended), whose last line of output
+    /// ends with one number, e.g. --metric-command "python eval.py --split val {model}". The
+    /// output is accepted when the number drops by at most --max-drop (in its own units); with
+    /// --auto every trial is judged by it.
+    #[arg(long, value_name = "CMD", conflicts_with = "output_layout")]
+    pub metric_command: Option<String>,
+    /// Whether larger numbers from --metric-command are better (false for error rates).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+          requires = "metric_command")]
+    pub higher_is_better: bool,
+    /// Judge a detector by its detections: where its output keeps boxes and class scores, e.g.
+    /// boxes:0..4,scores:4.. for a YOLOv8 [1, 84, N] head (also axis:K, format:xyxy,
+    /// threshold:0.25, iou:0.5, output:NAME). Detections above the threshold are matched to the
+    /// original's by IoU and scored as F1; --max-drop bounds its fall from 1.
+    #[arg(long, value_name = "LAYOUT")]
+    pub output_layout: Option<String>,
+}
+
+impl TaskArgs {
+    /// The flags as the library's task metric.
+    pub fn task(&self) -> Result<Option<optimize_bench::TaskMetric>, crate::exit::UsageError> {
+        use crate::exit::UsageError;
+        use optimize_bench::task::{MetricCommand, TaskMetric};
+        if let Some(line) = &self.metric_command {
+            let c = MetricCommand::parse(line, self.higher_is_better)
+                .map_err(|e| UsageError(format!("--metric-command: {e}")))?;
+            return Ok(Some(TaskMetric::Command(c)));
+        }
+        match &self.output_layout {
+            Some(l) => {
+                Ok(Some(TaskMetric::Detection(l.parse().map_err(|e| {
+                    UsageError(format!("--output-layout {l:?}: {e}"))
+                })?)))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
 /// `optimize prune`.
 #[derive(Debug, Args)]
 pub struct PruneArgs {
@@ -285,6 +329,8 @@ pub struct PruneArgs {
     pub energy: Option<f64>,
     #[command(flatten)]
     pub nodes: NodeArgs,
+    #[command(flatten)]
+    pub task: TaskArgs,
     /// Evaluation data (.npz/.npy/.safetensors or a folder; arrays named after the inputs, first
     /// axis = samples) to verify on; with a `label` array, accuracy before and after is reported.
     #[arg(long, value_name = "DATA")]
@@ -397,7 +443,8 @@ pub struct QuantizeArgs {
     #[arg(long)]
     pub per_channel: bool,
     /// Dynamic int8: run Conv as ConvInteger (activations quantized at run time) instead of
-    /// int8 weights before a float Conv. ONNX Runtime's CPU ConvInteger is several times slower.
+    /// a float Conv whose int8-stored weights are expanded at load. ONNX Runtime's CPU ConvInteger is
+    /// several times slower.
     #[arg(long)]
     pub conv_integer: bool,
     /// Static int8: correct Conv/Gemm biases for the mean error their int8 weights add
@@ -406,6 +453,8 @@ pub struct QuantizeArgs {
     pub bias_correction: bool,
     #[command(flatten)]
     pub nodes: NodeArgs,
+    #[command(flatten)]
+    pub task: TaskArgs,
     /// Calibration samples held back for verification [default: 10% of the data, at most 64].
     #[arg(long)]
     pub holdout: Option<usize>,
@@ -481,8 +530,9 @@ pub struct QuantizeArgs {
               clap::builder::PossibleValuesParser::new(["ort", "tract"]),
               |s| s.parse::<optimize_quant::auto::AutoTarget>()))]
     pub target: optimize_quant::auto::AutoTarget,
-    /// --auto: time budget of the search, e.g. 90s, 10m; the best model found is written when
-    /// it runs out (or on Ctrl-C).
+    /// --auto: time budget of the whole command, e.g. 90s, 10m (the search keeps back time for
+    /// the final timing, verification and saving); the best model found is written when it runs
+    /// out (or on Ctrl-C).
     #[arg(long, default_value = "10m", requires = "auto", value_parser = duration)]
     pub budget: std::time::Duration,
     /// --auto: skip the latency stage (op groups left in float because they run faster that

@@ -287,16 +287,25 @@ fn run_mode(name: &str, mode: Mode, tol: Tolerance) {
         "{name} {mode:?}: output is not smaller ({ratio:.2}x)"
     );
     check_model(&out);
-    // Dynamic Conv weights are weight-only, which ONNX Runtime dequantizes every call: the
-    // report must say that this costs speed.
+    // Dynamic Conv weights are stored in int8 and expanded at load (issue 15: behind a
+    // DequantizeLinear, ONNX Runtime dequantized them on every call, 1.4-1.9x slower): every
+    // Conv is counted as such, and the report says they compute in float32.
     let q = &report["quantization"];
-    let convs = q["quantized"]["Conv"].as_u64().unwrap_or(0);
-    let warned = q["notes"].as_array().is_some_and(|n| {
+    let stored = q["int8_storage"]["Conv"].as_u64().unwrap_or(0);
+    let said = q["notes"].as_array().is_some_and(|n| {
         n.iter()
-            .any(|n| n.as_str().unwrap_or("").contains("slower than float32"))
+            .any(|n| n.as_str().unwrap_or("").contains("compute in float32"))
     });
     if matches!(mode, Mode::Dynamic | Mode::DynamicPerChannel) {
-        assert_eq!(warned, convs > 0, "{name} {mode:?}: {q}");
+        let convs = optimize_onnx::Summary::of(&optimize_onnx::Model::load(&model).unwrap(), None)
+            .op_types
+            .iter()
+            .find(|o| o.op_type == "Conv")
+            .map_or(0, |o| o.count as u64);
+        assert_eq!(q["quantized"]["Conv"], Value::Null, "{name} {mode:?}: {q}");
+        assert_eq!(said, stored > 0, "{name} {mode:?}: {q}");
+        // Convs in branches not taken or with unfit weights may be skipped, never quantized.
+        assert!(stored <= convs, "{name} {mode:?}: {stored} of {convs}");
     }
     let fidelity = compare(&model, &out, &samples);
     let shown: Vec<String> = fidelity

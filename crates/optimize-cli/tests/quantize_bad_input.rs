@@ -2,7 +2,7 @@
 //! right exit code, no panic and no output file; NaN/Inf and constant tensors are handled, never
 //! turned into NaN or zero scales.
 
-use crate::util::{expect_failure, model, optimize};
+use crate::util::{expect_failure, json_ok, model, optimize};
 use optimize_data::{read_npz, write_npz, Tensor};
 use optimize_onnx::build::{read_f32, WithAttr};
 use optimize_onnx::proto::ModelProto;
@@ -137,7 +137,7 @@ fn nan_inf_and_constant_calibration_data() {
     let bad = Tensor::from_f32(vec![n, 64], v).unwrap();
     let data = write(dir.path(), "nan.npz", &[("input", &bad)]);
     let mlp = model("digits-mlp.onnx");
-    let r = optimize(
+    let report = json_ok(
         dir.path(),
         &[
             "quantize",
@@ -150,8 +150,6 @@ fn nan_inf_and_constant_calibration_data() {
             "--json",
         ],
     );
-    assert_eq!(r.code, 0, "{r:?}");
-    let report: Value = serde_json::from_str(&r.stdout).unwrap();
     // The three bad inputs are counted where they enter (and NaN spreads to later activations,
     // which are counted too); none of them reaches a range.
     let non_finite = report["quantization"]["non_finite_activations"]
@@ -214,7 +212,7 @@ fn nan_and_inf_weights_are_reported_and_never_make_nan_scales() {
     std::fs::write(dir.path().join("nan.onnx"), m.encode_to_vec()).unwrap();
     // The original computes NaN from its own NaN weights, so there is no finite reference to
     // verify against (verification would reject any output); this test is about the weights.
-    let r = optimize(
+    let report = json_ok(
         dir.path(),
         &[
             "quantize",
@@ -226,8 +224,6 @@ fn nan_and_inf_weights_are_reported_and_never_make_nan_scales() {
             "--no-verify",
         ],
     );
-    assert_eq!(r.code, 0, "{r:?}");
-    let report: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(
         report["quantization"]["non_finite_weights"][0][1], 2,
         "{report}"
@@ -246,12 +242,18 @@ fn old_opsets_are_upgraded_by_every_mode() {
     m.opset_import[0].version = Some(9);
     std::fs::write(dir.path().join("old.onnx"), m.encode_to_vec()).unwrap();
     let data = model("data/digits-test.npz");
-    for (mode, to) in [
+    let data = data.to_str().unwrap();
+    for (k, (mode, to)) in [
         (vec!["--int8"], 11),
-        (vec!["--int8", "--calibrate", data.to_str().unwrap()], 10),
-        (vec!["--int8", "--per-channel"], 13),
-    ] {
-        let out = format!("q{to}.onnx");
+        (vec!["--int8", "--calibrate", data], 10),
+        // Dynamic per-channel weights need no more than dynamic int8 does.
+        (vec!["--int8", "--per-channel"], 11),
+        (vec!["--int8", "--per-channel", "--calibrate", data], 13),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = format!("q{k}.onnx");
         let mut args = vec!["quantize", "old.onnx", "-o", &out, "--json", "--no-bench"];
         args.extend(&mode);
         let r = optimize(dir.path(), &args);
@@ -300,7 +302,7 @@ fn opset_12_is_upgraded_for_per_channel() {
     m.opset_import[0].version = Some(12);
     std::fs::write(dir.path().join("old.onnx"), m.encode_to_vec()).unwrap();
     let data = model("data/digits-test-cnn.npz");
-    let r = optimize(
+    let report = json_ok(
         dir.path(),
         &[
             "quantize",
@@ -314,8 +316,6 @@ fn opset_12_is_upgraded_for_per_channel() {
             "--json",
         ],
     );
-    assert_eq!(r.code, 0, "{r:?}");
-    let report: Value = serde_json::from_str(&r.stdout).unwrap();
     let up = &report["quantization"]["opset_upgrade"];
     assert_eq!(
         (up["from"].as_i64(), up["to"].as_i64()),
@@ -595,7 +595,7 @@ fn weights_from_constant_subgraphs_are_quantized() {
     };
     let m = Model::from_proto(optimize_onnx::build::model(g, 17));
     optimize_onnx::save(&m, dir.path().join("m.onnx"), &Default::default()).unwrap();
-    let r = optimize(
+    let report = json_ok(
         dir.path(),
         &[
             "quantize",
@@ -607,10 +607,191 @@ fn weights_from_constant_subgraphs_are_quantized() {
             "--no-bench",
         ],
     );
-    assert_eq!(r.code, 0, "{r:?}");
-    let report: Value = serde_json::from_str(&r.stdout).unwrap();
     let q = &report["quantization"];
     assert_eq!(q["quantized"]["MatMul"], 1, "{q}");
     assert_eq!(q["constants_folded"], 2, "{q}");
     crate::util::check_model(&dir.path().join("q.onnx"));
+}
+
+/// Issue 14: fp16's overflow check ran on a few samples or on seeded inputs in [-1, 1), so a
+/// model whose real inputs are larger came out giving NaN. The check also runs on seeded
+/// inputs spread over the data's whole range, and says what it ran on. Here each calibration
+/// sample lights one of 64 inputs at 100 (a sum of 100 x 500 = 50 000 fits float16); inputs
+/// spread like them light all 64 at once and pass 65 504: that MatMul stays float32 (a second
+/// one, a mean, converts).
+#[test]
+fn fp16_overflow_is_checked_on_inputs_spread_like_the_data() {
+    use optimize_onnx::build::{node, tensor_f32, value_info_f32};
+    use optimize_onnx::proto::GraphProto;
+    let dir = tempfile::tempdir().unwrap();
+    let g = GraphProto {
+        name: Some("sum".into()),
+        node: vec![
+            node("MatMul", &["x", "w"], &["s"], "sum"),
+            node("Relu", &["s"], &["y"], "relu"),
+            node("MatMul", &["x", "v"], &["z"], "mean"),
+        ],
+        input: vec![value_info_f32("x", &[None, Some(64)])],
+        output: vec![
+            value_info_f32("y", &[None, Some(1)]),
+            value_info_f32("z", &[None, Some(1)]),
+        ],
+        initializer: vec![
+            tensor_f32("w", &[64, 1], &[500.0; 64]),
+            tensor_f32("v", &[64, 1], &[1.0 / 64.0; 64]),
+        ],
+        ..Default::default()
+    };
+    let m = Model::from_proto(optimize_onnx::build::model(g, 17));
+    optimize_onnx::save(&m, dir.path().join("m.onnx"), &Default::default()).unwrap();
+    let mut x = vec![0.0f32; 32 * 64];
+    for s in 0..32 {
+        x[s * 64 + (s * 7) % 64] = 100.0;
+    }
+    let x = Tensor::from_f32(vec![32, 64], x).unwrap();
+    write(dir.path(), "cal.npz", &[("x", &x)]);
+    let run = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "quantize",
+            "--fp16",
+            "m.onnx",
+            "-o",
+            "h.onnx",
+            "--json",
+            "--no-bench",
+        ];
+        args.extend_from_slice(extra);
+        let r = optimize(dir.path(), &args);
+        assert_eq!(r.code, 0, "{r:?}");
+        serde_json::from_str(&r.stdout).unwrap()
+    };
+    let report = run(&["--calibrate", "cal.npz"]);
+    let data = report["fp16_overflow_data"].as_str().unwrap();
+    assert!(
+        data.contains("32 samples of cal.npz and 8 seeded inputs spread like"),
+        "{data}"
+    );
+    assert!(data.contains("x in [0.0000, 100.0000]"), "{data}");
+    let overflowing = report["fp16_overflow"]["overflowing"].as_array().unwrap();
+    assert!(
+        overflowing.iter().any(|o| o[0] == "s"),
+        "the MatMul's output passes 65504 on spread inputs: {report}"
+    );
+    let report = run(&[]);
+    let data = report["fp16_overflow_data"].as_str().unwrap();
+    assert!(
+        data.contains("seeded random inputs") && data.contains("no data given"),
+        "{data}"
+    );
+}
+
+/// Issue 15: what ONNX Runtime runs of a static int8 output is read off its optimized graph and
+/// reported. A Conv -> BatchNormalization -> Relu (or Relu6) -> Conv -> residual Add -> Conv block
+/// comes out as integer kernels: the BatchNormalization folds into its Conv (a Q/DQ pair between
+/// them kept it in float), the Relu or Relu6 into the quantization, the Convs run as QLinearConv and the residual
+/// Add as QLinearAdd. The last Conv's output is the graph's, kept float: that Conv alone runs in
+/// float on dequantized int8 weights.
+#[test]
+fn ort_runs_a_residual_conv_block_as_integer_kernels() {
+    use optimize_onnx::build::{attr_ints, node, tensor_f32, value_info_f32};
+    use optimize_onnx::proto::GraphProto;
+    let dir = tempfile::tempdir().unwrap();
+    let w = |seed: usize, n: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i + seed) * 37) % 17) as f32 / 17.0 - 0.5)
+            .collect()
+    };
+    let pads = || attr_ints("pads", &[1, 1, 1, 1]);
+    // Relu, and Relu6 as MobileNet exports write it (Clip with constant bounds 0 and 6).
+    for relu6 in [false, true] {
+        let activation = if relu6 {
+            node("Clip", &["n1", "zero", "six"], &["r1"], "relu1")
+        } else {
+            node("Relu", &["n1"], &["r1"], "relu1")
+        };
+        let g = GraphProto {
+            name: Some("residual".into()),
+            node: vec![
+                node("Conv", &["x", "w1"], &["c1"], "conv1").with_attr(pads()),
+                node(
+                    "BatchNormalization",
+                    &["c1", "g", "b", "m", "v"],
+                    &["n1"],
+                    "bn1",
+                ),
+                activation,
+                node("Conv", &["r1", "w2", "b2"], &["c2"], "conv2").with_attr(pads()),
+                node("Add", &["r1", "c2"], &["a"], "residual"),
+                node("Conv", &["a", "w3"], &["y"], "conv3").with_attr(pads()),
+            ],
+            input: vec![value_info_f32("x", &[None, Some(4), Some(8), Some(8)])],
+            output: vec![value_info_f32("y", &[None, Some(4), Some(8), Some(8)])],
+            initializer: vec![
+                tensor_f32("w1", &[4, 4, 3, 3], &w(1, 144)),
+                tensor_f32("w2", &[4, 4, 3, 3], &w(2, 144)),
+                tensor_f32("b2", &[4], &[0.1, -0.1, 0.2, 0.0]),
+                tensor_f32("w3", &[4, 4, 3, 3], &w(4, 144)),
+                tensor_f32("g", &[4], &[1.0, 0.5, 2.0, 1.5]),
+                tensor_f32("b", &[4], &[0.1, 0.2, -0.1, 0.0]),
+                tensor_f32("m", &[4], &[0.0, 0.1, -0.2, 0.3]),
+                tensor_f32("v", &[4], &[1.0, 2.0, 0.5, 1.0]),
+                tensor_f32("zero", &[], &[0.0]),
+                tensor_f32("six", &[], &[6.0]),
+            ],
+            ..Default::default()
+        };
+        let m = Model::from_proto(optimize_onnx::build::model(g, 13));
+        optimize_onnx::save(&m, dir.path().join("m.onnx"), &Default::default()).unwrap();
+        let x: Vec<f32> = w(3, 64 * 4 * 64);
+        let x = Tensor::from_f32(vec![64, 4, 8, 8], x).unwrap();
+        write(dir.path(), "cal.npz", &[("x", &x)]);
+        let report = json_ok(
+            dir.path(),
+            &[
+                "quantize",
+                "--int8",
+                "--per-channel",
+                "--calibrate",
+                "cal.npz",
+                "m.onnx",
+                "-o",
+                "q.onnx",
+                "--json",
+                "--no-bench",
+            ],
+        );
+        let q = &report["quantization"];
+        assert_eq!(q["folded_into_convs"], 1, "{q}");
+        let runs = &report["ort_runs"];
+        let count = |op: &str| {
+            runs["ops"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|o| o[0].as_str().unwrap().rsplit('.').next() == Some(op))
+                .map(|o| o[1].as_u64().unwrap())
+                .sum::<u64>()
+        };
+        assert_eq!(count("QLinearConv"), 2, "{runs}");
+        assert_eq!(count("QLinearAdd"), 1, "{runs}");
+        assert_eq!(
+            count("BatchNormalization") + count("Relu") + count("Clip"),
+            0,
+            "{runs}"
+        );
+        assert_eq!(runs["float_compute"], 1, "{runs}");
+        // The file itself has no Relu/Clip: the quantization of conv1's output clamps for it.
+        let written = Model::load(dir.path().join("q.onnx")).unwrap();
+        assert!(
+            written
+                .proto
+                .graph
+                .as_ref()
+                .unwrap()
+                .node
+                .iter()
+                .all(|n| !matches!(n.op_type(), "Relu" | "Clip")),
+            "relu6 {relu6}"
+        );
+    }
 }

@@ -14,6 +14,8 @@ mod quantize;
 mod quantize_bad_input;
 // `optimize quantize --auto`: meets the goal or says so, always writes a model, reports its search.
 mod quantize_auto;
+// Outputs judged by detections (--output-layout) and the user's script (--metric-command).
+mod task_metric;
 // `optimize bench` and `optimize report`: bad input, report files (SVG, PNG, JSON schema), targets.
 mod bench;
 // `optimize prune`: every method on the digits and real models, checked by onnx.checker and ONNX Runtime.

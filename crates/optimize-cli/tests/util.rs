@@ -30,6 +30,14 @@ pub fn optimize(dir: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// Runs `optimize ARGS` in `dir`, expects exit 0, and returns its stdout parsed as JSON (the
+/// command's `--json` report).
+pub fn json_ok(dir: &Path, args: &[&str]) -> serde_json::Value {
+    let r = optimize(dir, args);
+    assert_eq!(r.code, 0, "{args:?}: {r:?}");
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {r:?}"))
+}
+
 /// Files in `dir`, sorted.
 pub fn listing(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)

@@ -447,7 +447,7 @@ impl PruneJob {
                 Some(path) => data_samples(path, &specs, c.verify.max_samples)?,
                 None => seeded_samples(&specs, &c.shapes, c.verify.random_samples, c.verify.seed)?,
             };
-            let v = verify(&self.input, staged.path(), &data)?;
+            let v = verify(&self.input, staged.path(), &data, c.verify.task.as_ref())?;
             let verdict = c.policy().judge(&v);
             phases.lap("verify");
             (Some(v), Some(verdict))
@@ -476,7 +476,8 @@ impl PruneJob {
                 (verification, verdict),
                 settled,
                 (latency, latency_skipped),
-            ),
+            )
+            .with_stored(&out),
             compressed,
             pruning: report,
             recovery,

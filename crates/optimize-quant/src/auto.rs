@@ -8,7 +8,11 @@
 //!    later trial.
 //! 3. **Latency**: quantizable nodes are grouped by op type and shape class (depthwise, 1×1,
 //!    k×k convolutions; small and large matrix products). A group that makes the model faster
-//!    when left in float is left in float ("for speed").
+//!    when left in float is left in float ("for speed"): faster means the median of the
+//!    per-round time ratios plus their spread (half their interquartile range) is below
+//!    [`AutoConfig::clearly_faster`], so a gain inside the noise decides nothing.
+//!    Per-tensor weights are tried beside per-channel ones: ONNX Runtime's integer MatMul is
+//!    faster with one weight scale.
 //! 4. **Accuracy**: if the criterion fails, other calibration methods, per-tensor weights and
 //!    bias correction are tried; then the sensitivity of each node (how much the output cosine
 //!    recovers when only that node stays float) is measured and the most sensitive nodes move
@@ -25,20 +29,25 @@
 //!    this way, so it counts what their int8 weights cost; otherwise the float nodes of each
 //!    answer store their weights in int8 if the criterion still holds, else in float16 (a
 //!    `Cast`, also folded at load).
-//! 6. **Answer**: among the trials that meet the criterion and are at least 3% faster than
-//!    float32 (timed again, longer, side by side; closer is within noise), the smallest
+//! 6. **Answer**: among the trials that meet the criterion and are faster than float32 by more
+//!    than 3% plus the spread of their ratio (timed again, longer, side by side), the smallest
 //!    ([`Prefer::Size`], the default), or the smallest of those within 10% of the fastest
-//!    ([`Prefer::Speed`]: closer than that is within this kind of machine's noise); if no int8
+//!    ([`Prefer::Speed`]: closer than that is within this kind of machine's noise); ties go by
+//!    size, then fewer float nodes, never by a timing inside the noise, so the same command
+//!    writes the same bytes (every timing decision is listed in the report); if no int8
 //!    activation beats float32, the smallest model with weights alone in int8 (stage 5), else
 //!    the float32 model itself (nothing gained, nothing lost); if none meets the criterion, the
-//!    closest one, flagged. The search stops at the time budget or when the job's progress says it
-//!    is cancelled
-//!    (Ctrl-C) and answers with what it has.
+//!    closest one, flagged. The search stops when the job's progress says it is cancelled
+//!    (Ctrl-C), or before a trial that would end past the budget, and answers with what it has.
+//!    The budget bounds the whole command ([`AutoConfig::started`]): the search keeps back time
+//!    for the final timing (a tenth of the budget), verification and saving.
 //!
-//! The metric is top-1 accuracy when the evaluation data has labels, else the per-channel
-//! cosine similarity of the outputs with float32's (each channel scaled by float32's root mean
-//! square of it, [`optimize_bench::CosineOf::PerChannel`]; the smallest over outputs, over all
-//! samples).
+//! The judge ([`AutoReport::judge`]): the user's task metric when given
+//! ([`AutoConfig::task`]: detections as F1 against float32's, or the user's metric command);
+//! else top-1 accuracy when the evaluation data has labels and the goal is a drop; else the
+//! per-channel cosine similarity of the outputs with float32's (each channel scaled by
+//! float32's root mean square of it, [`optimize_bench::CosineOf::PerChannel`]; the smallest
+//! over outputs, over all samples).
 
 use crate::calibrate::{calibrate, Calibration, Loader};
 use crate::config::QuantConfig;
@@ -46,6 +55,7 @@ use crate::observer::CalibrationMethod;
 use crate::qdq::{self, StaticPlan};
 use crate::report::QuantReport;
 use crate::{Error, Result};
+use optimize_bench::task::{DetectionAccumulator, TaskMetric};
 use optimize_bench::CosineOf;
 use optimize_bench::{AccuracyAccumulator, FidelityAccumulator};
 use optimize_data::Tensor;
@@ -76,10 +86,11 @@ pub struct EvalSet {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Criterion {
-    /// The metric may fall at most this much below float32's (top-1 points as a fraction; with
-    /// no labels, cosine similarity may fall this far below 1).
+    /// The metric may fall at most this much below float32's (top-1 points as a fraction; a
+    /// task metric in its own units; with neither, cosine similarity may fall this far below 1).
     MaxDrop(f64),
-    /// Every output's cosine similarity with float32 stays at or above this.
+    /// Every output's per-channel cosine similarity with float32 stays at or above this (the
+    /// judge then, even with labels; not with a task metric).
     MinCosine(f64),
 }
 
@@ -161,7 +172,7 @@ pub struct AutoConfig {
     pub target: AutoTarget,
     /// Threads of the target runtime.
     pub threads: usize,
-    /// Wall-time budget of the whole search.
+    /// Wall-time budget of the whole command, from [`AutoConfig::started`].
     pub budget: Duration,
     /// Run the latency stage (op groups left float where that is faster). Off, only accuracy
     /// decides what stays float, which favours size; the answer is still never slower than
@@ -176,6 +187,14 @@ pub struct AutoConfig {
     /// With [`Prefer::Speed`], trials within this factor of the fastest count as fast as it and
     /// the smallest of them wins (default 1.10: repeated runs of one model moved this much).
     pub near_fastest: f64,
+    /// The user's task metric: judges every trial in place of top-1 or the cosine. A metric
+    /// command runs on every trial except the one-node sensitivity probes, which are ranked by
+    /// the per-channel cosine (a command per node would cost minutes).
+    pub task: Option<TaskMetric>,
+    /// When the command began: the budget bounds the whole command from then on (the search
+    /// keeps back time for the final timing, verification and saving). `None`: from the start
+    /// of the search.
+    pub started: Option<Instant>,
 }
 
 impl Default for AutoConfig {
@@ -190,6 +209,8 @@ impl Default for AutoConfig {
             prefer: Prefer::Size,
             clearly_faster: 0.97,
             near_fastest: 1.10,
+            task: None,
+            started: None,
         }
     }
 }
@@ -224,12 +245,19 @@ pub struct Trial {
     pub float32_compute: bool,
     /// Nodes quantized.
     pub quantized_nodes: usize,
-    /// Top-1 accuracy, or cosine with float32 when there are no labels.
-    pub metric: f64,
+    /// The judge's value: the task metric when given, else top-1 accuracy with labels, else the
+    /// per-channel cosine with float32. `None` for sensitivity probes under a metric command
+    /// (they are ranked by cosine).
+    pub metric: Option<f64>,
     /// Smallest output cosine similarity with float32.
     pub cosine: f64,
     /// Median latency on the target (ms), measured beside float32 and the others.
     pub latency_ms: Option<f64>,
+    /// Median over rounds of this trial's time over float32's in the same round.
+    pub latency_ratio: Option<f64>,
+    /// Half the interquartile range of those per-round ratios: a gain smaller than this is
+    /// within the measurement's noise and decides nothing.
+    pub latency_spread: Option<f64>,
     /// Serialized size in bytes.
     pub size_bytes: u64,
     /// Whether the criterion holds.
@@ -254,11 +282,15 @@ pub struct Sensitivity {
 pub struct AutoReport {
     /// [`SCHEMA`].
     pub schema: &'static str,
-    /// `top1` or `cosine`.
-    pub metric: &'static str,
+    /// What `metric` measures: `top1`, `per-channel cosine`, `detection F1` or `metric command`.
+    pub metric: String,
+    /// The judge in words, with the samples it ran on.
+    pub judge: String,
+    /// Whether larger values of the metric are better.
+    pub higher_is_better: bool,
     /// The goal.
     pub criterion: Criterion,
-    /// The lowest metric that meets it.
+    /// The lowest metric that meets it (the highest, when lower is better).
     pub required: f64,
     /// The target runtime.
     pub target: AutoTarget,
@@ -288,6 +320,11 @@ pub struct AutoReport {
     pub not_slower: bool,
     /// Why the search stopped early, if it did.
     pub stopped: Option<String>,
+    /// Each decision that rested on timing: what was compared, the measured ratio and its
+    /// spread, and what was decided.
+    pub timing_decisions: Vec<String>,
+    /// Time kept back from the search for the final timing, verification and saving (s).
+    pub reserved_s: f64,
     /// The runtime calibration ran on (and why, when it fell back).
     pub calibration_backend: String,
     /// Activations given a range by calibration.
@@ -337,6 +374,15 @@ struct Search<'a, 's> {
     reference: Vec<Vec<(String, Tensor)>>,
     required: f64,
     started: Instant,
+    /// Whether top-1 accuracy is the judge.
+    by_top1: bool,
+    /// The search stops when its next step would end past this.
+    deadline: Instant,
+    /// The longest step so far (a trial, or a trial and its timing): no step starts unless that
+    /// much time is left.
+    longest_trial: Duration,
+    /// What the final side-by-side timing may take.
+    final_timing: Duration,
     report: AutoReport,
     /// Each trial's choice, model (kept only for candidate answers, not for the one-node
     /// sensitivity probes, so memory stays a few models) and report.
@@ -361,7 +407,7 @@ pub fn quantize_auto(
             detail: "the search needs evaluation samples to judge accuracy on".into(),
         });
     }
-    let started = Instant::now();
+    let started = config.started.unwrap_or_else(Instant::now);
     let mut prepared = model.clone();
     let pc = QuantConfig {
         per_channel: true,
@@ -373,6 +419,7 @@ pub fn quantize_auto(
         prepared = model.clone();
     }
     optimize_onnx::transform::constants_to_initializers(&mut prepared.proto);
+    optimize_onnx::transform::fold_batch_norms(&mut prepared.proto);
     // A graph with no node static int8 can quantize has nothing to search over: said before
     // any calibration, as the other modes say it (issue 14: it answered with a "full int8"
     // trial that quantized nothing).
@@ -392,19 +439,65 @@ pub fn quantize_auto(
     progress.phase("search", None);
     progress.advance(0, "float32 baseline");
     let fp32 = runtime(config, &model.proto.encode_to_vec())?;
+    let reference_started = Instant::now();
     let reference = eval
         .samples
         .iter()
         .map(|s| fp32.run(s).map_err(Error::from))
         .collect::<Result<Vec<_>>>()?;
-    let fp32_metric = match &eval.labels {
-        Some(labels) => top1(&reference, labels)?,
-        None => 1.0,
+    // Top-1 judges with labels, unless the goal is a cosine (or a task metric is given).
+    let by_top1 = config.task.is_none()
+        && eval.labels.is_some()
+        && !matches!(config.criterion, Criterion::MinCosine(_));
+    let (metric, judge) = match (&config.task, by_top1) {
+        (Some(t), _) => (t.short().to_string(), t.describe()),
+        (None, true) => ("top1".to_string(), "top-1 accuracy".to_string()),
+        (None, false) => (
+            "per-channel cosine".to_string(),
+            "per-channel cosine with float32".to_string(),
+        ),
     };
-    let required = match (config.criterion, &eval.labels) {
-        (Criterion::MaxDrop(d), Some(_)) => fp32_metric - d,
-        (Criterion::MaxDrop(d), None) => 1.0 - d,
-        (Criterion::MinCosine(c), _) => c,
+    let judge = match &config.task {
+        Some(TaskMetric::Command(_)) => format!("{judge}, on its own data"),
+        _ => format!("{judge} on {}", eval.source),
+    };
+    let reference_time = reference_started.elapsed();
+    let command_started = Instant::now();
+    let fp32_metric = match (&config.task, &eval.labels) {
+        (Some(TaskMetric::Command(c)), _) => c.measure_bytes(&model.proto.encode_to_vec())?,
+        (Some(TaskMetric::Detection(_)), _) => 1.0,
+        (None, Some(labels)) if by_top1 => top1(&reference, labels)?,
+        (None, _) => 1.0,
+    };
+    let command_time = match config.task {
+        Some(TaskMetric::Command(_)) => command_started.elapsed(),
+        _ => Duration::ZERO,
+    };
+    // Kept back for what follows the search: the final timing (a tenth of the budget, 0.5 to
+    // 15 s), verification (the original and the answer in ONNX Runtime; tract, a few times
+    // slower, for at most its few seconds; the metric command twice), loading and saving;
+    // never more than half the budget.
+    let final_timing =
+        (config.budget / 10).clamp(Duration::from_millis(500), Duration::from_secs(15));
+    let verification = reference_time * 2
+        + (reference_time * 4).min(optimize_bench::verify::TRACT_BUDGET)
+        // The command runs twice more; a busy machine has made a call half again as slow.
+        + command_time * 3
+        + Duration::from_millis(250);
+    let reserve = (final_timing + verification).min(config.budget / 2);
+    let final_timing = final_timing.min(reserve);
+    let higher_is_better = config.task.as_ref().is_none_or(|t| t.higher_is_better());
+    let required = match config.criterion {
+        Criterion::MaxDrop(d) if higher_is_better => fp32_metric - d,
+        Criterion::MaxDrop(d) => fp32_metric + d,
+        Criterion::MinCosine(_) if config.task.is_some() => {
+            return Err(Error::Config(
+                "a cosine goal does not apply when a task metric judges: give the largest \
+                 accepted drop of the metric instead"
+                    .into(),
+            ))
+        }
+        Criterion::MinCosine(c) => c,
     };
     let mut activations = BTreeSet::new();
     for per_channel in [true, false] {
@@ -426,13 +519,15 @@ pub fn quantize_auto(
         reference,
         required,
         started,
+        by_top1,
+        deadline: started + config.budget.saturating_sub(reserve),
+        longest_trial: Duration::ZERO,
+        final_timing,
         report: AutoReport {
             schema: SCHEMA,
-            metric: if eval.labels.is_some() {
-                "top1"
-            } else {
-                "per-channel cosine"
-            },
+            metric,
+            judge,
+            higher_is_better,
             criterion: config.criterion,
             required,
             target: config.target,
@@ -449,6 +544,8 @@ pub fn quantize_auto(
             met: false,
             not_slower: true,
             stopped: None,
+            timing_decisions: Vec::new(),
+            reserved_s: reserve.as_secs_f64(),
             calibration_backend: String::new(),
             calibrated_tensors: 0,
             elapsed_s: 0.0,
@@ -496,10 +593,12 @@ impl Search<'_, '_> {
         }
         if self.progress.cancelled() {
             self.report.stopped = Some("interrupted".into());
-        } else if self.started.elapsed() >= self.config.budget {
+        } else if Instant::now() + self.longest_trial >= self.deadline {
             self.report.stopped = Some(format!(
-                "time budget of {:.0} s reached",
-                self.config.budget.as_secs_f64()
+                "time budget of {:.0} s reached ({:.1} s of it kept for timing, verifying and \
+                 saving the answer)",
+                self.config.budget.as_secs_f64(),
+                self.report.reserved_s
             ));
         }
         self.report.stopped.is_some()
@@ -603,6 +702,7 @@ impl Search<'_, '_> {
             return Ok(i);
         }
         self.progress.advance(self.report.trials.len() as u64, name);
+        let trial_started = Instant::now();
         let (q, qreport) = self.build(&choice)?;
         let bytes = q.proto.encode_to_vec();
         let session = runtime(self.config, &bytes)?;
@@ -628,10 +728,22 @@ impl Search<'_, '_> {
                     .unwrap_or(if o.max_abs == 0.0 { 1.0 } else { 0.0 })
             })
             .fold(1.0f64, f64::min);
-        let metric = match &self.eval.labels {
-            Some(labels) => top1(&outputs, labels)?,
-            None => cosine,
+        let metric = match (&self.config.task, &self.eval.labels) {
+            (Some(TaskMetric::Command(_)), _) if kind == TrialKind::SensitivityProbe => None,
+            (Some(TaskMetric::Command(c)), _) => Some(c.measure_bytes(&bytes)?),
+            (Some(TaskMetric::Detection(layout)), _) => {
+                let mut acc = DetectionAccumulator::new(layout.clone());
+                for (r, o) in self.reference.iter().zip(&outputs) {
+                    acc.add(r, o)?;
+                }
+                // Neither model detecting anything says nothing: not a match.
+                Some(acc.counts().f1().unwrap_or(0.0))
+            }
+            (None, Some(labels)) if self.by_top1 => Some(top1(&outputs, labels)?),
+            (None, _) => Some(cosine),
         };
+        let meets =
+            metric.is_some_and(|m| self.oriented(m) >= self.oriented(self.required) - 1e-12);
         let alone = self.weights_alone(&choice);
         self.report.trials.push(Trial {
             name: name.to_string(),
@@ -651,28 +763,27 @@ impl Search<'_, '_> {
             metric,
             cosine,
             latency_ms: None,
+            latency_ratio: None,
+            latency_spread: None,
             size_bytes: bytes.len() as u64,
-            meets: metric >= self.required - 1e-12,
+            meets,
         });
         let keep = kind != TrialKind::SensitivityProbe;
         self.models.push((choice, keep.then_some(q), qreport));
+        self.longest_trial = self.longest_trial.max(trial_started.elapsed());
         Ok(self.models.len() - 1)
     }
 
-    /// Median latencies of the given trials and float32, measured in interleaved rounds so
-    /// drifts in machine load hit all alike.
-    fn latencies(&mut self, fp32: &dyn RuntimeModel, trials: &[usize]) -> Result<(f64, Vec<f64>)> {
-        self.latencies_over(fp32, trials, 7, Duration::from_millis(60))
-    }
-
-    /// [`Search::latencies`] with `rounds` rounds of at least `per_round` per model.
+    /// Times float32 and the given trials in interleaved rounds, so drifts in machine load hit
+    /// all alike; records each trial's median, and its per-round ratio to float32 with that
+    /// ratio's spread. Returns the per-round times, float32's first.
     fn latencies_over(
         &mut self,
         fp32: &dyn RuntimeModel,
         trials: &[usize],
         rounds: usize,
         per_round: Duration,
-    ) -> Result<(f64, Vec<f64>)> {
+    ) -> Result<Vec<Vec<f64>>> {
         let input = &self.eval.samples[0];
         let mut sessions = Vec::new();
         for &t in trials {
@@ -705,18 +816,15 @@ impl Search<'_, '_> {
                 samples[k].push(stats.p50_ms);
             }
         }
-        let med: Vec<f64> = samples
-            .into_iter()
-            .map(|mut v| {
-                v.sort_by(f64::total_cmp);
-                v[v.len() / 2]
-            })
-            .collect();
-        for (&t, &ms) in trials.iter().zip(&med[1..]) {
-            self.report.trials[t].latency_ms = Some(ms);
+        self.report.fp32_latency_ms = median(&samples[0]);
+        for (k, &t) in trials.iter().enumerate() {
+            let (ratio, spread) = paired(&samples[k + 1], &samples[0]);
+            let tr = &mut self.report.trials[t];
+            tr.latency_ms = Some(median(&samples[k + 1]));
+            tr.latency_ratio = Some(ratio);
+            tr.latency_spread = Some(spread);
         }
-        self.report.fp32_latency_ms = med[0];
-        Ok((med[0], med[1..].to_vec()))
+        Ok(samples)
     }
 
     fn run(&mut self, fp32: &dyn RuntimeModel, per_channel: bool) -> Result<()> {
@@ -742,6 +850,7 @@ impl Search<'_, '_> {
             if self.out_of_time() || !self.config.latency_stage {
                 break;
             }
+            let step = Instant::now();
             let mut without = speed.clone();
             without.float.extend(nodes.iter().map(|(n, _)| n.clone()));
             let t = self.trial(
@@ -749,14 +858,23 @@ impl Search<'_, '_> {
                 &format!("{group} in float"),
                 without.clone(),
             )?;
-            // A group stays float only if that is faster twice in a row (one measurement on a
-            // busy machine can mislead).
-            let (_, ms) = self.latencies(fp32, &[current, t])?;
-            let margin = self.config.clearly_faster;
-            let faster = ms[1] < ms[0] * margin && {
-                let (_, again) = self.latencies(fp32, &[current, t])?;
-                again[1] < again[0] * margin
-            };
+            // A group stays float only if that is faster by more than the spread of the per-round
+            // ratios (one measurement on a busy machine can mislead).
+            let times = self.latencies_over(fp32, &[current, t], 7, Duration::from_millis(60))?;
+            let (ratio, spread) = paired(&times[2], &times[1]);
+            let faster = ratio + spread < self.config.clearly_faster;
+            self.report.timing_decisions.push(format!(
+                "{group} in float: {ratio:.3}x the time of {} (spread ±{spread:.3}): {}",
+                self.report.trials[current].name,
+                if faster {
+                    "faster beyond the spread, kept float"
+                } else {
+                    "not faster beyond the spread, stays int8"
+                }
+            ));
+            // A group's step is a trial and its timing: no step starts that would end past the
+            // budget.
+            self.longest_trial = self.longest_trial.max(step.elapsed());
             if faster {
                 for (n, op) in nodes {
                     self.report
@@ -792,6 +910,20 @@ impl Search<'_, '_> {
                     )?;
                 }
             }
+        }
+
+        // Speed: per-tensor weights beside per-channel ones. ONNX Runtime's integer MatMul runs
+        // faster with one weight scale (a MiniLM encoder: 0.45x float32 per tensor, not faster
+        // than float32 per channel), so when that meets the goal it is a rival answer too.
+        if per_channel && !self.out_of_time() {
+            self.trial(
+                TrialKind::Calibration,
+                "per-tensor weights",
+                Choice {
+                    per_channel: false,
+                    ..speed.clone()
+                },
+            )?;
         }
 
         // Accuracy: other calibration choices, then sensitivity-ranked fallback to float; from
@@ -839,8 +971,11 @@ impl Search<'_, '_> {
                 }
             }
         }
-        // The ranking is part of the report even when full int8 met the goal.
-        if self.report.sensitivity.is_empty() && !self.out_of_time() {
+        // The ranking is part of the report even when full int8 met the goal, when there is
+        // time for it: it is a report, not a step towards the answer, so it takes at most the
+        // first half of the budget.
+        let half = self.started + self.config.budget / 2;
+        if self.report.sensitivity.is_empty() && !self.out_of_time() && Instant::now() < half {
             let chosen = self.models[best].0.clone();
             self.sensitivity(&chosen, best)?;
         }
@@ -855,8 +990,12 @@ impl Search<'_, '_> {
         if meeting.is_empty() {
             meeting.push(best);
         }
-        // The answer hangs on these: longer rounds than the screening above.
-        self.latencies_over(fp32, &meeting, 11, Duration::from_millis(150))?;
+        // The answer hangs on these: longer rounds than the screening above, within the time
+        // kept back for them.
+        let rounds = 11;
+        let per_round = (self.final_timing / (rounds * (meeting.len() as u32 + 1)))
+            .clamp(Duration::from_millis(5), Duration::from_millis(150));
+        self.latencies_over(fp32, &meeting, rounds as usize, per_round)?;
         Ok(())
     }
 
@@ -980,8 +1119,8 @@ impl Search<'_, '_> {
                 &format!("sensitivity (alone) {}/{}: {node}", k + 1, nodes.len()),
                 c,
             )?;
-            let tr = &self.report.trials[t];
-            harm.push((node.clone(), tr.metric, tr.cosine));
+            let (metric, cosine) = self.rank(t);
+            harm.push((node.clone(), metric, cosine));
         }
         harm.sort_by(|a, b| {
             (b.1, b.2)
@@ -1021,10 +1160,28 @@ impl Search<'_, '_> {
         )
     }
 
-    /// Higher metric wins; on a tie, higher cosine.
+    /// `v` with larger meaning better, whatever the judge's direction.
+    fn oriented(&self, v: f64) -> f64 {
+        if self.report.higher_is_better {
+            v
+        } else {
+            -v
+        }
+    }
+
+    /// How good trial `t` is, for ranking: its oriented metric (unmeasured ranks last), then its
+    /// cosine.
+    fn rank(&self, t: usize) -> (f64, f64) {
+        let tr = &self.report.trials[t];
+        (
+            tr.metric.map_or(f64::NEG_INFINITY, |m| self.oriented(m)),
+            tr.cosine,
+        )
+    }
+
+    /// The better metric wins; on a tie, higher cosine.
     fn better(&self, a: usize, b: usize) -> bool {
-        let (ta, tb) = (&self.report.trials[a], &self.report.trials[b]);
-        (ta.metric, ta.cosine) > (tb.metric, tb.cosine)
+        self.rank(a) > self.rank(b)
     }
 
     /// Ranks the nodes quantized under `choice` by the cosine gained when each alone stays float.
@@ -1047,10 +1204,7 @@ impl Search<'_, '_> {
                     .collect()
             })
             .unwrap_or_default();
-        let (base_cos, base_metric) = (
-            self.report.trials[base].cosine,
-            self.report.trials[base].metric,
-        );
+        let (base_metric, base_cos) = self.rank(base);
         let mut ranked = Vec::new();
         for (k, (node, op)) in nodes.iter().enumerate() {
             if self.out_of_time() {
@@ -1063,12 +1217,17 @@ impl Search<'_, '_> {
                 &format!("sensitivity {}/{}: {node}", k + 1, nodes.len()),
                 c,
             )?;
-            let tr = &self.report.trials[t];
+            let (metric, cosine) = self.rank(t);
             ranked.push(Sensitivity {
                 node: node.clone(),
                 op_type: op.clone(),
-                cosine_gain: tr.cosine - base_cos,
-                metric_gain: tr.metric - base_metric,
+                cosine_gain: cosine - base_cos,
+                // Unmeasured (a probe under a metric command): the cosine alone ranks.
+                metric_gain: if metric.is_finite() && base_metric.is_finite() {
+                    metric - base_metric
+                } else {
+                    0.0
+                },
             });
         }
         ranked.sort_by(|a, b| {
@@ -1142,24 +1301,27 @@ impl Search<'_, '_> {
             .collect();
     }
 
-    /// Each trial's latency for the answer rule. A trial whose float nodes store their weights
-    /// in int8 or float16 runs the same graph, once the runtime has folded the expansions at
-    /// load, as its twin with float32 weights: both measurements are of one graph, so their
-    /// mean stands for both (one noisy sample must not decide between them).
-    fn pooled_latencies(&self) -> Vec<Option<f64>> {
+    /// Each trial's time ratio to float32 and its spread, for the answer rule. A trial whose
+    /// float nodes store their weights in int8 or float16 runs the same graph, once the runtime
+    /// has folded the expansions at load, as its twin with float32 weights: both measurements
+    /// are of one graph, so their mean ratio (and the larger spread) stands for both.
+    fn pooled_timing(&self) -> Vec<Option<(f64, f64)>> {
         let n = self.report.trials.len();
+        let own = |t: usize| {
+            let tr = &self.report.trials[t];
+            Some((tr.latency_ratio?, tr.latency_spread?))
+        };
         (0..n)
             .map(|t| {
-                let own = self.report.trials[t].latency_ms?;
-                let choice = &self.models[t].0;
+                let (ratio, spread) = own(t)?;
                 let twin_choice = Choice {
                     float_weights: FloatWeights::Float32,
-                    ..choice.clone()
+                    ..self.models[t].0.clone()
                 };
                 let twin = (0..n)
                     .filter(|&u| u != t && self.models[u].0 == twin_choice)
-                    .find_map(|u| self.report.trials[u].latency_ms);
-                Some(twin.map_or(own, |tw| (own + tw) / 2.0))
+                    .find_map(own);
+                Some(twin.map_or((ratio, spread), |(r, s)| ((ratio + r) / 2.0, spread.max(s))))
             })
             .collect()
     }
@@ -1175,15 +1337,16 @@ impl Search<'_, '_> {
     }
 
     fn answer(mut self, original: &Model) -> Result<(Model, QuantReport, AutoReport)> {
-        let fp32_ms = self.report.fp32_latency_ms;
-        let latency = self.pooled_latencies();
-        let fast = |t: usize| latency[t].is_some_and(|ms| ms <= fp32_ms);
+        let timing = self.pooled_timing();
+        // Not slower: float32's time lies within the spread of the ratio, or above it.
+        let fast = |t: usize| timing[t].is_some_and(|(r, s)| r - s <= 1.0);
         // Models without int8 activations are the fallback below, not rivals: they would win
-        // on size alone while giving up every speed-up. A rival must be clearly faster than
-        // float32: one within this machine's noise of it gains nothing and may measure slower
-        // tomorrow, while the fallback is float32's speed by construction.
+        // on size alone while giving up every speed-up. A rival must be faster than float32 by
+        // more than its measured spread and the noise margin: one within noise gains nothing
+        // and may measure slower tomorrow, while the fallback is float32's speed by
+        // construction.
         let clearly_fast =
-            |t: usize| latency[t].is_some_and(|ms| ms <= fp32_ms * self.config.clearly_faster);
+            |t: usize| timing[t].is_some_and(|(r, s)| r + s < self.config.clearly_faster);
         let candidates: Vec<usize> = (0..self.report.trials.len())
             .filter(|&t| {
                 let tr = &self.report.trials[t];
@@ -1192,20 +1355,44 @@ impl Search<'_, '_> {
             .collect();
         let fastest = candidates
             .iter()
-            .filter_map(|&t| latency[t])
+            .filter_map(|&t| timing[t].map(|(r, _)| r))
             .fold(f64::INFINITY, f64::min);
+        // Ties within noise go by a fixed rule: the smaller file, then fewer float nodes, then
+        // the earlier trial; never by a timing inside the noise.
         let pick = candidates
             .into_iter()
             .filter(|&t| {
                 self.config.prefer == Prefer::Size
-                    || latency[t].is_some_and(|ms| ms <= fastest * self.config.near_fastest)
+                    || timing[t].is_some_and(|(r, _)| r <= fastest * self.config.near_fastest)
             })
-            .min_by(|&a, &b| {
-                let (ta, tb) = (&self.report.trials[a], &self.report.trials[b]);
-                (ta.size_bytes, ta.latency_ms)
-                    .partial_cmp(&(tb.size_bytes, tb.latency_ms))
-                    .unwrap_or(std::cmp::Ordering::Equal)
+            .min_by_key(|&t| {
+                let tr = &self.report.trials[t];
+                (tr.size_bytes, tr.float_nodes, t)
             });
+        for (t, tr) in self.report.trials.iter().enumerate() {
+            if let (true, Some((r, s))) = (
+                tr.meets && tr.kind != TrialKind::SensitivityProbe,
+                timing[t],
+            ) {
+                let verdict = if tr.float32_compute {
+                    "float32's compute once the weights are expanded at load: not slower by construction"
+                } else if tr.weights_alone {
+                    if fast(t) {
+                        "not slower (weights alone)"
+                    } else {
+                        "slower beyond the spread"
+                    }
+                } else if clearly_fast(t) {
+                    "faster beyond the spread and the noise margin"
+                } else {
+                    "not faster beyond the spread: not a rival"
+                };
+                self.report.timing_decisions.push(format!(
+                    "{}: {r:.3}x float32's time (spread ±{s:.3}): {verdict}",
+                    tr.name
+                ));
+            }
+        }
         self.report.elapsed_s = self.started.elapsed().as_secs_f64();
         if let Some(t) = pick {
             return self.answer_with(t);
@@ -1237,10 +1424,10 @@ impl Search<'_, '_> {
         }
         // Nothing met the criterion: the closest, flagged.
         let best = (0..self.report.trials.len())
+            .filter(|&t| self.report.trials[t].kind != TrialKind::SensitivityProbe)
             .max_by(|&a, &b| {
-                let (ta, tb) = (&self.report.trials[a], &self.report.trials[b]);
-                (ta.metric, ta.cosine)
-                    .partial_cmp(&(tb.metric, tb.cosine))
+                self.rank(a)
+                    .partial_cmp(&self.rank(b))
                     .unwrap_or(std::cmp::Ordering::Equal)
             })
             .ok_or_else(|| Error::Calibration {
@@ -1252,5 +1439,42 @@ impl Search<'_, '_> {
         self.report.not_slower = fast(best);
         let (model, qreport) = self.model_of(best)?;
         Ok((model, qreport, self.report))
+    }
+}
+
+/// The median of `v` (the upper middle value when the count is even).
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The median of the per-round ratios `a[i] / b[i]` and their spread, half the interquartile
+/// range: a difference smaller than the spread is within the measurement's noise.
+fn paired(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let mut r: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y.max(1e-12)).collect();
+    r.sort_by(f64::total_cmp);
+    let n = r.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let q = |p: f64| r[((n - 1) as f64 * p).round() as usize];
+    (median(&r), (q(0.75) - q(0.25)) / 2.0)
+}
+
+#[cfg(test)]
+mod timing_tests {
+    use super::*;
+
+    #[test]
+    fn paired_ratios_and_their_spread() {
+        let b = [10.0; 7];
+        let a = [8.0, 8.2, 7.9, 8.1, 8.0, 9.5, 8.0];
+        let (r, s) = paired(&a, &b);
+        assert!((r - 0.8).abs() < 1e-12, "{r}");
+        // Quartiles 0.80 and 0.82: one slow round (0.95) does not widen the spread.
+        assert!((s - 0.01).abs() < 1e-12, "{s}");
+        let (r, s) = paired(&[9.9, 10.4, 9.6, 10.2, 9.8, 10.1, 9.7], &b);
+        assert!((r - 0.99).abs() < 1e-12 && s > 0.01, "{r} {s}");
     }
 }

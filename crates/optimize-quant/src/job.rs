@@ -256,7 +256,8 @@ pub struct AutoOptions {
     /// Threads of the target runtime (default 2: the cores of the smallest servers we target;
     /// more threads hide per-kernel costs that int8 is meant to cut).
     pub threads: usize,
-    /// Wall-time budget of the search (default 10 minutes), e.g. `"90s"`, `"10m"`.
+    /// Wall-time budget of the whole command (default 10 minutes), e.g. `"90s"`, `"10m"`: the
+    /// search keeps back time for the final timing, verification and saving.
     #[serde(with = "humantime_serde")]
     pub budget: Duration,
     /// Run the latency stage (default true); off, only accuracy decides what stays float.
@@ -341,6 +342,12 @@ impl QuantizeConfig {
                 return bad("the accuracy goal takes a number between 0 and 1")
             }
             _ => {}
+        }
+        if self.mode == Mode::Auto
+            && self.verify.task.is_some()
+            && matches!(self.auto.criterion, Criterion::MinCosine(_))
+        {
+            return bad("with a task metric the goal is the metric's largest drop, not a cosine");
         }
         if self.auto.threads == 0 {
             return bad("the search needs at least one thread");
@@ -449,6 +456,7 @@ impl QuantizeJob {
     pub fn run(&self, progress: &mut dyn Progress) -> Result<RunReport> {
         let c = &self.config;
         c.validate()?;
+        let started = std::time::Instant::now();
         let mut phases = Phases::start();
         progress.phase("load", None);
         let model = Model::load(&self.input)?;
@@ -466,22 +474,44 @@ impl QuantizeJob {
         let mut calibration = None;
         let mut overflow = None;
         let mut overflow_skipped = None;
+        let mut overflow_data = None;
         let mut auto: Option<AutoReport> = None;
         let mut check: Option<Check> = None;
         let mut small_holdout = None;
         let (mut out, mut quant_report, fp16_report) = match c.mode {
             Mode::Fp16 => {
                 progress.phase("fp16 overflow check", None);
-                let data = match c.calibrate.as_ref().or(c.eval.as_ref()) {
-                    Some(path) => data_samples(path, &specs, c.fp16.overflow_samples)?,
-                    None => random(&specs, &c.shapes, &c.verify)?,
+                // The data's own samples, and seeded inputs spread over the data's whole range
+                // (every element at extremes real samples reach only here and there); without
+                // data, seeded inputs, which cannot show what larger real inputs would do.
+                let (data, spread) = match c.calibrate.as_ref().or(c.eval.as_ref()) {
+                    Some(path) => {
+                        let data = data_samples(path, &specs, c.fp16.overflow_samples)?;
+                        let spread = optimize_bench::verify::spread_like(
+                            &data,
+                            c.verify.random_samples,
+                            c.verify.seed,
+                        )?;
+                        (data, spread)
+                    }
+                    None => (random(&specs, &c.shapes, &c.verify)?, None),
                 };
+                overflow_data = Some(match &spread {
+                    Some(s) => format!("{} and {}", data.source, s.source),
+                    None => format!(
+                        "{} only (no data given: real inputs larger than these may overflow where \
+                         this check saw nothing; give --calibrate)",
+                        data.source
+                    ),
+                });
                 let mut keep = std::collections::BTreeSet::new();
-                match crate::fp16_overflow(
-                    &model,
-                    data.samples.iter().cloned().map(Ok),
-                    &prefer_ort,
-                ) {
+                let checked = data
+                    .samples
+                    .iter()
+                    .chain(spread.iter().flat_map(|s| &s.samples))
+                    .cloned()
+                    .map(Ok);
+                match crate::fp16_overflow(&model, checked, &prefer_ort) {
                     Ok(o) => {
                         keep.extend(o.overflowing.iter().map(|(n, _)| n.clone()));
                         overflow = Some(o);
@@ -514,7 +544,7 @@ impl QuantizeJob {
             }
             Mode::Auto => {
                 let (out, report, summary, eval, a) = self
-                    .auto(&model, &specs, &qc, progress)
+                    .auto(&model, &specs, &qc, started, progress)
                     .map_err(|e| match e {
                         // The search says why; the file is named here, as the other modes do.
                         Error::NothingToQuantize { detail } => Error::NothingToQuantize {
@@ -637,6 +667,25 @@ impl QuantizeJob {
         let output_bytes = staged.bytes();
         phases.lap("save");
 
+        // What ONNX Runtime makes of an int8 output: which Q/DQ it fused into integer kernels.
+        let ort_runs = match (&quant_report, c.verify.enabled) {
+            (Some(r), true) if r.nodes_quantized() > 0 => {
+                let read = std::fs::read(staged.path()).map_err(|e| e.to_string());
+                match read.and_then(|b| {
+                    optimize_bench::ort_graph::OrtGraph::of(&b, 1).map_err(|e| e.to_string())
+                }) {
+                    Ok(g) => Some(g),
+                    Err(e) => {
+                        if let Some(r) = quant_report.as_mut() {
+                            r.notes
+                                .push(format!("ONNX Runtime's optimized graph was not read: {e}"));
+                        }
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let (verification, verdict) = if c.verify.enabled {
             progress.phase("verify", None);
             let data = match (&c.eval, check) {
@@ -644,7 +693,7 @@ impl QuantizeJob {
                 (None, Some(check)) => check.data,
                 (None, None) => random(&specs, &c.shapes, &c.verify)?,
             };
-            let v = verify(&self.input, staged.path(), &data)?;
+            let v = verify(&self.input, staged.path(), &data, c.verify.task.as_ref())?;
             let verdict = c.policy().judge(&v);
             phases.lap("verify");
             (Some(v), Some(verdict))
@@ -676,11 +725,14 @@ impl QuantizeJob {
                 (verification, verdict),
                 settled,
                 (latency, latency_skipped),
-            ),
+            )
+            .with_stored(&out),
             quantization: quant_report,
             fp16: fp16_report,
             fp16_overflow: overflow,
             fp16_overflow_skipped: overflow_skipped,
+            fp16_overflow_data: overflow_data,
+            ort_runs,
             calibration,
             timings_ms: phases.into_laps(),
             auto,
@@ -693,6 +745,7 @@ impl QuantizeJob {
         model: &Model,
         specs: &[InputSpec],
         qc: &QuantConfig,
+        started: std::time::Instant,
         progress: &mut dyn Progress,
     ) -> Result<(
         Model,
@@ -741,6 +794,8 @@ impl QuantizeJob {
             prefer: c.auto.prefer,
             clearly_faster: c.auto.clearly_faster,
             near_fastest: c.auto.near_fastest,
+            task: c.verify.task.clone(),
+            started: Some(started),
         };
         let set_eval = EvalSet {
             samples: eval.samples.clone(),
@@ -794,7 +849,7 @@ fn check_changed(
     fp16: Option<&fp16::Fp16Report>,
 ) -> Result<()> {
     let changed = match (quant, fp16) {
-        (Some(r), _) => r.nodes_quantized() > 0,
+        (Some(r), _) => r.nodes_quantized() > 0 || !r.int8_storage.is_empty(),
         (_, Some(r)) => r.initializers_converted + r.nodes_fp16 > 0,
         _ => false,
     };

@@ -90,10 +90,13 @@ where
     };
     let upgrade = upgrade_for(&mut folded, config, qdq::MIN_OPSET, form)?;
     let constants = optimize_onnx::transform::constants_to_initializers(&mut folded.proto);
+    // A Q/DQ pair on a Conv's output would keep its BatchNormalization in float.
+    let batch_norms = optimize_onnx::transform::fold_batch_norms(&mut folded.proto);
     let plan = qdq::plan(&folded.proto, config);
     if plan.node_count() == 0 {
         let mut report = plan.report;
         report.constants_folded = constants;
+        report.folded_into_convs = batch_norms;
         report.opset_upgrade = upgrade;
         return Ok((folded, report, Calibration::default()));
     }
@@ -112,6 +115,7 @@ where
     }
     let (out, mut report) = qdq::quantize_static(&folded, &plan, &cal.ranges, config)?;
     report.constants_folded = constants;
+    report.folded_into_convs = batch_norms;
     report.opset_upgrade = upgrade;
     report.non_finite_activations = cal
         .non_finite

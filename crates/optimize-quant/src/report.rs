@@ -10,6 +10,10 @@ pub struct QuantReport {
     pub mode: String,
     /// `Constant` nodes moved into initializers first.
     pub constants_folded: usize,
+    /// BatchNormalization nodes, and Adds and Muls of per-channel constants, folded into the
+    /// Conv before them (static QDQ, [`optimize_onnx::transform::fold_batch_norms`]), so the
+    /// Conv's int8 output is the final one and no float op runs between two integer kernels.
+    pub folded_into_convs: usize,
     /// The opset upgrade done first, when the form asked for needs a newer opset (per-channel
     /// `DequantizeLinear` needs 13).
     pub opset_upgrade: Option<optimize_onnx::transform::OpsetUpgrade>,
@@ -88,6 +92,14 @@ impl QuantReport {
     pub fn nodes_quantized(&self) -> usize {
         self.quantized.values().sum()
     }
+
+    /// Counts a float32 weight of `elements` values now stored in int8 with `scales` float
+    /// scales.
+    pub(crate) fn count_stored_weight(&mut self, elements: usize, scales: usize) {
+        self.weights.tensors += 1;
+        self.weights.bytes_before += elements as u64 * 4;
+        self.weights.bytes_after += elements as u64 + scales as u64 * 4;
+    }
 }
 
 /// Everything one `optimize quantize` run did, as `--json` prints it.
@@ -110,6 +122,12 @@ pub struct RunReport {
     pub fp16_overflow: Option<crate::Fp16Overflow>,
     /// Why the fp16 overflow check could not run, when it could not.
     pub fp16_overflow_skipped: Option<String>,
+    /// What the fp16 overflow check ran the float32 model on: the data's samples and seeded
+    /// inputs spread like them, or seeded inputs alone when no data was given.
+    pub fp16_overflow_data: Option<String>,
+    /// What ONNX Runtime runs of the int8 output once it has optimized it: fused integer
+    /// kernels, Q/DQ left standing, float convolutions (measured when verifying).
+    pub ort_runs: Option<optimize_bench::ort_graph::OrtGraph>,
     /// Calibration, for static int8.
     pub calibration: Option<CalibrationSummary>,
     /// Wall time of each phase, in order.

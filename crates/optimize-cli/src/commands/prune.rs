@@ -71,6 +71,7 @@ fn config(args: &PruneArgs) -> anyhow::Result<PruneConfig> {
     }
     c.verify.enabled = !args.no_verify;
     c.verify.keep_rejected = args.keep_rejected;
+    c.verify.task = args.task.task()?;
     c.latency.enabled = !args.no_bench;
     c.latency.threads = args.threads;
     if args.max_drop.is_some() || args.min_cosine.is_some() || args.max_abs.is_some() {

@@ -30,8 +30,9 @@ pub fn run(args: &QuantizeArgs) -> anyhow::Result<()> {
     }
     match &report.auto {
         Some(a) if !a.met => Err(anyhow::anyhow!(
-            "--auto: no configuration met the goal ({} >= {:.4}); the closest was written to {}",
+            "--auto: no configuration met the goal ({} {} {:.4}); the closest was written to {}",
             a.metric,
+            if a.higher_is_better { ">=" } else { "<=" },
             a.required,
             output.display()
         )),
@@ -70,6 +71,7 @@ fn config(args: &QuantizeArgs) -> anyhow::Result<QuantizeConfig> {
     c.fp16.block_ops = args.fp16_block_ops.clone();
     c.verify.enabled = !args.no_verify;
     c.verify.keep_rejected = args.keep_rejected;
+    c.verify.task = args.task.task()?;
     for s in &args.shape {
         let (name, dims) = parse_shape(s)?;
         c.shapes.insert(name, dims);
@@ -137,6 +139,12 @@ fn render(r: &RunReport) -> String {
         if q.bias_corrected > 0 {
             out += &format!(", {} biases corrected", q.bias_corrected);
         }
+        if q.folded_into_convs > 0 {
+            out += &format!(
+                ", {} BatchNormalization/Add/Mul folded into their Convs",
+                q.folded_into_convs
+            );
+        }
         if q.constants_folded > 0 {
             out += &format!(
                 ", {} constant nodes folded into initializers",
@@ -170,6 +178,9 @@ fn render(r: &RunReport) -> String {
             ]);
         }
         out += &t.render(2);
+        if let Some(g) = &r.ort_runs {
+            out += &format!("  {}\n", g.line());
+        }
         for (name, n) in q.non_finite_weights.iter().chain(&q.non_finite_activations) {
             out +=
                 &format!("  warning: '{name}' held {n} NaN/Inf values (excluded from its range)\n");
@@ -188,9 +199,10 @@ fn render(r: &RunReport) -> String {
                 .collect::<Vec<_>>()
                 .join(", ");
             out += &format!(
-                "  overflow check: {} float32 activations on {} samples; {} pass ±65504 and stay float32{}\n",
+                "  overflow check: {} float32 activations on {} samples ({}); {} pass ±65504 and stay float32{}\n",
                 o.tensors_checked,
                 o.samples,
+                r.fp16_overflow_data.as_deref().unwrap_or("-"),
                 o.overflowing.len(),
                 if list.is_empty() { String::new() } else { format!(": {list}") }
             );
@@ -228,9 +240,10 @@ fn render_auto(a: &AutoReport, quantized: usize, stored: usize) -> String {
         }
     };
     let mut out = format!(
-        "\n--auto on {:?}: {} must be >= {} (float32 {}, {:.3} ms, batch 1); {} trials in {:.1} s{}\n",
+        "\n--auto on {:?}: {} must be {} {} (float32 {}, {:.3} ms, batch 1); {} trials in {:.1} s{}\n  judged by {}\n",
         a.target,
         a.metric,
+        if a.higher_is_better { ">=" } else { "<=" },
         m(a.required),
         m(a.fp32_metric),
         a.fp32_latency_ms,
@@ -238,7 +251,8 @@ fn render_auto(a: &AutoReport, quantized: usize, stored: usize) -> String {
         a.elapsed_s,
         a.stopped
             .as_ref()
-            .map_or(String::new(), |s| format!(" (stopped: {s})"))
+            .map_or(String::new(), |s| format!(" (stopped: {s})")),
+        a.judge
     );
     let mut t = Table::new(&[
         "", "trial", "method", ">float", ">metric", ">cosine", ">ms", ">vs fp32", ">size", "meets",
@@ -266,12 +280,13 @@ fn render_auto(a: &AutoReport, quantized: usize, stored: usize) -> String {
                 (w, 0) => format!("{} ({w} int8 w)", tr.float_nodes),
                 (_, h) => format!("{} ({h} fp16 w)", tr.float_nodes),
             },
-            m(tr.metric),
+            tr.metric.map_or("-".into(), m),
             format!("{:.5}", tr.cosine),
             tr.latency_ms.map_or("-".into(), |v| format!("{v:.3}")),
-            tr.latency_ms.map_or("-".into(), |v| {
-                format!("{:.2}x", v / a.fp32_latency_ms.max(1e-12))
-            }),
+            match (tr.latency_ratio, tr.latency_spread) {
+                (Some(r), Some(s)) => format!("{r:.2}x ±{s:.2}"),
+                _ => "-".into(),
+            },
             bytes(tr.size_bytes),
             if tr.meets { "yes".into() } else { "no".into() },
         ]);
@@ -294,6 +309,9 @@ fn render_auto(a: &AutoReport, quantized: usize, stored: usize) -> String {
         Some(_) => out += "  * written: the closest trial; NONE met the goal\n",
         None => out +=
             "  written: the float32 model unchanged (no int8 variant was faster on this target)\n",
+    }
+    for d in &a.timing_decisions {
+        out += &format!("  timing: {d}\n");
     }
     if !a.float_for_speed.is_empty() {
         out += &format!(

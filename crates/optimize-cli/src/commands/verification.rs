@@ -58,6 +58,18 @@ pub fn render(v: Option<&Verification>, verdict: Option<&Verdict>) -> String {
         }
         out += &t.render(2);
         out += &reasons.concat();
+        if let Some(task) = &v.task {
+            out += &format!(
+                "  {}: {} -> {}{}\n",
+                task.judge,
+                short(task.before),
+                short(task.after),
+                task.detections.map_or(String::new(), |d| format!(
+                    " ({} of the original's {} detections matched; the output has {})",
+                    d.matched, d.reference, d.candidate
+                ))
+            );
+        }
     }
     if let Some(verdict) = verdict {
         if verdict.passed {
@@ -87,9 +99,10 @@ pub fn tail(o: &Outcome, phases: &[(String, f64)]) -> String {
         + &timings(phases)
 }
 
-/// The line every pass's report starts with: input and output, their sizes and ratio.
+/// The lines every pass's report starts with: input and output, their sizes and ratio, and what
+/// the output stores.
 pub fn head(o: &Outcome) -> String {
-    format!(
+    let mut out = format!(
         "{} ({}) -> {} ({}), {:.2}x the size{}",
         o.input.path,
         bytes(o.input.bytes),
@@ -97,7 +110,21 @@ pub fn head(o: &Outcome) -> String {
         bytes(o.output.bytes),
         o.size_ratio,
         if o.accepted() { "" } else { " (NOT written)" }
-    )
+    );
+    if let Some(s) = &o.stored {
+        let tensors: Vec<String> = s
+            .tensors
+            .iter()
+            .map(|(dtype, n, b)| format!("{n} {dtype} ({})", bytes(*b)))
+            .collect();
+        out += &format!(
+            "\n  stores: {}; tensors: {}; {} quantization nodes",
+            s.precision,
+            tensors.join(", "),
+            s.quantization_nodes
+        );
+    }
+    out
 }
 
 /// Size, accuracy and latency of the original and the output, side by side.
@@ -145,4 +172,11 @@ pub fn timings(phases: &[(String, f64)]) -> String {
         .map(|(p, ms)| format!("{p} {ms:.0} ms"))
         .collect();
     format!("\ntime: {}\n", times.join(", "))
+}
+
+/// A metric value with at most 6 decimals and no trailing zeros: `0.972145`, `12`.
+fn short(v: f64) -> String {
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    s.to_string()
 }
