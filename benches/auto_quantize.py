@@ -231,7 +231,7 @@ def main():
         rows.append({
             "model": name, "metric": kind, "variants": res, "rounds": rounds,
             "auto_seconds": auto_s, "auto_exit": r.returncode,
-            "auto_report": {k: report.get(k) for k in ("chosen", "met", "not_slower", "stopped", "float_for_speed", "float_for_accuracy", "elapsed_s")},
+            "auto_report": {k: report.get(k) for k in ("chosen", "met", "not_slower", "stopped", "float_for_speed", "float_for_accuracy", "elapsed_s", "judge", "timing_decisions")},
             "auto_trials": len(report.get("trials", [])),
             "auto_weights_only": stored, "auto_same_graph_as_fp32_in_ort": same_graph,
             "auto_ort_ratio_bench_crate": crate_ratio,
@@ -306,8 +306,8 @@ def write_md(meta, rows):
     L += ["", "## Targets", "",
           "*Not slower* is judged on `optimize bench --backend ort --threads 2` (the bench crate, float32 and --auto in alternating order, median of 3 rounds); "
           "the round-robin ratio of the table above is beside it.", "",
-          "| model | --auto meets --max-drop 0.01 | --auto not slower than fp32 (ORT; bench crate / round-robin) | size ≤ 0.35× (weight-heavy, ≥ 4 MiB) | search time | exit |",
-          "|---|---|---|---|---|---|"]
+          "| model | --auto judged by | --auto meets --max-drop 0.01 | --auto not slower than fp32 (ORT; bench crate / round-robin) | size ≤ 0.35× (weight-heavy, ≥ 4 MiB) | search time | exit |",
+          "|---|---|---|---|---|---|---|"]
     for r in rows:
         t = r["targets"]
         yn = lambda b: "n/a" if b is None else ("PASS" if b else "MISS")
@@ -316,7 +316,8 @@ def write_md(meta, rows):
         cr = r.get("auto_ort_ratio_bench_crate")
         crs = "–" if cr is None else f"{cr:.2f}×"
         same = ", same graph as fp32" if r.get("auto_same_graph_as_fp32_in_ort") else ""
-        L.append(f"| {r['model']} | {yn(t['meets_max_drop'])} | {yn(t['not_slower_ort'])} ({crs} / {ratio(auto['ort_ms'], fp['ort_ms'])}{same}) | "
+        judge = (r["auto_report"].get("judge") or "–").replace(str(ROOT) + "/", "")
+        L.append(f"| {r['model']} | {judge} | {yn(t['meets_max_drop'])} | {yn(t['not_slower_ort'])} ({crs} / {ratio(auto['ort_ms'], fp['ort_ms'])}{same}) | "
                  f"{yn(t['size_ok'])} ({auto['bytes'] / fp['bytes']:.3f}) | {r['auto_seconds']:.0f} s, {r['auto_trials']} trials | {r['auto_exit']} |")
     (ROOT / "results" / "auto-quantize.md").write_text("\n".join(L) + "\n")
 

@@ -203,7 +203,12 @@ def index(rows):
         "× = ratio to the float32 model (p50: median latency per call; below 1 is smaller or "
         "faster). Also here: [bench-agreement.md](bench-agreement.md), `optimize bench`'s "
         "median against ONNX Runtime's own timing; [quantize-vs-onnxruntime.md]"
-        "(quantize-vs-onnxruntime.md), our quantizer against ONNX Runtime's.",
+        "(quantize-vs-onnxruntime.md), our quantizer against ONNX Runtime's; "
+        "[auto-quantize.md](auto-quantize.md), `--auto` against plain int8 and ONNX Runtime's "
+        "static quantizer; [auto-quantize-task.md](auto-quantize-task.md), `--auto` judged by "
+        "each model's task metric against `--auto` judged by cosine; "
+        "[distill-vs-pytorch.md](distill-vs-pytorch.md), `optimize distill` against the same "
+        "loop in PyTorch.",
         "",
     ]
     (ROOT / "results" / "README.md").write_text("\n".join(lines))
