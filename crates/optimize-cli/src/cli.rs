@@ -502,10 +502,11 @@ pub struct QuantizeArgs {
     /// Without it: held-out calibration samples, else seeded random inputs.
     #[arg(long, value_name = "DATA", alias = "verify-data")]
     pub eval: Option<PathBuf>,
-    /// How int8 weights are stored: int8, or uint8 (the same values + 128), which ONNX
-    /// Runtime computes exactly on x86 CPUs with AVX2 and no VNNI, where its int8 kernels
-    /// saturate [default: the one exact on this machine].
-    #[arg(long, value_name = "TYPE", value_parser = ["int8", "uint8"])]
+    /// How int8 weights are stored: int8; int7 (int8 holding [-63, 63], ONNX Runtime's
+    /// reduce_range), which its fast kernels compute exactly on x86 CPUs with AVX2 and no VNNI,
+    /// where full-range int8 saturates; or uint8 (the int8 values + 128), exact there too but
+    /// up to 2x slower [default: int7 on such CPUs, else int8].
+    #[arg(long, value_name = "TYPE", value_parser = ["int8", "int7", "uint8"])]
     pub weight_type: Option<String>,
     /// Whole shape of an input for seeded inputs (verification without data, the fp16 overflow
     /// check, latency), for symbolic axes: --shape x=1x3x48x192 (repeatable; others are 1).

@@ -505,14 +505,14 @@ fn shape_sets_the_seeded_inputs_of_a_symbolic_model() {
 /// int8 ones saturate (x86 without VNNI). Both forms are asked for explicitly, so the test does
 /// not depend on this machine's CPU; on any CPU both must keep top-1 within the 1-point bound,
 /// and the uint8 form's cosine may not fall below the int8 one's (where int8 saturates, it is
-/// higher).
+/// higher). 7-bit weights are int8 tensors whose values stay within [-63, 63].
 #[test]
 fn weight_types_store_the_same_weights() {
     let model = model_path("digits-mlp");
     let eval = root().join("models/data/digits-test.npz");
     let dir = tempfile::tempdir().unwrap();
     let mut cosines = Vec::new();
-    for wtype in ["int8", "uint8"] {
+    for wtype in ["int8", "uint8", "int7"] {
         let out = format!("{wtype}.onnx");
         let r = optimize(
             dir.path(),
@@ -547,7 +547,19 @@ fn weight_types_store_the_same_weights() {
             optimize_onnx::proto::tensor_proto::DataType::Int8
         };
         assert_eq!(types, [want as i32].into(), "{wtype}");
+        let widest = g
+            .initializer
+            .iter()
+            .filter(|t| t.name().ends_with("_quantized") && wtype != "uint8")
+            .flat_map(|t| t.raw_data().iter().map(|&b| (b as i8).unsigned_abs()))
+            .max();
+        if wtype == "int7" {
+            assert_eq!(widest, Some(63), "7-bit weights use their whole range");
+        } else if wtype == "int8" {
+            assert_eq!(widest, Some(127));
+        }
         let notes = report["quantization"]["notes"].to_string();
+        assert_eq!(notes.contains("weights in 7 bits"), wtype == "int7", "{notes}");
         assert_eq!(
             notes.contains("stored as uint8"),
             wtype == "uint8",

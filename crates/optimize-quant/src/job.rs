@@ -113,7 +113,7 @@ pub struct QuantizeConfig {
     /// `auto` settings.
     pub auto: AutoOptions,
     /// How int8 weights are stored; absent: the form whose integer kernels are exact on this
-    /// machine ([`WeightType::for_this_cpu`]: uint8 on x86 with AVX2 and no VNNI, else int8),
+    /// machine ([`WeightType::for_this_cpu`]: int7 on x86 with AVX2 and no VNNI, else int8),
     /// since the output is verified and timed here. Set it to the target's when the model will
     /// run on another kind of CPU.
     pub weight_type: Option<WeightType>,
@@ -625,18 +625,27 @@ impl QuantizeJob {
 
         if let Some(r) = quant_report.as_mut() {
             r.notes.extend(small_holdout);
-            if qc.weight_type == WeightType::Uint8 && r.weights.tensors > 0 {
-                r.notes.push(format!(
+            let why = match qc.weight_type {
+                WeightType::Int8 => None,
+                WeightType::Int7 => Some(
+                    "weights in 7 bits ([-63, 63] stored as int8){}: ONNX Runtime's fast \
+                     uint8 x int8 kernels saturate full-range int8 weights on x86 CPUs with AVX2 \
+                     and no VNNI, and compute these exactly",
+                ),
+                WeightType::Uint8 => Some(
                     "weights stored as uint8 (int8 values + 128){}: ONNX Runtime's uint8 x int8 \
-                     kernels saturate on x86 CPUs with AVX2 and no VNNI, its uint8 x uint8 ones \
-                     are exact",
-                    if c.weight_type.is_none() {
-                        ", as this CPU needs; ask for int8 weights when the model runs on VNNI, \
-                         ARM or GPU"
-                    } else {
-                        ""
-                    }
-                ));
+                     kernels saturate on x86 CPUs with AVX2 and no VNNI, its slower uint8 x uint8 \
+                     ones are exact",
+                ),
+            };
+            if let (Some(why), true) = (why, r.weights.tensors > 0) {
+                let default = if c.weight_type.is_none() {
+                    ", as this CPU needs; ask for int8 weights when the model runs on VNNI, \
+                     ARM or GPU"
+                } else {
+                    ""
+                };
+                r.notes.push(why.replace("{}", default));
             }
         }
         if auto.is_none() && !c.force {

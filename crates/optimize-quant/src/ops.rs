@@ -9,8 +9,10 @@
 //! AveragePool, Sigmoid) get their own range (`QLinearAdd`, `QLinearConcat`, ...).
 //!
 //! Ops without weights are quantized only when every input their role lists is an activation
-//! the pass already quantizes (never a constant), so a transformer's bias Adds and
-//! LayerNorm-fed Adds stay float. Ops the registry gives no quantization role are never
+//! the pass already quantizes or a scalar float constant, and at least one is an activation,
+//! so a transformer's bias and LayerNorm-fed Adds stay float while HardSwish's `x + 3` runs as
+//! `QLinearAdd`.
+//! A Div by a constant becomes a Mul by its reciprocal (ONNX Runtime has no integer Div). Ops the registry gives no quantization role are never
 //! quantized and are listed in the report as unsupported.
 
 use optimize_onnx::ops::{self, OpInfo, QuantRole};
@@ -37,18 +39,27 @@ pub fn supported() -> impl Iterator<Item = &'static str> {
 }
 
 /// How static QDQ treats `node` if it is an op without weights it can carry int8 through:
-/// [`QuantRole::PassThrough`] or [`QuantRole::Calibrated`].
+/// [`QuantRole::PassThrough`], [`QuantRole::Calibrated`] or [`QuantRole::DivideByConstant`].
 pub fn activation_op(node: &NodeProto) -> Option<QuantRole> {
     // A MaxPool that also outputs indices is left alone.
     if node.output.len() != 1 {
         return None;
     }
-    ops::of(node)
-        .map(|o| o.quant)
-        .filter(|q| matches!(q, QuantRole::PassThrough | QuantRole::Calibrated { .. }))
+    ops::of(node).map(|o| o.quant).filter(|q| {
+        matches!(
+            q,
+            QuantRole::PassThrough | QuantRole::Calibrated { .. } | QuantRole::DivideByConstant
+        )
+    })
 }
 
-/// The inputs of `node` that must already be quantized for [`activation_op`]'s form.
+/// The quantization role the registry gives `node` (default domain only).
+pub fn activation_role(node: &NodeProto) -> Option<QuantRole> {
+    ops::of(node).map(|o| o.quant)
+}
+
+/// The inputs of `node` that must be quantized (or, for [`QuantRole::Calibrated`], float
+/// constants) for [`activation_op`]'s form.
 pub fn quantized_inputs(node: &NodeProto, kind: QuantRole) -> &[String] {
     let n = match kind {
         QuantRole::Calibrated { inputs } => inputs,

@@ -58,9 +58,18 @@ pub struct GraphPlan {
     pub fused_relus: HashMap<String, (usize, String)>,
     /// Ops without weights that carry int8 through (see [`ops::activation_op`]), by index.
     pub activation_nodes: Vec<usize>,
+    /// Scalar float constants those ops read, quantized as they are (node index, input index):
+    /// HardSwish's `+ 3`; a Div's divisor, whose reciprocal the Mul that replaces it reads.
+    pub constant_inputs: Vec<(usize, usize)>,
     /// Outputs of pass-through ops → the input whose scale and zero point they reuse (no
     /// calibration needed).
     pub pass_through: HashMap<String, String>,
+    /// Multiplications and divisions by a positive scalar constant folded into the
+    /// dequantization of their input, which they alone read: input → (node index, output,
+    /// factor). `x · c` of `s · (q − z)` is `(s · c) · (q − z)`, exactly: the node goes, and its
+    /// output is the input's DequantizeLinear with the scale times `c` (HardSwish's `/ 6`, a
+    /// learnable scale after it).
+    pub scaled: HashMap<String, (usize, String, f32)>,
     /// Nodes that keep float activations but get int8 weights ([`QuantConfig::weight_only`]).
     pub weight_only: Vec<usize>,
     /// Float nodes whose weights are stored in float16 ([`QuantConfig::fp16_weights`]).
@@ -160,25 +169,57 @@ fn plan_graph<'a>(
             plan_graph(sub, path, scopes, inner, config, plan);
             path.pop();
         }
+        let view = scopes.last().expect("pushed above");
         let Some(rule) = ops::rule(n) else {
             if let Some(kind) = ops::activation_op(n) {
-                let ready = capturable.is_ok()
+                let listed = ops::quantized_inputs(n, kind);
+                let scalar = |a: &str| initializer_in(scopes, a).filter(|t| scalar_float(t));
+                let mut constants: Vec<usize> = Vec::new();
+                let mut ready = capturable.is_ok()
                     && config.filter.check(n).is_ok()
-                    && !ops::quantized_inputs(n, kind).is_empty()
-                    && ops::quantized_inputs(n, kind)
-                        .iter()
-                        .all(|a| gp.activations.contains(a));
+                    && listed.iter().any(|a| gp.activations.contains(a));
+                for (k, a) in listed.iter().enumerate() {
+                    if gp.activations.contains(a) {
+                        continue;
+                    }
+                    match (kind, scalar(a)) {
+                        (QuantRole::Calibrated { .. }, Some(_)) => constants.push(k),
+                        _ => ready = false,
+                    }
+                }
+                if kind == QuantRole::DivideByConstant {
+                    // x / c = x · (1/c) only for a finite, nonzero c whose reciprocal is finite.
+                    let divisor = n.input.get(1).and_then(|d| scalar(d)).and_then(reciprocal);
+                    ready &= divisor.is_some();
+                    constants.push(1);
+                }
+                if let (Some(y), Some((x, factor))) = (n.output.first(), scaling(n, scopes)) {
+                    let alone = matches!(view.consumers(x), [_]) && !view.is_output(x);
+                    let folds = alone
+                        && gp.activations.contains(x)
+                        && !gp.pass_through.contains_key(x)
+                        && !gp.fused_relus.values().any(|(_, out)| out == x)
+                        && capturable.is_ok()
+                        && config.filter.check(n).is_ok();
+                    if folds {
+                        gp.scaled.insert(x.clone(), (i, y.clone(), factor));
+                        gp.activations.insert(y.clone());
+                        continue;
+                    }
+                }
                 if let (true, Some(y)) = (ready, n.output.first()) {
                     gp.activation_nodes.push(i);
-                    gp.activations.insert(y.clone());
+                    gp.constant_inputs.extend(constants.into_iter().map(|k| (i, k)));
                     if kind == QuantRole::PassThrough {
+                        gp.activations.insert(y.clone());
                         gp.pass_through.insert(y.clone(), n.input[0].clone());
+                    } else {
+                        quantize_output(&mut gp, view, scopes, config, y);
                     }
                 }
             }
             continue;
         };
-        let view = scopes.last().expect("pushed above");
         let weight = rule
             .weight_input()
             .and_then(|w| n.input.get(w))
@@ -251,23 +292,7 @@ fn plan_graph<'a>(
         gp.nodes.push(i);
         gp.activations.extend(acts.iter().map(|s| s.to_string()));
         if let Some(y) = n.output.first().filter(|y| !y.is_empty()) {
-            let relu = match view.consumers(y) {
-                [r] if !config.symmetric_activations && !view.is_output(y) => {
-                    let rn = view.node(*r);
-                    (clamps_below_at_zero(rn, scopes) && rn.output.len() == 1)
-                        .then(|| (*r, rn.output[0].clone()))
-                }
-                _ => None,
-            };
-            match relu {
-                Some((r, out)) => {
-                    gp.activations.insert(out.clone());
-                    gp.fused_relus.insert(y.clone(), (r, out));
-                }
-                None => {
-                    gp.activations.insert(y.clone());
-                }
-            }
+            quantize_output(&mut gp, view, scopes, config, y);
         }
     }
     scopes.pop();
@@ -281,17 +306,80 @@ fn plan_graph<'a>(
             gp.activations
                 .iter()
                 .filter(|t| !gp.pass_through.contains_key(*t))
+                .filter(|t| !gp.scaled.values().any(|(_, y, _)| y == *t))
                 .cloned(),
         );
         plan.graphs.insert(path.clone(), gp);
     }
 }
 
+/// Plans the quantization of output `y` of a quantized node: a Relu (or Relu6) that alone
+/// reads it is folded into it (the Q takes the Relu's calibrated range), else `y` gets its own.
+fn quantize_output(
+    gp: &mut GraphPlan,
+    view: &GraphView<'_>,
+    scopes: &[GraphView<'_>],
+    config: &QuantConfig,
+    y: &str,
+) {
+    let relu = match view.consumers(y) {
+        [r] if !config.symmetric_activations && !view.is_output(y) => {
+            let rn = view.node(*r);
+            (clamps_below_at_zero(rn, scopes) && rn.output.len() == 1)
+                .then(|| (*r, rn.output[0].clone()))
+        }
+        _ => None,
+    };
+    match relu {
+        Some((r, out)) => {
+            gp.activations.insert(out.clone());
+            gp.fused_relus.insert(y.to_string(), (r, out));
+        }
+        None => {
+            gp.activations.insert(y.to_string());
+        }
+    }
+}
+
+/// `n` as `x · factor` when it is a Mul or Div of activation `x` by a positive, finite scalar
+/// constant (a Mul's constant may come first).
+fn scaling<'n>(n: &'n NodeProto, scopes: &[GraphView<'_>]) -> Option<(&'n String, f32)> {
+    if !n.domain().is_empty() || n.input.len() != 2 {
+        return None;
+    }
+    let value = |c: &str| {
+        let t = initializer_in(scopes, c).filter(|t| scalar_float(t))?;
+        optimize_onnx::build::read_f32(t)?.first().copied()
+    };
+    let (x, c) = match n.op_type() {
+        "Mul" => match (value(&n.input[0]), value(&n.input[1])) {
+            (None, Some(c)) => (&n.input[0], c),
+            (Some(c), None) => (&n.input[1], c),
+            _ => return None,
+        },
+        "Div" => (&n.input[0], 1.0 / value(&n.input[1])?),
+        _ => return None,
+    };
+    (c.is_finite() && c > 0.0 && c.is_normal()).then_some((x, c))
+}
+
+/// Whether `t` is a float32 constant holding one value (a scalar, or any shape of one element).
+fn scalar_float(t: &TensorProto) -> bool {
+    t.data_type == Some(DataType::Float as i32) && t.dims.iter().product::<i64>() == 1
+}
+
+/// `1 / c` of a scalar float constant, when both are finite and nonzero.
+fn reciprocal(t: &TensorProto) -> Option<f32> {
+    let c = *optimize_onnx::build::read_f32(t)?.first()?;
+    let r = 1.0 / c;
+    (c.is_finite() && c != 0.0 && r.is_finite() && r != 0.0).then_some(r)
+}
+
 /// Whether `n` is a Relu, or a Clip whose minimum is a constant 0 (Relu6 and kin, as MobileNet
 /// exports write it): an op a uint8 quantization of its input folds away, since a range from 0
 /// up to the op's calibrated output clamps exactly as it does.
 fn clamps_below_at_zero(n: &NodeProto, scopes: &[GraphView<'_>]) -> bool {
-    if !n.domain().is_empty() {
+    if ops::activation_role(n) != Some(QuantRole::Folded) {
         return false;
     }
     match n.op_type() {
@@ -492,7 +580,11 @@ impl Rewriter<'_> {
         }
         reads(g, &mut read_by_nodes);
         let mut output_only: HashSet<String> = HashSet::new();
+        let scaled_outputs: HashSet<&str> = gp.scaled.values().map(|(_, y, _)| y.as_str()).collect();
         for t in &gp.activations {
+            if scaled_outputs.contains(t.as_str()) {
+                continue; // named by the DequantizeLinear of the chain's first input
+            }
             // A pass-through output takes the range of the tensor it passes through.
             // At most one step per pass-through: a malformed graph may chain them in a cycle
             // (a Reshape that reads its own output), which must not loop forever.
@@ -521,10 +613,32 @@ impl Rewriter<'_> {
             inits.push(tensor_f32(&s, &[], &[p.scale]));
             inits.push(zero_point_tensor(&zp, act_type, p.zero_point));
             let before_relu = relu_inputs.get(t.as_str()).copied();
+            // Scalings that alone read `t` (and then each other) fold into its dequantization:
+            // its DequantizeLinear takes the last one's output name and the product of factors.
+            let mut dq_scale = (s.clone(), p);
+            let mut last = None;
+            let mut link = t;
+            while let Some((k, y, factor)) = gp.scaled.get(link) {
+                folded.insert(*k);
+                report.scalings_folded += 1;
+                let scaled = QuantParams {
+                    scale: dq_scale.1.scale * factor,
+                    zero_point: p.zero_point,
+                };
+                act_params.insert(y.clone(), scaled);
+                dq_scale.1 = scaled;
+                last = Some(y.clone());
+                link = y;
+            }
+            if last.is_some() {
+                dq_scale.0 = names.fresh(&format!("{link}_scale"));
+                inits.push(tensor_f32(&dq_scale.0, &[], &[dq_scale.1.scale]));
+            }
             let q = names.fresh(&format!("{t}_quantized"));
-            let dq = match before_relu {
-                Some(_) => t.clone(),
-                None => names.fresh(&format!("{t}_dequantized")),
+            let dq = match (before_relu, &last) {
+                (_, Some(y)) => y.clone(),
+                (Some(_), None) => t.clone(),
+                (None, None) => names.fresh(&format!("{t}_dequantized")),
             };
             let pair = vec![
                 node(
@@ -535,7 +649,7 @@ impl Rewriter<'_> {
                 ),
                 node(
                     "DequantizeLinear",
-                    &[&q, &s, &zp],
+                    &[&q, &dq_scale.0, &zp],
                     &[&dq],
                     &names.fresh(&format!("{t}_DequantizeLinear")),
                 ),
@@ -549,7 +663,7 @@ impl Rewriter<'_> {
                 head.extend(pair);
             }
             act_params.insert(t.clone(), p);
-            if before_relu.is_none() {
+            if before_relu.is_none() && last.is_none() {
                 act_dq.insert(t.clone(), dq);
             }
             report.activations_quantized += 1;
@@ -748,16 +862,56 @@ impl Rewriter<'_> {
             }
         }
 
+        let mut constants: HashMap<usize, Vec<usize>> = HashMap::new();
+        for &(i, k) in &gp.constant_inputs {
+            constants.entry(i).or_default().push(k);
+        }
+        let mut divisions: HashSet<usize> = HashSet::new(); // Divs written as Muls
+        let mut constant_dq: HashMap<(String, bool), String> = HashMap::new();
         for &i in &gp.activation_nodes {
             let n = &g.node[i];
             let Some(kind) = ops::activation_op(n) else {
                 continue;
             };
+            let mine = constants.get(&i).map_or(&[][..], |v| v.as_slice());
+            // A folded Relu's output carries the range of this node's.
+            let output = n
+                .output
+                .first()
+                .map(|y| gp.fused_relus.get(y).map_or(y, |(_, out)| out));
             let ready = ops::quantized_inputs(n, kind)
                 .iter()
-                .chain(n.output.first())
+                .enumerate()
+                .filter(|(k, _)| !mine.contains(k))
+                .map(|(_, t)| t)
+                .chain(output)
                 .all(|t| act_params.contains_key(t));
             if ready {
+                let division = kind == QuantRole::DivideByConstant;
+                for &k in mine {
+                    let Some(c) = n.input.get(k).and_then(|c| {
+                        g.initializer
+                            .iter()
+                            .find(|t| t.name() == c)
+                            .cloned()
+                            .or_else(|| outer.iter().rev().find_map(|s| s.get(c.as_str()).map(|t| (*t).clone())))
+                    }) else {
+                        continue;
+                    };
+                    let key = (c.name().to_string(), division);
+                    let dq = match constant_dq.get(&key) {
+                        Some(dq) => dq.clone(),
+                        None => {
+                            let dq = self.quantized_constant(&c, division, &mut head, &mut inits)?;
+                            constant_dq.insert(key, dq.clone());
+                            dq
+                        }
+                    };
+                    rewired.entry(i).or_default().push((k, dq));
+                }
+                if division {
+                    divisions.insert(i);
+                }
                 self.report.quantized(n.op_type());
             } else if n.output.first().is_some_and(|o| output_only.contains(o)) {
                 self.report.skip(
@@ -778,6 +932,9 @@ impl Rewriter<'_> {
         for (i, mut n) in std::mem::take(&mut g.node).into_iter().enumerate() {
             if folded.contains(&i) {
                 continue;
+            }
+            if divisions.contains(&i) {
+                n.op_type = Some("Mul".into());
             }
             for (k, input) in n.input.iter_mut().enumerate() {
                 if let Some(new) = rewired
@@ -882,6 +1039,51 @@ impl Rewriter<'_> {
         inits.extend([qw.data, scale]);
         self.replaced.insert(base.to_string());
         Ok(out)
+    }
+
+    /// A scalar float constant an op without weights reads, quantized as activations are
+    /// (the reciprocal of its value for a Div written as a Mul) behind a `DequantizeLinear`;
+    /// returns the dequantized tensor's name.
+    fn quantized_constant(
+        &mut self,
+        c: &TensorProto,
+        reciprocal_of: bool,
+        head: &mut Vec<NodeProto>,
+        inits: &mut Vec<TensorProto>,
+    ) -> Result<String> {
+        let (mut values, _) = float_values(c)?;
+        if reciprocal_of {
+            values = values.iter().map(|v| 1.0 / v).collect();
+        }
+        let act_type = self.config.activation_type();
+        let q = crate::scale::quantize_per_tensor(
+            &values,
+            act_type,
+            self.config.symmetric_activations,
+        );
+        let base = c.name();
+        let suffix = if reciprocal_of { "_reciprocal" } else { "" };
+        let (qn, sn, zn, dq) = (
+            self.names.fresh(&format!("{base}{suffix}_quantized")),
+            self.names.fresh(&format!("{base}{suffix}_scale")),
+            self.names.fresh(&format!("{base}{suffix}_zero_point")),
+            self.names.fresh(&format!("{base}{suffix}_dequantized")),
+        );
+        let stored = match act_type {
+            QuantType::U8 => DataType::Uint8,
+            QuantType::I8 | QuantType::I7 => DataType::Int8,
+        };
+        inits.push(tensor_raw(&qn, stored, &[], q.data));
+        inits.push(tensor_f32(&sn, &[], &[q.params.scale]));
+        inits.push(zero_point_tensor(&zn, act_type, q.params.zero_point));
+        head.push(node(
+            "DequantizeLinear",
+            &[&qn, &sn, &zn],
+            &[&dq],
+            &self.names.fresh(&format!("{base}{suffix}_DequantizeLinear")),
+        ));
+        self.replaced.insert(base.to_string());
+        Ok(dq)
     }
 
     fn int8_weight(
@@ -999,7 +1201,9 @@ fn bias_shift(
 fn zero_point_tensor(name: &str, t: QuantType, zp: i32) -> optimize_onnx::proto::TensorProto {
     match t {
         QuantType::U8 => tensor_raw(name, DataType::Uint8, &[], vec![zp as u8]),
-        QuantType::I8 => tensor_raw(name, DataType::Int8, &[], vec![zp as i8 as u8]),
+        QuantType::I8 | QuantType::I7 => {
+            tensor_raw(name, DataType::Int8, &[], vec![zp as i8 as u8])
+        }
     }
 }
 

@@ -39,6 +39,10 @@ pub struct QuantReport {
     pub bias_corrected: usize,
     /// Activation tensors given a calibrated range (static only).
     pub activations_quantized: usize,
+    /// Multiplications and divisions by a positive scalar folded into the dequantization of
+    /// their input (static only): HardSwish's `/ 6`, learnable scales.
+    #[serde(default)]
+    pub scalings_folded: usize,
     /// Activations whose calibration data held NaN or infinite values: name and count.
     pub non_finite_activations: Vec<(String, u64)>,
 }

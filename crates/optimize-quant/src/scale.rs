@@ -58,6 +58,10 @@ pub enum QuantType {
     I8,
     /// Unsigned 8-bit: `[0, 255]`.
     U8,
+    /// Signed 7-bit stored in int8: `[-64, 63]`, or `[-63, 63]` when symmetric. Weights in this
+    /// range never overflow the 16-bit sums of x86 integer kernels without VNNI (`255 · 64 · 2 <
+    /// 32767`), as ONNX Runtime's `reduce_range`.
+    I7,
 }
 
 impl QuantType {
@@ -66,6 +70,7 @@ impl QuantType {
         match self {
             QuantType::I8 => (-128, 127),
             QuantType::U8 => (0, 255),
+            QuantType::I7 => (-64, 63),
         }
     }
 
@@ -78,6 +83,7 @@ impl QuantType {
     pub fn qrange(self, symmetric: bool) -> (i32, i32) {
         match (self, symmetric) {
             (QuantType::I8, true) => (-127, 127),
+            (QuantType::I7, true) => (-63, 63),
             _ => self.full_range(),
         }
     }
@@ -87,7 +93,7 @@ impl QuantType {
         let (lo, hi) = self.full_range();
         let q = q.clamp(lo, hi);
         match self {
-            QuantType::I8 => q as i8 as u8,
+            QuantType::I8 | QuantType::I7 => q as i8 as u8,
             QuantType::U8 => q as u8,
         }
     }
@@ -95,7 +101,7 @@ impl QuantType {
     /// The integer stored in a raw byte.
     fn decode(self, b: u8) -> i32 {
         match self {
-            QuantType::I8 => b as i8 as i32,
+            QuantType::I8 | QuantType::I7 => b as i8 as i32,
             QuantType::U8 => b as i32,
         }
     }

@@ -78,6 +78,7 @@ fn config(args: &QuantizeArgs) -> anyhow::Result<QuantizeConfig> {
     }
     c.weight_type = args.weight_type.as_deref().map(|t| match t {
         "uint8" => WeightType::Uint8,
+        "int7" => WeightType::Int7,
         _ => WeightType::Int8,
     });
     c.latency.enabled = !args.no_bench;

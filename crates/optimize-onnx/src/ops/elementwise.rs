@@ -16,7 +16,10 @@ pub(super) const OPS: &[OpInfo] = &[
     OpInfo::op("Acosh").fp16(9, F, F),
     OpInfo::op("Add")
         .fp16(7, F, F)
-        .quant(QuantRole::Calibrated { inputs: 2 })
+        .quant(
+            QuantRole::Calibrated { inputs: 2 },
+            "QLinearAdd (residuals; a constant addend is quantized)",
+        )
         .import(Import::Bias),
     OpInfo::op("And").outputs(BOOL),
     OpInfo::op("Asin").fp16(7, F, F),
@@ -29,10 +32,16 @@ pub(super) const OPS: &[OpInfo] = &[
     OpInfo::op("BitwiseOr").outputs(SAME),
     OpInfo::op("BitwiseXor").outputs(SAME),
     OpInfo::op("Ceil").fp16(6, F, F),
-    OpInfo::op("Clip").fp16(6, F, F),
+    OpInfo::op("Clip").fp16(6, F, F).quant(
+        QuantRole::Folded,
+        "with a constant minimum of 0 (Relu6): folded into the Q before it",
+    ),
     OpInfo::op("Cos").fp16(7, F, F),
     OpInfo::op("Cosh").fp16(9, F, F),
-    OpInfo::op("Div").fp16(7, F, F),
+    OpInfo::op("Div").fp16(7, F, F).quant(
+        QuantRole::DivideByConstant,
+        "no integer Div: by a constant, written as a Mul by its reciprocal (QLinearMul)",
+    ),
     OpInfo::op("Equal").fp16(11, F, N).outputs(BOOL),
     OpInfo::op("Erf").fp16(9, F, F),
     OpInfo::op("Exp").fp16(6, F, F),
@@ -50,7 +59,10 @@ pub(super) const OPS: &[OpInfo] = &[
     OpInfo::op("Mod").fp16(10, F, F),
     OpInfo::op("Mul")
         .fp16(7, F, F)
-        .quant(QuantRole::Calibrated { inputs: 2 }),
+        .quant(
+            QuantRole::Calibrated { inputs: 2 },
+            "QLinearMul (squeeze-excitation, HardSwish as x·relu6(x+3))",
+        ),
     OpInfo::op("Neg").fp16(6, F, F),
     OpInfo::op("Not").outputs(BOOL),
     OpInfo::op("Or").outputs(BOOL),

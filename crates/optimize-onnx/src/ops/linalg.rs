@@ -41,13 +41,19 @@ pub(super) const OPS: &[OpInfo] = &[
     OpInfo::op("Gemm")
         .fp16(7, F, F)
         .weight(GEMM)
-        .quant(QuantRole::Weighted(IntegerForm::MatMulInteger))
+        .quant(
+            QuantRole::Weighted(IntegerForm::MatMulInteger),
+            "static: QGemm; dynamic: MatMulInteger",
+        )
         .prune()
         .import(Import::Layer("Linear")),
     OpInfo::op("MatMul")
         .fp16(1, F, F)
         .weight(MATMUL)
-        .quant(QuantRole::Weighted(IntegerForm::MatMulInteger))
+        .quant(
+            QuantRole::Weighted(IntegerForm::MatMulInteger),
+            "static: QLinearMatMul; dynamic: MatMulInteger (DynamicQuantizeMatMul)",
+        )
         .prune()
         .import(Import::Layer("Linear")),
 ];

@@ -24,24 +24,59 @@
 //! | Add | – | – | – | – | – | QDQ, calibrated (inputs 0, 1) | – | bias of the MatMul before it |
 //! | AveragePool | – | – | – | – | – | QDQ, calibrated (input 0) | – | `AvgPool2d` |
 //! | BatchNormalization | – | – | – | – | – | – | – | `BatchNorm` |
+//! | Clip | – | – | – | – | – | QDQ, folded into the Q before it | – | – |
 //! | Concat | – | – | – | – | – | QDQ, calibrated (all inputs) | – | – |
 //! | Conv | 1 (`[O, I/group, k...]`) | 0 | 1 | 2 | 3–5 | weight, dynamic `ConvInteger` | yes | `Conv2d` |
 //! | ConvTranspose | 1 (`[I, O/group, k...]`) | 1 | 0 | 2 | 3–5 | – | yes | – |
+//! | Div | – | – | – | – | – | QDQ, by a constant: Mul by its reciprocal | – | – |
 //! | Dropout | – | – | – | – | – | – | – | dropped |
 //! | Flatten | – | – | – | – | – | QDQ pass-through | – | `Flatten` |
 //! | Gelu | – | – | – | – | – | – | – | `Gelu` |
 //! | Gemm | 1 (`[N, K]` if `transB`, else `[K, N]`) | 0 if `transB`, else 1 | 1 if `transB`, else 0 | 2 | 2 | weight, dynamic `MatMulInteger` | yes | `Linear` |
 //! | GlobalAveragePool | – | – | – | – | – | QDQ, calibrated (input 0) | – | – |
+//! | HardSigmoid | – | – | – | – | – | QDQ, calibrated (input 0) | – | – |
+//! | HardSwish | – | – | – | – | – | QDQ, calibrated (input 0) | – | – |
 //! | Identity | – | – | – | – | – | – | – | dropped |
+//! | LeakyRelu | – | – | – | – | – | QDQ, calibrated (input 0) | – | – |
 //! | MatMul | 1 (`[K, N]`) | rank − 1 | rank − 2 | – | 2 | weight, dynamic `MatMulInteger` | yes | `Linear` |
 //! | MaxPool | – | – | – | – | – | QDQ pass-through | – | `MaxPool2d` |
 //! | Mul | – | – | – | – | – | QDQ, calibrated (inputs 0, 1) | – | – |
-//! | Relu | – | – | – | – | – | – | – | `Relu` |
+//! | Relu | – | – | – | – | – | QDQ, folded into the Q before it | – | `Relu` |
 //! | Reshape | – | – | – | – | – | QDQ pass-through | – | `Flatten` |
+//! | Resize | – | – | – | – | – | QDQ pass-through | – | – |
 //! | Sigmoid | – | – | – | – | – | QDQ, calibrated (input 0) | – | – |
 //! | Squeeze | – | – | – | – | – | QDQ pass-through | – | – |
 //! | Transpose | – | – | – | – | – | QDQ pass-through | – | – |
 //! | Unsqueeze | – | – | – | – | – | QDQ pass-through | – | – |
+//!
+//! Why each quantized op is treated as it is (static QDQ aims at the integer kernels and QDQ
+//! fusions of ONNX Runtime's CPU provider; an op between two Q/DQ pairs that it has no kernel
+//! for runs in float):
+//!
+//! | quantized op | why |
+//! |----|----|
+//! | Add | QLinearAdd (residuals; a constant addend is quantized) |
+//! | AveragePool | QLinearAveragePool |
+//! | Clip | with a constant minimum of 0 (Relu6): folded into the Q before it |
+//! | Concat | QLinearConcat |
+//! | Conv | static: QLinearConv; dynamic: weight stored int8 (ConvInteger runs 4-6x slower) |
+//! | Div | no integer Div: by a constant, written as a Mul by its reciprocal (QLinearMul) |
+//! | Flatten | moves int8 values: the Q/DQ pair is dropped |
+//! | Gemm | static: QGemm; dynamic: MatMulInteger |
+//! | GlobalAveragePool | QLinearGlobalAveragePool |
+//! | HardSigmoid | no integer kernel: float on its small squeeze-excitation tensor, quantized after so the Mul it scales by runs as QLinearMul |
+//! | HardSwish | no integer kernel: float between DQ and Q, quantized after so the ops it feeds stay int8 |
+//! | LeakyRelu | QLinearLeakyRelu |
+//! | MatMul | static: QLinearMatMul; dynamic: MatMulInteger (DynamicQuantizeMatMul) |
+//! | MaxPool | max of int8 values: the Q/DQ pair is dropped |
+//! | Mul | QLinearMul (squeeze-excitation, HardSwish as x·relu6(x+3)) |
+//! | Relu | folded into the Q before it (uint8 from 0 clamps) |
+//! | Reshape | moves int8 values: the Q/DQ pair is dropped |
+//! | Resize | picks or blends input values: same scale, the Q/DQ pair is dropped |
+//! | Sigmoid | QLinearSigmoid |
+//! | Squeeze | moves int8 values: the Q/DQ pair is dropped |
+//! | Transpose | moves int8 values: the Q/DQ pair is dropped |
+//! | Unsqueeze | moves int8 values: the Q/DQ pair is dropped |
 //!
 //! "Weight ranks" are the ranks a layer's weight has (1-D to 3-D convolutions; a MatMul is a
 //! layer only with a 2-D weight, though the quantizer also quantizes a batched one, per channel
@@ -91,6 +126,9 @@ pub struct OpInfo {
     pub weight: Option<Weight>,
     /// How the quantizer treats the op.
     pub quant: QuantRole,
+    /// Why it is treated so: the integer kernel or fusion of ONNX Runtime's CPU provider the
+    /// role aims at (empty for ops without a role).
+    pub quant_why: &'static str,
     /// The float16 facts, for ops that may run in float16.
     pub fp16: Option<Float16>,
     /// Element types of the outputs, one rule per output position; the last rule also covers
@@ -167,10 +205,18 @@ pub enum QuantRole {
     PassThrough,
     /// An op without weights whose output gets its own calibrated range in static QDQ
     /// (ONNX Runtime's `QLinearAdd`, `QLinearConcat`, ...).
+    /// Leading inputs must be quantized activations or scalar float constants (at least one an
+    /// activation); constants are quantized as they are.
     Calibrated {
         /// How many leading inputs must already be quantized (`usize::MAX` for all).
         inputs: usize,
     },
+    /// A division of a quantized activation (input 0) by a constant (input 1): static QDQ
+    /// writes it as a multiplication by the constant's reciprocal, which has an integer kernel.
+    DivideByConstant,
+    /// Clamps from 0 (Relu; Clip with a constant minimum of 0): folded into the quantization of
+    /// the op before it, since uint8 from zero point 0 clamps as it does.
+    Folded,
 }
 
 /// The integer op dynamic quantization turns a weighted op into.
@@ -294,6 +340,7 @@ impl OpInfo {
             op_type,
             weight: None,
             quant: QuantRole::None,
+            quant_why: "",
             fp16: None,
             outputs: &[],
             prune: false,
@@ -324,8 +371,9 @@ impl OpInfo {
         self
     }
 
-    const fn quant(mut self, quant: QuantRole) -> OpInfo {
+    const fn quant(mut self, quant: QuantRole, why: &'static str) -> OpInfo {
         self.quant = quant;
+        self.quant_why = why;
         self
     }
 

@@ -42,7 +42,7 @@ fn stash_type(node: &NodeProto) -> Option<i32> {
 pub(super) const OPS: &[OpInfo] = &[
     OpInfo::op("AveragePool")
         .fp16(7, F, F)
-        .quant(QuantRole::Calibrated { inputs: 1 })
+        .quant(QuantRole::Calibrated { inputs: 1 }, "QLinearAveragePool")
         .import(Import::Layer("AvgPool2d")),
     OpInfo::op("BatchNormalization")
         .fp16(7, F, F)
@@ -50,7 +50,10 @@ pub(super) const OPS: &[OpInfo] = &[
     OpInfo::op("Conv")
         .fp16(1, F, F)
         .weight(CONV)
-        .quant(QuantRole::Weighted(IntegerForm::ConvInteger))
+        .quant(
+            QuantRole::Weighted(IntegerForm::ConvInteger),
+            "static: QLinearConv; dynamic: weight stored int8 (ConvInteger runs 4-6x slower)",
+        )
         .prune()
         .import(Import::Layer("Conv2d")),
     OpInfo::op("ConvTranspose")
@@ -63,7 +66,7 @@ pub(super) const OPS: &[OpInfo] = &[
         .import(Import::Dropped),
     OpInfo::op("GlobalAveragePool")
         .fp16(1, F, F)
-        .quant(QuantRole::Calibrated { inputs: 1 }),
+        .quant(QuantRole::Calibrated { inputs: 1 }, "QLinearGlobalAveragePool"),
     OpInfo::op("GlobalLpPool").fp16(2, F, F),
     OpInfo::op("GlobalMaxPool").fp16(1, F, F),
     OpInfo::op("GroupNormalization").fp16(21, F, F),
@@ -80,7 +83,7 @@ pub(super) const OPS: &[OpInfo] = &[
     OpInfo::op("MaxPool")
         .fp16(1, F, Only(&[0]))
         .outputs(&[OutputType::T, OutputType::Is(DataType::Int64)])
-        .quant(QuantRole::PassThrough)
+        .quant(QuantRole::PassThrough, "max of int8 values: the Q/DQ pair is dropped")
         .import(Import::Layer("MaxPool2d")),
     OpInfo::op("MeanVarianceNormalization").fp16(9, F, F),
     // The schema has no float16 for NonMaxSuppression at any opset up to 21.

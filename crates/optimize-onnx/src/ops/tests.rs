@@ -250,6 +250,8 @@ fn render_row(op: &OpInfo) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        QuantRole::DivideByConstant => "QDQ, by a constant: Mul by its reciprocal".into(),
+        QuantRole::Folded => "QDQ, folded into the Q before it".into(),
     };
     let prune = if op.prune { "yes".into() } else { dash() };
     let import = match op.import {
@@ -264,6 +266,19 @@ fn render_row(op: &OpInfo) -> String {
     )
 }
 
+/// The rows of the module doc's table whose header starts with `| {first} |`.
+fn documented_table(first: &str) -> Vec<String> {
+    let source = include_str!("mod.rs");
+    let header = format!("//! | {first} |");
+    source
+        .lines()
+        .skip_while(|l| !l.starts_with(&header))
+        .skip(2)
+        .map_while(|l| l.strip_prefix("//! | "))
+        .map(|l| format!("| {l}"))
+        .collect()
+}
+
 #[test]
 fn module_doc_table_matches_the_registry() {
     let mut ops: Vec<&OpInfo> = all()
@@ -273,16 +288,24 @@ fn module_doc_table_matches_the_registry() {
         .collect();
     ops.sort_by_key(|o| o.op_type);
     let expected: Vec<String> = ops.iter().map(|o| render_row(o)).collect();
-    let source = include_str!("mod.rs");
-    let documented: Vec<String> = source
-        .lines()
-        .filter_map(|l| l.strip_prefix("//! | "))
-        .filter(|l| !l.starts_with("op |"))
-        .map(|l| format!("| {l}"))
-        .collect();
     assert_eq!(
-        documented.join("\n"),
+        documented_table("op").join("\n"),
         expected.join("\n"),
         "the table in ops/mod.rs's module doc (left) differs from the registry (right)"
+    );
+    // The second table: why each op has its quantization role.
+    let why: Vec<String> = ops
+        .iter()
+        .filter(|o| o.quant != QuantRole::None)
+        .map(|o| format!("| {} | {} |", o.op_type, o.quant_why))
+        .collect();
+    assert_eq!(
+        documented_table("quantized op").join("\n"),
+        why.join("\n"),
+        "the quantization table in ops/mod.rs's module doc (left) differs from the registry (right)"
+    );
+    assert!(
+        ops.iter().all(|o| (o.quant == QuantRole::None) == o.quant_why.is_empty()),
+        "every op with a quantization role says why, and only those"
     );
 }

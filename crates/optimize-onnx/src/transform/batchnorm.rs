@@ -68,7 +68,12 @@ fn fold_graph(g: &mut GraphProto, names: &mut Names) -> usize {
     let mut edits: Vec<(usize, usize, TensorProto, TensorProto)> = Vec::new();
     let mut taken = std::collections::HashSet::new();
     for (b, bn) in g.node.iter().enumerate() {
-        let Some(x) = bn.input.first().map(String::as_str) else {
+        // Add and Mul commute: PaddlePaddle writes `scale * conv(x)` with the constant first.
+        let swapped = matches!(bn.op_type(), "Add" | "Mul")
+            && bn.input.len() == 2
+            && init.contains_key(bn.input[0].as_str())
+            && !init.contains_key(bn.input[1].as_str());
+        let Some(x) = bn.input.get(usize::from(swapped)).map(String::as_str) else {
             continue;
         };
         // A malformed node with no output has no name for the folded Conv to take.
@@ -91,7 +96,7 @@ fn fold_graph(g: &mut GraphProto, names: &mut Names) -> usize {
         if out == 0 || w.len() % out != 0 {
             continue;
         }
-        let Some((s, t)) = affine(bn, out, &floats) else {
+        let Some((s, t)) = affine(bn, usize::from(!swapped), out, &floats) else {
             continue;
         };
         let bias = match conv.input.get(2).filter(|b| !b.is_empty()) {
@@ -159,12 +164,14 @@ fn fold_graph(g: &mut GraphProto, names: &mut Names) -> usize {
 /// A float32 initializer's values and dims, by name.
 type Floats<'a> = dyn Fn(&str) -> Option<(Vec<f32>, Vec<i64>)> + 'a;
 
-/// `node` as `y = s * x + t` per output channel of the Conv feeding its first input (`out`
-/// channels): an inference-mode BatchNormalization, or an Add or Mul of a float32 initializer
+/// `node` as `y = s * x + t` per output channel of the Conv feeding it (`out` channels): an
+/// inference-mode BatchNormalization, or an Add or Mul of a float32 initializer (input
+/// `constant`)
 /// holding one value or one per channel (`[C]` only for rank-1 broadcasting is not per channel,
 /// so it must be `[C, 1, ..]` or `[1, C, 1, ..]`).
 fn affine(
     node: &crate::proto::NodeProto,
+    constant: usize,
     out: usize,
     floats: &Floats,
 ) -> Option<(Vec<f32>, Vec<f32>)> {
@@ -188,7 +195,7 @@ fn affine(
             Some((s, t))
         }
         "Add" | "Mul" if node.input.len() == 2 && node.output.len() == 1 => {
-            let (values, dims) = floats(&node.input[1])?;
+            let (values, dims) = floats(&node.input[constant])?;
             let per_channel = match dims.as_slice() {
                 [] | [1] => false,
                 [c, rest @ ..] | [1, c, rest @ ..]
@@ -297,7 +304,8 @@ mod tests {
     }
 
     /// PaddlePaddle's export: Conv without bias, then Add of a [1, C, 1, 1] bias, then Mul of a
-    /// scalar: both fold, over two rounds, into one Conv computing the same values.
+    /// scalar written constant first (`scale * x`, as PP-LCNetV3's learnable affine blocks): both
+    /// fold, over two rounds, into one Conv computing the same values.
     #[test]
     fn bias_add_and_scale_mul_fold_too() {
         let w: Vec<f32> = (0..2 * 9).map(|i| i as f32 * 0.1 - 0.5).collect();
@@ -306,7 +314,7 @@ mod tests {
             node: vec![
                 node("Conv", &["x", "w"], &["c"], "conv"),
                 node("Add", &["c", "bias"], &["a"], "add"),
-                node("Mul", &["a", "two"], &["y"], "mul"),
+                node("Mul", &["two", "a"], &["y"], "mul"),
             ],
             input: vec![value_info_f32("x", &[Some(1), Some(1), Some(4), Some(4)])],
             output: vec![value_info_f32("y", &[Some(1), Some(2), Some(2), Some(2)])],
