@@ -20,7 +20,10 @@ it produces two models:
   theirs  onnxruntime.quantization (onnxruntime 1.31.1): quantize_dynamic(weight_type=QInt8,
           per_channel=...) / quantize_static(QuantFormat.QDQ, CalibrationMethod.MinMax,
           per_channel=True, activation_type=QUInt8, weight_type=QInt8) fed the very same
-          calibration samples through a CalibrationDataReader; for fp16
+          calibration samples through a CalibrationDataReader, with reduce_range=True (7-bit
+          weights) on x86 CPUs with AVX2 and no VNNI, as ORT's docs advise there (ours store
+          7-bit weights on such CPUs too); when quant_pre_process's output quantizes into a
+          model ORT refuses to load, the original is quantized instead; for fp16
           onnxconverter_common.float16.convert_float_to_float16(keep_io_types=True).
           ORT's documented flow recommends running `quant_pre_process` (symbolic shape
           inference + ORT graph optimisation) before quantizing; the int8 runs do that, inside
@@ -159,6 +162,15 @@ CLASSIFIER = {"digits-mlp", "digits-cnn", "ppocr-cls-mobile-v2", "ppocr-v4-rec"}
 # =========================================================================== worker (theirs)
 
 
+def saturating_cpu():
+    """x86 with AVX2 and no VNNI: ONNX Runtime's uint8 x int8 kernels saturate there."""
+    try:
+        flags = next(l for l in open("/proc/cpuinfo") if l.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return False
+    return "avx2" in flags and not {"avx512_vnni", "avx_vnni"} & set(flags)
+
+
 def worker(argv):
     """Runs in a fresh interpreter: ORT / onnxconverter-common quantization of one model."""
     ap = argparse.ArgumentParser()
@@ -210,9 +222,14 @@ def worker(argv):
                 info["pre_process_errors"] = fails
         info["pre_ms"] = (time.perf_counter() - t1) * 1e3
         t2 = time.perf_counter()
+        # As ONNX Runtime's docs advise for x86 CPUs with AVX2 and no VNNI, where full-range
+        # int8 weights saturate its uint8 x int8 kernels: 7-bit weights (ours do the same there).
+        reduce_range = saturating_cpu()
+        info["reduce_range"] = reduce_range
         if a.mode in ("int8-dynamic", "int8-dynamic-pc"):
             quantize_dynamic(
-                src, a.output, per_channel=(a.mode == "int8-dynamic-pc"), weight_type=QuantType.QInt8
+                src, a.output, per_channel=(a.mode == "int8-dynamic-pc"), weight_type=QuantType.QInt8,
+                reduce_range=reduce_range,
             )
         else:
             z = np.load(a.calib)
@@ -234,16 +251,31 @@ def worker(argv):
                 def rewind(self):
                     self.i = 0
 
-            quantize_static(
-                src,
-                a.output,
-                Reader(),
-                quant_format=QuantFormat.QDQ,
-                calibrate_method=CalibrationMethod.MinMax,
-                per_channel=(a.mode == "int8-static-qdq"),
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-            )
+            def run(source):
+                quantize_static(
+                    source,
+                    a.output,
+                    Reader(),
+                    quant_format=QuantFormat.QDQ,
+                    calibrate_method=CalibrationMethod.MinMax,
+                    per_channel=(a.mode == "int8-static-qdq"),
+                    activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    reduce_range=reduce_range,
+                )
+
+            run(src)
+            # quant_pre_process's fusions can leave a per-channel model ORT refuses to load
+            # (PaddleOCR: "ConvAddFusion_Add_B_Reshape" DequantizeLinear); then the original.
+            if src != a.model:
+                import onnxruntime as ort
+
+                try:
+                    ort.InferenceSession(a.output, providers=["CPUExecutionProvider"])
+                except Exception as e:  # noqa: BLE001
+                    info["pre_processed_output_failed"] = f"{type(e).__name__}: {str(e)[:200]}"
+                    run(a.model)
+                    info["pre_process"] += "; its output did not load, quantized the original instead"
         info["quant_ms"] = (time.perf_counter() - t2) * 1e3
         info["lib_ms"] = (time.perf_counter() - t1) * 1e3
     print("WORKER_JSON " + json.dumps(info))
@@ -446,6 +478,28 @@ def write_npz_theirs(path, samples):
 
 
 # =========================================================================== evaluation
+
+
+def ort_runs(path, save):
+    """What ONNX Runtime runs of a model: its optimized graph (ORT_ENABLE_ALL, saved to `save`),
+    op types counted, with the integer kernels, the Q/DQ left standing and the float
+    convolutions / matrix products summed."""
+    import collections
+    import onnx
+    import onnxruntime as ort
+
+    o = ort.SessionOptions()
+    o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    o.optimized_model_filepath = str(save)
+    ort.InferenceSession(str(path), o, providers=["CPUExecutionProvider"])
+    g = onnx.load(str(save), load_external_data=False).graph
+    ops = collections.Counter(n.op_type for n in g.node)
+    integer = sum(v for k, v in ops.items() if k.startswith("QLinear") or k.endswith("Integer")
+                  or k.startswith("DynamicQuantize") or k in ("QGemm", "MatMulIntegerToFloat"))
+    qdq = ops["QuantizeLinear"] + ops["DequantizeLinear"]
+    float_compute = sum(ops[k] for k in ("Conv", "FusedConv", "MatMul", "Gemm", "FusedMatMul", "FusedGemm"))
+    Path(save).unlink(missing_ok=True)
+    return {"ops": dict(ops.most_common()), "integer": integer, "qdq": qdq, "float_compute": float_compute}
 
 
 def make_session(path, threads):
@@ -656,6 +710,7 @@ def bench_model(entry, modes, work, lat_budget, log):
         try:
             s = make_session(path, 2)
             r["loads_in_ort"] = True
+            r["ort_runs"] = ort_runs(path, mdir / f"{mode}.{who}.ort-optimized.onnx")
         except Exception as e:  # noqa: BLE001
             r["loads_in_ort"] = False
             r["load_error"] = f"{type(e).__name__}: {str(e)[:300]}"
@@ -671,6 +726,8 @@ def bench_model(entry, modes, work, lat_budget, log):
             r["run_error"] = f"{type(e).__name__}: {str(e)[:300]}"
             log(f"  {name:22s} {mode:16s} {who:6s} fails to run in ORT: {r['run_error'][:150]}")
         del s
+
+    rec["fp32_ort_runs"] = ort_runs(ROOT / model, mdir / "fp32.ort-optimized.onnx")
 
     # ---- latency, batch 1, 1 and 2 threads, round-robin over every variant
     feed = evals[0]
@@ -792,7 +849,7 @@ def write_markdown(path, meta, recs, modes, skipped):
     L.append("- theirs: `" + PY + " " + SELF + " --worker MODE MODEL OUT [--pre PRE.onnx] "
              "[--calib CAL-ort.npz]` — a fresh interpreter that runs "
              "`quant_pre_process` (int8 only) then `quantize_dynamic(per_channel=…, "
-             "weight_type=QInt8)` / `quantize_static(QDQ, MinMax, per_channel=True, "
+             "weight_type=QInt8, reduce_range on AVX2 without VNNI)` / `quantize_static(QDQ, MinMax, per_channel=True, "
              "activation_type=QUInt8, weight_type=QInt8)`, or "
              "`float16.convert_float_to_float16(keep_io_types=True)`")
     L.append("- Time = wall time of the whole process; RSS = its peak resident set "
@@ -865,6 +922,24 @@ def write_markdown(path, meta, recs, modes, skipped):
             cells = [f"{s} {d}" for _, s, d in targets(rec, mode)]
             L.append(f"| {rec['name']} | " + " | ".join(cells) + " |")
         L.append("")
+        if mode.startswith("int8"):
+            L.append("What ONNX Runtime runs (its optimized graph, ORT_ENABLE_ALL): integer kernels / "
+                     "QuantizeLinear+DequantizeLinear left standing / float Conv+MatMul+Gemm; "
+                     "then the most frequent op types:\n")
+            for rec in recs:
+                if mode not in rec["modes"]:
+                    continue
+                cells = []
+                for who, r in (("ours", rec["modes"][mode]["ours"]), ("theirs", rec["modes"][mode]["theirs"]),
+                               ("fp32", {"ort_runs": rec.get("fp32_ort_runs")})):
+                    g = r.get("ort_runs")
+                    if not g:
+                        cells.append(f"{who} –")
+                        continue
+                    top = ", ".join(f"{k} {v}" for k, v in list(g["ops"].items())[:6])
+                    cells.append(f"{who} {g['integer']} / {g['qdq']} / {g['float_compute']} ({top})")
+                L.append(f"- {rec['name']}: " + "; ".join(cells))
+            L.append("")
         if notes:
             L.append("Failures and notes:\n")
             L.extend(notes)

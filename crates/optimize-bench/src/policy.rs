@@ -138,6 +138,25 @@ impl VerifyPolicy {
         Ok(())
     }
 
+    /// The number this policy judges `v` by, higher better, to choose between candidates that
+    /// both pass: the task metric's change (its drop negated), else top-1 accuracy after (with
+    /// labels and an accuracy bound), else the worst output's cosine in ONNX Runtime. `None`
+    /// when nothing was compared.
+    pub fn score(&self, v: &Verification) -> Option<f64> {
+        if let Some(t) = &v.task {
+            return (!t.after.is_nan()).then(|| -t.drop());
+        }
+        if let (Some(a), Some(_)) = (&v.accuracy, self.max_accuracy_drop) {
+            return Some(a.after.top1);
+        }
+        let ort = v.runtimes.iter().find(|r| r.runtime == "onnxruntime-cpu")?;
+        ort.outputs
+            .iter()
+            .map(|o| self.cosine.of(o))
+            .try_fold(f64::INFINITY, |worst, c| Some(worst.min(c?)))
+            .filter(|w| w.is_finite())
+    }
+
     /// The verdict on `v`.
     pub fn judge(&self, v: &Verification) -> Verdict {
         let mut failures = Vec::new();

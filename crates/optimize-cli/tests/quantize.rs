@@ -559,7 +559,11 @@ fn weight_types_store_the_same_weights() {
             assert_eq!(widest, Some(127));
         }
         let notes = report["quantization"]["notes"].to_string();
-        assert_eq!(notes.contains("weights in 7 bits"), wtype == "int7", "{notes}");
+        assert_eq!(
+            notes.contains("weights in 7 bits"),
+            wtype == "int7",
+            "{notes}"
+        );
         assert_eq!(
             notes.contains("stored as uint8"),
             wtype == "uint8",

@@ -795,3 +795,162 @@ fn ort_runs_a_residual_conv_block_as_integer_kernels() {
         );
     }
 }
+
+/// Quantizes `g` (one input `x` of `[N, 4, 8, 8]`) statically per channel on 64 seeded samples
+/// and returns the report and a counter of the op types ONNX Runtime runs of the output.
+fn ort_runs_of(g: optimize_onnx::proto::GraphProto) -> (Value, impl Fn(&str) -> u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Model::from_proto(optimize_onnx::build::model(g, 13));
+    optimize_onnx::save(&m, dir.path().join("m.onnx"), &Default::default()).unwrap();
+    let x: Vec<f32> = (0..64 * 4 * 64)
+        .map(|i| ((i * 37 + 3) % 17) as f32 / 17.0 - 0.5)
+        .collect();
+    let x = Tensor::from_f32(vec![64, 4, 8, 8], x).unwrap();
+    write(dir.path(), "cal.npz", &[("x", &x)]);
+    let report = json_ok(
+        dir.path(),
+        &[
+            "quantize",
+            "--int8",
+            "--per-channel",
+            "--calibrate",
+            "cal.npz",
+            "m.onnx",
+            "-o",
+            "q.onnx",
+            "--json",
+            "--no-bench",
+            // What ORT runs is the question here, not how close these made-up weights stay.
+            "--min-cosine",
+            "0.5",
+        ],
+    );
+    let runs = report["ort_runs"]["ops"].clone();
+    let count = move |op: &str| {
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o[0].as_str().unwrap().rsplit('.').next() == Some(op))
+            .map(|o| o[1].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    (report, count)
+}
+
+fn weights(seed: usize, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| (((i + seed) * 37) % 17) as f32 / 17.0 - 0.5)
+        .collect()
+}
+
+/// Issue 15: a MobileNetV3 block as PaddlePaddle exports it: Conv, HardSwish written as
+/// `x · clip(x + 3, 0, 6) / 6`, then squeeze-excitation (GlobalAveragePool, Conv, Relu, Conv,
+/// HardSigmoid, Mul). ONNX Runtime runs it as integer kernels: the `+ 3` as QLinearAdd with a
+/// quantized constant, the Clip folded into the quantization before it, the `/ 6` folded into
+/// a dequantization scale, the pooling and both Muls in int8. Only HardSigmoid, which has no
+/// integer kernel, runs in float on its [N, C, 1, 1] tensor; the last Conv, whose output is the
+/// graph's, too.
+#[test]
+fn ort_runs_a_hardswish_and_squeeze_excitation_block_as_integer_kernels() {
+    use optimize_onnx::build::{attr_ints, node, tensor_f32, value_info_f32};
+    use optimize_onnx::proto::GraphProto;
+    let pads = || attr_ints("pads", &[1, 1, 1, 1]);
+    let g = GraphProto {
+        name: Some("mobilenet-v3-block".into()),
+        node: vec![
+            node("Conv", &["x", "w1", "b1"], &["c1"], "conv1").with_attr(pads()),
+            node("Add", &["c1", "three"], &["a"], "hs_add"),
+            node("Clip", &["a", "zero", "six"], &["r"], "hs_clip"),
+            node("Mul", &["c1", "r"], &["m"], "hs_mul"),
+            node("Div", &["m", "six"], &["h"], "hs_div"),
+            node("GlobalAveragePool", &["h"], &["p"], "se_pool"),
+            node("Conv", &["p", "w2"], &["s1"], "se_conv1"),
+            node("Relu", &["s1"], &["s2"], "se_relu"),
+            node("Conv", &["s2", "w3"], &["s3"], "se_conv2"),
+            node("HardSigmoid", &["s3"], &["s4"], "se_gate"),
+            node("Mul", &["h", "s4"], &["e"], "se_scale"),
+            node("Conv", &["e", "w4"], &["y"], "conv2").with_attr(pads()),
+        ],
+        input: vec![value_info_f32("x", &[None, Some(4), Some(8), Some(8)])],
+        output: vec![value_info_f32("y", &[None, Some(4), Some(8), Some(8)])],
+        initializer: vec![
+            tensor_f32("w1", &[4, 4, 3, 3], &weights(1, 144)),
+            tensor_f32("b1", &[4], &[0.5, -0.5, 1.0, 0.0]),
+            tensor_f32("w2", &[2, 4, 1, 1], &weights(2, 8)),
+            tensor_f32("w3", &[4, 2, 1, 1], &weights(3, 8)),
+            tensor_f32("w4", &[4, 4, 3, 3], &weights(4, 144)),
+            tensor_f32("three", &[], &[3.0]),
+            tensor_f32("zero", &[], &[0.0]),
+            tensor_f32("six", &[], &[6.0]),
+        ],
+        ..Default::default()
+    };
+    let (report, count) = ort_runs_of(g);
+    let q = &report["quantization"];
+    assert_eq!(q["scalings_folded"], 1, "the / 6: {q}");
+    assert_eq!(count("QLinearConv"), 3, "{report}");
+    assert_eq!(count("QLinearAdd"), 1, "{report}");
+    assert_eq!(count("QLinearMul"), 2, "{report}");
+    assert_eq!(count("QLinearGlobalAveragePool"), 1, "{report}");
+    assert_eq!(count("HardSigmoid"), 1, "{report}");
+    for float in ["Add", "Mul", "Div", "Clip", "Relu", "GlobalAveragePool"] {
+        assert_eq!(count(float), 0, "{float} left in float: {report}");
+    }
+    assert_eq!(report["ort_runs"]["float_compute"], 1, "{report}");
+}
+
+/// Issue 15: two branches of a feature pyramid: MaxPool, two Convs, their Concat, a nearest
+/// Resize and an AveragePool. The Concat runs as QLinearConcat, the pools as QLinearAveragePool
+/// and on int8 (MaxPool), the Resize on int8 with the scale of its input: no
+/// QuantizeLinear/DequantizeLinear pair between two quantized ops.
+#[test]
+fn ort_runs_concat_pooling_and_resize_on_int8() {
+    use optimize_onnx::build::{
+        attr_int, attr_ints, attr_string, node, tensor_f32, value_info_f32,
+    };
+    use optimize_onnx::proto::GraphProto;
+    let pads = || attr_ints("pads", &[1, 1, 1, 1]);
+    let g = GraphProto {
+        name: Some("pyramid".into()),
+        node: vec![
+            node("Conv", &["x", "w1"], &["c1"], "conv1").with_attr(pads()),
+            node("Relu", &["c1"], &["r1"], "relu1"),
+            node("MaxPool", &["r1"], &["mp"], "pool")
+                .with_attr(attr_ints("kernel_shape", &[2, 2]))
+                .with_attr(attr_ints("strides", &[2, 2])),
+            node("Conv", &["mp", "w2"], &["c2"], "branch1").with_attr(pads()),
+            node("Conv", &["mp", "w3"], &["c3"], "branch2").with_attr(pads()),
+            node("Concat", &["c2", "c3"], &["cc"], "concat").with_attr(attr_int("axis", 1)),
+            node("Resize", &["cc", "", "scales"], &["up"], "up")
+                .with_attr(attr_string("mode", "nearest")),
+            node("AveragePool", &["up"], &["ap"], "smooth")
+                .with_attr(attr_ints("kernel_shape", &[3, 3]))
+                .with_attr(pads()),
+            node("Conv", &["ap", "w4"], &["y"], "head").with_attr(pads()),
+        ],
+        input: vec![value_info_f32("x", &[None, Some(4), Some(8), Some(8)])],
+        output: vec![value_info_f32("y", &[None, Some(4), Some(8), Some(8)])],
+        initializer: vec![
+            tensor_f32("w1", &[4, 4, 3, 3], &weights(1, 144)),
+            tensor_f32("w2", &[4, 4, 3, 3], &weights(2, 144)),
+            tensor_f32("w3", &[4, 4, 3, 3], &weights(3, 144)),
+            tensor_f32("w4", &[4, 8, 3, 3], &weights(4, 288)),
+            tensor_f32("scales", &[4], &[1.0, 1.0, 2.0, 2.0]),
+        ],
+        ..Default::default()
+    };
+    let (report, count) = ort_runs_of(g);
+    assert_eq!(count("QLinearConv"), 3, "{report}");
+    assert_eq!(count("QLinearConcat"), 1, "{report}");
+    assert_eq!(count("QLinearAveragePool"), 1, "{report}");
+    assert_eq!(
+        count("Concat") + count("AveragePool") + count("Relu"),
+        0,
+        "{report}"
+    );
+    // The only conversions left: x in; the head's input and weight out (its output is the
+    // graph's, so the head runs in float on them).
+    assert_eq!(count("QuantizeLinear"), 1, "{report}");
+    assert_eq!(count("DequantizeLinear"), 2, "{report}");
+    assert_eq!(report["ort_runs"]["float_compute"], 1, "{report}");
+}

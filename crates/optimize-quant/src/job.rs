@@ -37,7 +37,7 @@
 use crate::auto::{quantize_auto, AutoConfig, AutoReport, AutoTarget, Criterion, EvalSet, Prefer};
 use crate::report::{CalibrationSummary, RunReport};
 use crate::weights::WeightType;
-use crate::{fp16, quantize_dynamic, quantize_static_with, CalibrationMethod, Error, QuantConfig};
+use crate::{fp16, quantize_dynamic, quantize_static_each, CalibrationMethod, Error, QuantConfig};
 use crate::{NodeFilter, QuantReport, Result};
 use optimize_bench::compare::{for_job, LatencyOptions};
 use optimize_bench::policy::{settle, VerifyOptions, VerifyPolicy};
@@ -478,6 +478,8 @@ impl QuantizeJob {
         let mut auto: Option<AutoReport> = None;
         let mut check: Option<Check> = None;
         let mut small_holdout = None;
+        // Full-range int8 weights, measured beside the 7-bit default where they saturate.
+        let mut full_range: Option<(Model, QuantReport)> = None;
         let (mut out, mut quant_report, fp16_report) = match c.mode {
             Mode::Fp16 => {
                 progress.phase("fp16 overflow check", None);
@@ -583,10 +585,26 @@ impl QuantizeJob {
                 let samples = set
                     .iter_range(cal_range.clone())
                     .map(|s| s.map(|s| s.inputs).map_err(Error::from));
-                let (out, report, cal) =
-                    quantize_static_with(&model, samples, &qc, &prefer_tract, &mut |n| {
-                        progress.advance(n as u64, "")
-                    })?;
+                // Where full-range int8 weights saturate (7 bits are the default), both are
+                // written from one calibration and verification keeps the closer one.
+                let measure_both = c.weight_type.is_none()
+                    && qc.weight_type == WeightType::Int7
+                    && c.verify.enabled;
+                let types: &[WeightType] = if measure_both {
+                    &[WeightType::Int7, WeightType::Int8]
+                } else {
+                    std::slice::from_ref(&qc.weight_type)
+                };
+                let (mut outs, cal) = quantize_static_each(
+                    &model,
+                    samples,
+                    &qc,
+                    &prefer_tract,
+                    &mut |n| progress.advance(n as u64, ""),
+                    types,
+                )?;
+                full_range = outs.pop().filter(|_| measure_both);
+                let (out, report) = outs.remove(0);
                 calibration = Some(CalibrationSummary {
                     data: path.display().to_string(),
                     method: qc.method.to_string(),
@@ -625,28 +643,6 @@ impl QuantizeJob {
 
         if let Some(r) = quant_report.as_mut() {
             r.notes.extend(small_holdout);
-            let why = match qc.weight_type {
-                WeightType::Int8 => None,
-                WeightType::Int7 => Some(
-                    "weights in 7 bits ([-63, 63] stored as int8){}: ONNX Runtime's fast \
-                     uint8 x int8 kernels saturate full-range int8 weights on x86 CPUs with AVX2 \
-                     and no VNNI, and compute these exactly",
-                ),
-                WeightType::Uint8 => Some(
-                    "weights stored as uint8 (int8 values + 128){}: ONNX Runtime's uint8 x int8 \
-                     kernels saturate on x86 CPUs with AVX2 and no VNNI, its slower uint8 x uint8 \
-                     ones are exact",
-                ),
-            };
-            if let (Some(why), true) = (why, r.weights.tensors > 0) {
-                let default = if c.weight_type.is_none() {
-                    ", as this CPU needs; ask for int8 weights when the model runs on VNNI, \
-                     ARM or GPU"
-                } else {
-                    ""
-                };
-                r.notes.push(why.replace("{}", default));
-            }
         }
         if auto.is_none() && !c.force {
             check_changed(
@@ -663,6 +659,10 @@ impl QuantizeJob {
             }
         }
         out.stamp(env!("CARGO_PKG_VERSION"), "quantize", &c.describe());
+        if let Some((m, _)) = full_range.as_mut() {
+            optimize_onnx::transform::list_initializers_as_inputs(&mut m.proto);
+            m.stamp(env!("CARGO_PKG_VERSION"), "quantize", &c.describe());
+        }
         progress.phase("save", None);
         let options = SaveOptions {
             external_data: if c.external_data {
@@ -672,10 +672,72 @@ impl QuantizeJob {
             },
             ..Default::default()
         };
-        let staged = stage(&out, &self.output, &options)?;
-        let output_bytes = staged.bytes();
+        let mut staged = stage(&out, &self.output, &options)?;
+        let full_range = match full_range {
+            Some((m, r)) => {
+                let st = stage(&m, &self.output, &options)?;
+                Some((m, r, st))
+            }
+            None => None,
+        };
         phases.lap("save");
 
+        let (verification, verdict) = if c.verify.enabled {
+            progress.phase("verify", None);
+            let data = match (&c.eval, check) {
+                (Some(path), _) => data_samples(path, &specs, c.verify.max_samples)?,
+                (None, Some(check)) => check.data,
+                (None, None) => random(&specs, &c.shapes, &c.verify)?,
+            };
+            let mut v = verify(&self.input, staged.path(), &data, c.verify.task.as_ref())?;
+            let policy = c.policy();
+            let mut verdict = policy.judge(&v);
+            let mut weight_type = qc.weight_type;
+            if let Some((m, r, st)) = full_range {
+                let v8 = verify(&self.input, st.path(), &data, c.verify.task.as_ref())?;
+                let verdict8 = policy.judge(&v8);
+                let (s7, s8) = (policy.score(&v), policy.score(&v8));
+                let int8_wins = match (verdict.passed, verdict8.passed) {
+                    (false, true) => true,
+                    (true, false) => false,
+                    _ => s8.zip(s7).is_some_and(|(b, a)| b > a),
+                };
+                let show = |s: Option<f64>| s.map_or("–".to_string(), |s| format!("{s:.5}"));
+                let note = format!(
+                    "weights: 7-bit and full-range int8 both measured in ONNX Runtime on this \
+                     CPU, whose int8 kernels saturate full-range weights ({}): {} with 7 bits, {} \
+                     with int8; kept {}",
+                    verdict.judge,
+                    show(s7),
+                    show(s8),
+                    if int8_wins { "int8" } else { "7 bits" }
+                );
+                if int8_wins {
+                    out = m;
+                    quant_report = Some(r);
+                    staged = st;
+                    v = v8;
+                    verdict = verdict8;
+                    weight_type = WeightType::Int8;
+                }
+                if let Some(r) = quant_report.as_mut() {
+                    r.notes.push(note);
+                }
+            }
+            if let Some(r) = quant_report.as_mut() {
+                r.notes
+                    .extend(weight_note(weight_type, c.weight_type.is_none(), r));
+            }
+            phases.lap("verify");
+            (Some(v), Some(verdict))
+        } else {
+            if let Some(r) = quant_report.as_mut() {
+                r.notes
+                    .extend(weight_note(qc.weight_type, c.weight_type.is_none(), r));
+            }
+            (None, None)
+        };
+        let output_bytes = staged.bytes();
         // What ONNX Runtime makes of an int8 output: which Q/DQ it fused into integer kernels.
         let ort_runs = match (&quant_report, c.verify.enabled) {
             (Some(r), true) if r.nodes_quantized() > 0 => {
@@ -695,20 +757,7 @@ impl QuantizeJob {
             }
             _ => None,
         };
-        let (verification, verdict) = if c.verify.enabled {
-            progress.phase("verify", None);
-            let data = match (&c.eval, check) {
-                (Some(path), _) => data_samples(path, &specs, c.verify.max_samples)?,
-                (None, Some(check)) => check.data,
-                (None, None) => random(&specs, &c.shapes, &c.verify)?,
-            };
-            let v = verify(&self.input, staged.path(), &data, c.verify.task.as_ref())?;
-            let verdict = c.policy().judge(&v);
-            phases.lap("verify");
-            (Some(v), Some(verdict))
-        } else {
-            (None, None)
-        };
+
         let accepted = verdict.as_ref().is_none_or(|v| v.passed);
         let (latency, latency_skipped) = if c.mode == Mode::Auto && c.latency.enabled {
             let why = "the search measured it (see auto)".to_string();
@@ -982,6 +1031,28 @@ impl RunReport {
     pub fn accepted(&self) -> bool {
         self.outcome.accepted()
     }
+}
+
+/// What the report says of how the weights were stored, if anything needs saying.
+fn weight_note(wtype: WeightType, default: bool, r: &QuantReport) -> Option<String> {
+    let why = match wtype {
+        WeightType::Int8 => return None,
+        WeightType::Int7 => {
+            "weights in 7 bits ([-63, 63] stored as int8){}: ONNX Runtime's fast uint8 x int8 \
+             kernels saturate full-range int8 weights on x86 CPUs with AVX2 and no VNNI, and \
+             compute these exactly"
+        }
+        WeightType::Uint8 => {
+            "weights stored as uint8 (int8 values + 128){}: ONNX Runtime's uint8 x int8 kernels \
+             saturate on x86 CPUs with AVX2 and no VNNI, its slower uint8 x uint8 ones are exact"
+        }
+    };
+    let default = if default {
+        ", as this CPU needs; ask for int8 weights when the model runs on VNNI, ARM or GPU"
+    } else {
+        ""
+    };
+    (r.weights.tensors > 0).then(|| why.replace("{}", default))
 }
 
 #[cfg(test)]

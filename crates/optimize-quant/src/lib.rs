@@ -82,6 +82,32 @@ pub fn quantize_static_with<I>(
 where
     I: Iterator<Item = Result<Vec<(String, Tensor)>>>,
 {
+    let (mut outs, cal) = quantize_static_each(
+        model,
+        samples,
+        config,
+        load,
+        progress,
+        &[config.weight_type],
+    )?;
+    let (out, report) = outs.remove(0);
+    Ok((out, report, cal))
+}
+
+/// [`quantize_static_with`] writing one model per weight type from one calibration (the
+/// calibration is the expensive step): the quantize job measures 7-bit and full-range int8
+/// weights on CPUs where the full range saturates, and keeps the closer one.
+pub fn quantize_static_each<I>(
+    model: &Model,
+    samples: I,
+    config: &QuantConfig,
+    load: calibrate::Loader<'_>,
+    progress: &mut dyn FnMut(usize),
+    weight_types: &[weights::WeightType],
+) -> Result<(Vec<(Model, QuantReport)>, Calibration)>
+where
+    I: Iterator<Item = Result<Vec<(String, Tensor)>>>,
+{
     let mut folded = model.clone();
     let form = if config.per_channel {
         "per-channel QDQ (DequantizeLinear with axis)"
@@ -98,7 +124,11 @@ where
         report.constants_folded = constants;
         report.folded_into_convs = batch_norms;
         report.opset_upgrade = upgrade;
-        return Ok((folded, report, Calibration::default()));
+        let outs = weight_types
+            .iter()
+            .map(|_| (folded.clone(), report.clone()))
+            .collect();
+        return Ok((outs, Calibration::default()));
     }
     let cal = calibrate(
         &folded.proto,
@@ -113,16 +143,24 @@ where
     if config.bias_correction {
         plan.input_means = cal.channel_means.clone();
     }
-    let (out, mut report) = qdq::quantize_static(&folded, &plan, &cal.ranges, config)?;
-    report.constants_folded = constants;
-    report.folded_into_convs = batch_norms;
-    report.opset_upgrade = upgrade;
-    report.non_finite_activations = cal
-        .non_finite
-        .iter()
-        .map(|(k, v)| (k.clone(), *v))
-        .collect();
-    Ok((out, report, cal))
+    let mut outs = Vec::with_capacity(weight_types.len());
+    for &weight_type in weight_types {
+        let config = QuantConfig {
+            weight_type,
+            ..config.clone()
+        };
+        let (out, mut report) = qdq::quantize_static(&folded, &plan, &cal.ranges, &config)?;
+        report.constants_folded = constants;
+        report.folded_into_convs = batch_norms;
+        report.opset_upgrade = upgrade.clone();
+        report.non_finite_activations = cal
+            .non_finite
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        outs.push((out, report));
+    }
+    Ok((outs, cal))
 }
 
 /// Upgrades `model` to the opset the quantized form needs, before any expensive step: `min`

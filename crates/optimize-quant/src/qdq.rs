@@ -17,6 +17,15 @@
 //! - biases of Conv/Gemm: int32 with `scale = X_scale · W_scale[c]` and zero point 0, so the
 //!   runtime's integer kernels can add them exactly.
 //!
+//! - between the weighted ops, int8 is carried through the ops the registry gives a role
+//!   ([`optimize_onnx::ops`], with why): residual and HardSwish Adds and Muls (a scalar constant
+//!   operand is quantized too), pooling, Concat, Sigmoid, data movement and Resize with their
+//!   input's scale; a Relu or Relu6 is folded into the quantization before it, a Mul or Div by
+//!   a positive scalar into the scale of the dequantization before it (exact, so HardSwish's
+//!   `/ 6` costs nothing), and any other Div by a constant becomes a Mul by its reciprocal. Ops
+//!   without an integer kernel that sit on small tensors (HardSigmoid in squeeze-excitation)
+//!   run in float between a DQ and a Q so the ops around them stay int8.
+//!
 //! Nodes inside If branches and Loop bodies are quantized like main-graph nodes: calibration
 //! captures their activations through extra If/Loop outputs. Scan bodies and other holders are
 //! left in float and reported.
@@ -209,7 +218,8 @@ fn plan_graph<'a>(
                 }
                 if let (true, Some(y)) = (ready, n.output.first()) {
                     gp.activation_nodes.push(i);
-                    gp.constant_inputs.extend(constants.into_iter().map(|k| (i, k)));
+                    gp.constant_inputs
+                        .extend(constants.into_iter().map(|k| (i, k)));
                     if kind == QuantRole::PassThrough {
                         gp.activations.insert(y.clone());
                         gp.pass_through.insert(y.clone(), n.input[0].clone());
@@ -580,7 +590,8 @@ impl Rewriter<'_> {
         }
         reads(g, &mut read_by_nodes);
         let mut output_only: HashSet<String> = HashSet::new();
-        let scaled_outputs: HashSet<&str> = gp.scaled.values().map(|(_, y, _)| y.as_str()).collect();
+        let scaled_outputs: HashSet<&str> =
+            gp.scaled.values().map(|(_, y, _)| y.as_str()).collect();
         for t in &gp.activations {
             if scaled_outputs.contains(t.as_str()) {
                 continue; // named by the DequantizeLinear of the chain's first input
@@ -618,7 +629,14 @@ impl Rewriter<'_> {
             let mut dq_scale = (s.clone(), p);
             let mut last = None;
             let mut link = t;
-            while let Some((k, y, factor)) = gp.scaled.get(link) {
+            // At most one step per scaling: a malformed graph may chain them in a cycle.
+            for (k, y, factor) in std::iter::from_fn(|| {
+                let step = gp.scaled.get(link.as_str())?;
+                link = &step.1;
+                Some(step)
+            })
+            .take(gp.scaled.len())
+            {
                 folded.insert(*k);
                 report.scalings_folded += 1;
                 let scaled = QuantParams {
@@ -628,7 +646,6 @@ impl Rewriter<'_> {
                 act_params.insert(y.clone(), scaled);
                 dq_scale.1 = scaled;
                 last = Some(y.clone());
-                link = y;
             }
             if last.is_some() {
                 dq_scale.0 = names.fresh(&format!("{link}_scale"));
@@ -894,7 +911,12 @@ impl Rewriter<'_> {
                             .iter()
                             .find(|t| t.name() == c)
                             .cloned()
-                            .or_else(|| outer.iter().rev().find_map(|s| s.get(c.as_str()).map(|t| (*t).clone())))
+                            .or_else(|| {
+                                outer
+                                    .iter()
+                                    .rev()
+                                    .find_map(|s| s.get(c.as_str()).map(|t| (*t).clone()))
+                            })
                     }) else {
                         continue;
                     };
@@ -902,7 +924,8 @@ impl Rewriter<'_> {
                     let dq = match constant_dq.get(&key) {
                         Some(dq) => dq.clone(),
                         None => {
-                            let dq = self.quantized_constant(&c, division, &mut head, &mut inits)?;
+                            let dq =
+                                self.quantized_constant(&c, division, &mut head, &mut inits)?;
                             constant_dq.insert(key, dq.clone());
                             dq
                         }
@@ -1056,11 +1079,8 @@ impl Rewriter<'_> {
             values = values.iter().map(|v| 1.0 / v).collect();
         }
         let act_type = self.config.activation_type();
-        let q = crate::scale::quantize_per_tensor(
-            &values,
-            act_type,
-            self.config.symmetric_activations,
-        );
+        let q =
+            crate::scale::quantize_per_tensor(&values, act_type, self.config.symmetric_activations);
         let base = c.name();
         let suffix = if reciprocal_of { "_reciprocal" } else { "" };
         let (qn, sn, zn, dq) = (
@@ -1080,7 +1100,9 @@ impl Rewriter<'_> {
             "DequantizeLinear",
             &[&qn, &sn, &zn],
             &[&dq],
-            &self.names.fresh(&format!("{base}{suffix}_DequantizeLinear")),
+            &self
+                .names
+                .fresh(&format!("{base}{suffix}_DequantizeLinear")),
         ));
         self.replaced.insert(base.to_string());
         Ok(dq)

@@ -57,12 +57,10 @@ pub(super) const OPS: &[OpInfo] = &[
     OpInfo::op("Mean").fp16(6, F, F),
     OpInfo::op("Min").fp16(6, F, F),
     OpInfo::op("Mod").fp16(10, F, F),
-    OpInfo::op("Mul")
-        .fp16(7, F, F)
-        .quant(
-            QuantRole::Calibrated { inputs: 2 },
-            "QLinearMul (squeeze-excitation, HardSwish as x·relu6(x+3))",
-        ),
+    OpInfo::op("Mul").fp16(7, F, F).quant(
+        QuantRole::Calibrated { inputs: 2 },
+        "QLinearMul (squeeze-excitation, HardSwish as x·relu6(x+3))",
+    ),
     OpInfo::op("Neg").fp16(6, F, F),
     OpInfo::op("Not").outputs(BOOL),
     OpInfo::op("Or").outputs(BOOL),

@@ -64,9 +64,10 @@ pub(super) const OPS: &[OpInfo] = &[
         .fp16(7, Only(&[0]), Only(&[0]))
         .outputs(&[OutputType::T, OutputType::Is(DataType::Bool)])
         .import(Import::Dropped),
-    OpInfo::op("GlobalAveragePool")
-        .fp16(1, F, F)
-        .quant(QuantRole::Calibrated { inputs: 1 }, "QLinearGlobalAveragePool"),
+    OpInfo::op("GlobalAveragePool").fp16(1, F, F).quant(
+        QuantRole::Calibrated { inputs: 1 },
+        "QLinearGlobalAveragePool",
+    ),
     OpInfo::op("GlobalLpPool").fp16(2, F, F),
     OpInfo::op("GlobalMaxPool").fp16(1, F, F),
     OpInfo::op("GroupNormalization").fp16(21, F, F),
@@ -83,7 +84,10 @@ pub(super) const OPS: &[OpInfo] = &[
     OpInfo::op("MaxPool")
         .fp16(1, F, Only(&[0]))
         .outputs(&[OutputType::T, OutputType::Is(DataType::Int64)])
-        .quant(QuantRole::PassThrough, "max of int8 values: the Q/DQ pair is dropped")
+        .quant(
+            QuantRole::PassThrough,
+            "max of int8 values: the Q/DQ pair is dropped",
+        )
         .import(Import::Layer("MaxPool2d")),
     OpInfo::op("MeanVarianceNormalization").fp16(9, F, F),
     // The schema has no float16 for NonMaxSuppression at any opset up to 21.

@@ -15,9 +15,10 @@ const MOVES: &str = "moves int8 values: the Q/DQ pair is dropped";
 /// The rows of this family.
 pub(super) const OPS: &[OpInfo] = &[
     OpInfo::op("Compress").fp16(9, Only(&[0]), F),
-    OpInfo::op("Concat")
-        .fp16(4, F, F)
-        .quant(QuantRole::Calibrated { inputs: usize::MAX }, "QLinearConcat"),
+    OpInfo::op("Concat").fp16(4, F, F).quant(
+        QuantRole::Calibrated { inputs: usize::MAX },
+        "QLinearConcat",
+    ),
     OpInfo::op("DepthToSpace").fp16(1, F, F),
     OpInfo::op("Expand").fp16(8, Only(&[0]), F),
     OpInfo::op("Flatten")

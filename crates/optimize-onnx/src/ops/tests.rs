@@ -305,7 +305,8 @@ fn module_doc_table_matches_the_registry() {
         "the quantization table in ops/mod.rs's module doc (left) differs from the registry (right)"
     );
     assert!(
-        ops.iter().all(|o| (o.quant == QuantRole::None) == o.quant_why.is_empty()),
+        ops.iter()
+            .all(|o| (o.quant == QuantRole::None) == o.quant_why.is_empty()),
         "every op with a quantization role says why, and only those"
     );
 }
