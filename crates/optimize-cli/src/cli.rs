@@ -476,7 +476,9 @@ pub struct QuantizeArgs {
     #[arg(long, value_name = "ABS")]
     pub max_abs: Option<f64>,
     /// Skip timing the original and the output (the before/after table then shows size and
-    /// accuracy only).
+    /// accuracy only). Dynamic int8 then keeps MatMul/Gemm as MatMulInteger; timed, it writes
+    /// their weights stored in int8 (float32's compute) instead where MatMulInteger measures
+    /// slower than float32.
     #[arg(long)]
     pub no_bench: bool,
     /// Quantize even an already-quantized model, and write the model even if nothing changed.
@@ -505,7 +507,8 @@ pub struct QuantizeArgs {
     /// How int8 weights are stored: int8; int7 (int8 holding [-63, 63], ONNX Runtime's
     /// reduce_range), which its fast kernels compute exactly on x86 CPUs with AVX2 and no VNNI,
     /// where full-range int8 saturates; or uint8 (the int8 values + 128), exact there too but
-    /// up to 2x slower [default: int7 on such CPUs, else int8].
+    /// up to 2x slower [default: int8, except on such CPUs: static writes int7 and int8 and
+    /// keeps the one verification finds closer, dynamic uses int7].
     #[arg(long, value_name = "TYPE", value_parser = ["int8", "int7", "uint8"])]
     pub weight_type: Option<String>,
     /// Whole shape of an input for seeded inputs (verification without data, the fp16 overflow

@@ -24,6 +24,10 @@ pub struct QuantConfig {
     /// storing int8 weights dequantized before a float Conv. Off by default: ONNX Runtime's CPU
     /// `ConvInteger` is several times slower than a float Conv.
     pub conv_integer: bool,
+    /// Dynamic mode: MatMul/Gemm as `MatMulInteger` (activations quantized at run time). Off:
+    /// their weights are stored in int8 and expanded at load as Conv weights are, float32's
+    /// compute. The quantize job turns it off when `MatMulInteger` measures slower than float32.
+    pub matmul_integer: bool,
     /// Static mode: correct Conv/Gemm biases for the mean error int8 weights introduce,
     /// `b' = b − (W_q − W)·E[x]`, with `E[x]` the per-channel means of the input seen in
     /// calibration (bias correction, Nagel et al. 2019).
@@ -63,6 +67,7 @@ impl Default for QuantConfig {
             filter: NodeFilter::default(),
             bins: 2048,
             conv_integer: false,
+            matmul_integer: true,
             bias_correction: false,
             weight_only: BTreeSet::new(),
             fp16_weights: BTreeSet::new(),

@@ -15,6 +15,9 @@
 //!
 //! Conv weights are stored in int8 by default and expanded to float32 by a `Cast` and a `Mul` of
 //! constants, which runtimes fold once at load: a quarter of the bytes at float32's speed.
+//! MatMul/Gemm weights are stored so too without `matmul_integer` (the quantize job's choice
+//! where `MatMulInteger` measures slower than float32: small models, where per-call cost
+//! dominates).
 //! ONNX Runtime's CPU `ConvInteger` runs 4-6x slower than a float Conv on the convolutional
 //! models in models/ (results/quantize-vs-onnxruntime.md), and a weight behind a
 //! `DequantizeLinear` is dequantized on every call (ONNX Runtime keeps it for QDQ fusion), which
@@ -130,6 +133,11 @@ impl Pass<'_> {
                     continue;
                 }
                 let result = match rule.quant {
+                    QuantRole::Weighted(IntegerForm::MatMulInteger)
+                        if !self.config.matmul_integer =>
+                    {
+                        self.stored_matmul(&view, n, rule)
+                    }
                     QuantRole::Weighted(IntegerForm::MatMulInteger) => {
                         self.matmul(&view, n, &mut acts, &mut weights)
                     }
@@ -386,12 +394,35 @@ impl Pass<'_> {
     /// Conv with its weight stored in int8, one scale per output channel, expanded to float32 by
     /// a `Cast` and a `Mul` of constants (folded at load). A weight shared by several Convs is
     /// stored once.
-    fn stored_conv(
+    /// A MatMul or Gemm whose weight is stored in int8 per output column, float compute.
+    fn stored_matmul(
+        &mut self,
+        view: &GraphView,
+        n: &NodeProto,
+        rule: &optimize_onnx::ops::OpInfo,
+    ) -> std::result::Result<Rewrite, String> {
+        let wname = n.input.get(1).ok_or("fewer than two inputs")?;
+        let w = view
+            .initializer(wname)
+            .ok_or("second input is not a constant weight of this graph")?;
+        let (values, shape) = float_values(w).map_err(|_| "weight is not float32".to_string())?;
+        if shape.len() < 2 {
+            return Err(format!("weight of rank {} (need 2)", shape.len()));
+        }
+        let axis = ops::channel_axis(rule, n, shape.len());
+        let wname = wname.clone();
+        self.store_int8(n, &wname, &values, &shape, axis)
+    }
+
+    /// `n` reading its weight (input 1) stored in int8 with one scale per slice along `axis`,
+    /// expanded by a Cast and a Mul of constants that runtimes fold at load.
+    fn store_int8(
         &mut self,
         n: &NodeProto,
         wname: &str,
         values: &[f32],
         shape: &[usize],
+        axis: usize,
     ) -> std::result::Result<Rewrite, String> {
         let mut conv = n.clone();
         if let Some(expanded) = self.stored.get(wname) {
@@ -404,7 +435,7 @@ impl Pass<'_> {
         }
         let q_name = self.names.fresh(&format!("{wname}_int8"));
         let s_name = self.names.fresh(&format!("{wname}_scale"));
-        let (qw, scale) = crate::weights::int8_stored(values, shape, 0, &q_name, &s_name)
+        let (qw, scale) = crate::weights::int8_stored(values, shape, axis, &q_name, &s_name)
             .map_err(|e| e.to_string())?;
         if qw.relative_error > self.config.max_weight_error {
             return Err(format!(
@@ -467,7 +498,7 @@ impl Pass<'_> {
             return Err(format!("weight of rank {}", shape.len()));
         }
         if !self.config.conv_integer {
-            return self.stored_conv(n, wname, &values, &shape);
+            return self.store_int8(n, wname, &values, &shape, 0);
         }
         let channels = shape[0];
         // Shape that broadcasts a per-output-channel vector over [N, O, spatial...].
@@ -610,5 +641,43 @@ mod tests {
             g.initializer.iter().all(|t| t.name() != "w"),
             "float weight left behind"
         );
+    }
+
+    /// Issue 15: where MatMulInteger measures slower than float32 the quantize job asks for
+    /// MatMul/Gemm weights stored like Conv weights: int8 with one scale per output column
+    /// (`[1, N]` for a MatMul's `[K, N]`, `[N, 1]` for a `transB` Gemm's `[N, K]`), float compute.
+    #[test]
+    fn matmul_weights_can_be_stored_in_int8_instead_of_matmul_integer() {
+        use optimize_onnx::build::attr_int;
+        let w: Vec<f32> = (0..8 * 3).map(|i| (i % 5) as f32 * 0.2 - 0.4).collect();
+        let g = GraphProto {
+            name: Some("mlp".into()),
+            node: vec![
+                node("MatMul", &["x", "w"], &["h"], "fc1"),
+                node("Gemm", &["h", "v"], &["y"], "fc2").with_attr(attr_int("transB", 1)),
+            ],
+            input: vec![value_info_f32("x", &[Some(1), Some(8)])],
+            output: vec![value_info_f32("y", &[Some(1), Some(2)])],
+            initializer: vec![
+                tensor_f32("w", &[8, 3], &w),
+                tensor_f32("v", &[2, 3], &w[..6]),
+            ],
+            ..Default::default()
+        };
+        let m = Model::from_proto(model(g, 13));
+        let config = QuantConfig {
+            matmul_integer: false,
+            ..QuantConfig::default()
+        };
+        let (q, report) = quantize_dynamic(&m, &config).unwrap();
+        assert_eq!(report.int8_storage.get("MatMul"), Some(&1), "{report:?}");
+        assert_eq!(report.int8_storage.get("Gemm"), Some(&1), "{report:?}");
+        assert!(report.quantized.is_empty(), "{report:?}");
+        let g = q.proto.graph.as_ref().unwrap();
+        let ops: Vec<&str> = g.node.iter().map(|n| n.op_type()).collect();
+        assert_eq!(ops, ["Cast", "Mul", "MatMul", "Cast", "Mul", "Gemm"]);
+        let dims = |n: &str| &g.initializer.iter().find(|t| t.name() == n).unwrap().dims;
+        assert_eq!(dims("w_scale"), &[1, 3]);
+        assert_eq!(dims("v_scale"), &[2, 1]);
     }
 }

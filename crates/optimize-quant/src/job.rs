@@ -39,7 +39,7 @@ use crate::report::{CalibrationSummary, RunReport};
 use crate::weights::WeightType;
 use crate::{fp16, quantize_dynamic, quantize_static_each, CalibrationMethod, Error, QuantConfig};
 use crate::{NodeFilter, QuantReport, Result};
-use optimize_bench::compare::{for_job, LatencyOptions};
+use optimize_bench::compare::{for_job, LatencyChange, LatencyOptions};
 use optimize_bench::policy::{settle, VerifyOptions, VerifyPolicy};
 use optimize_bench::verify::{input_specs, seeded_samples, verify, Inputs, VerifyData};
 use optimize_bench::Outcome;
@@ -113,7 +113,9 @@ pub struct QuantizeConfig {
     /// `auto` settings.
     pub auto: AutoOptions,
     /// How int8 weights are stored; absent: the form whose integer kernels are exact on this
-    /// machine ([`WeightType::for_this_cpu`]: int7 on x86 with AVX2 and no VNNI, else int8),
+    /// machine ([`WeightType::for_this_cpu`]: int7 on x86 with AVX2 and no VNNI, else int8;
+    /// there static quantization with verification also writes full-range int8 weights from
+    /// the same calibration and keeps the closer of the two),
     /// since the output is verified and timed here. Set it to the target's when the model will
     /// run on another kind of CPU.
     pub weight_type: Option<WeightType>,
@@ -682,19 +684,23 @@ impl QuantizeJob {
         };
         phases.lap("save");
 
-        let (verification, verdict) = if c.verify.enabled {
+        let data = if c.verify.enabled {
             progress.phase("verify", None);
-            let data = match (&c.eval, check) {
+            Some(match (&c.eval, check) {
                 (Some(path), _) => data_samples(path, &specs, c.verify.max_samples)?,
                 (None, Some(check)) => check.data,
                 (None, None) => random(&specs, &c.shapes, &c.verify)?,
-            };
-            let mut v = verify(&self.input, staged.path(), &data, c.verify.task.as_ref())?;
+            })
+        } else {
+            None
+        };
+        let (mut verification, mut verdict) = if let Some(data) = &data {
+            let mut v = verify(&self.input, staged.path(), data, c.verify.task.as_ref())?;
             let policy = c.policy();
             let mut verdict = policy.judge(&v);
             let mut weight_type = qc.weight_type;
             if let Some((m, r, st)) = full_range {
-                let v8 = verify(&self.input, st.path(), &data, c.verify.task.as_ref())?;
+                let v8 = verify(&self.input, st.path(), data, c.verify.task.as_ref())?;
                 let verdict8 = policy.judge(&v8);
                 let (s7, s8) = (policy.score(&v), policy.score(&v8));
                 let int8_wins = match (verdict.passed, verdict8.passed) {
@@ -737,7 +743,101 @@ impl QuantizeJob {
             }
             (None, None)
         };
-        let output_bytes = staged.bytes();
+        let accepted = verdict.as_ref().is_none_or(|v| v.passed);
+        let (mut latency, latency_skipped) = if c.mode == Mode::Auto && c.latency.enabled {
+            let why = "the search measured it (see auto)".to_string();
+            (Vec::new(), Some(why))
+        } else {
+            for_job(
+                (&self.input, staged.path()),
+                &c.latency,
+                accepted,
+                c.eval.as_deref(),
+                &c.shapes,
+                progress,
+                &mut phases,
+            )
+        };
+        // Dynamic MatMulInteger pays on large matrices and costs on small models, where the
+        // run-time quantization of activations outweighs int8's savings: measured slower than
+        // float32, the MatMul/Gemm weights are stored in int8 behind Cast+Mul instead (float32's
+        // graph after load), and the faster of the two is written.
+        let ort_speed =
+            |l: &[LatencyChange]| l.iter().find(|l| l.runtime == "ort").map(|l| l.speedup);
+        let integer_matmuls = quant_report.as_ref().is_some_and(|r| {
+            r.quantized.contains_key("MatMul") || r.quantized.contains_key("Gemm")
+        });
+        if let (Mode::Dynamic, true, true, Some(speed)) = (
+            c.mode,
+            accepted && integer_matmuls,
+            qc.matmul_integer,
+            ort_speed(&latency),
+        ) {
+            if speed < 1.0 / 1.03 {
+                let stored_config = QuantConfig {
+                    matmul_integer: false,
+                    ..qc.clone()
+                };
+                let (mut alt, mut alt_report) = quantize_dynamic(&model, &stored_config)?;
+                optimize_onnx::transform::list_initializers_as_inputs(&mut alt.proto);
+                alt.stamp(env!("CARGO_PKG_VERSION"), "quantize", &c.describe());
+                let alt_staged = stage(&alt, &self.output, &options)?;
+                let alt_check = match &data {
+                    Some(d) => {
+                        let v = verify(&self.input, alt_staged.path(), d, c.verify.task.as_ref())?;
+                        let verdict = c.policy().judge(&v);
+                        Some((v, verdict))
+                    }
+                    None => None,
+                };
+                let passes = alt_check.as_ref().is_none_or(|(_, v)| v.passed);
+                let (alt_latency, _) = for_job(
+                    (&self.input, alt_staged.path()),
+                    &c.latency,
+                    passes,
+                    c.eval.as_deref(),
+                    &c.shapes,
+                    progress,
+                    &mut phases,
+                );
+                let alt_speed = ort_speed(&alt_latency);
+                let faster = alt_speed.is_some_and(|a| a > speed);
+                let note = format!(
+                    "MatMulInteger ran at {speed:.2}x float32's speed in ONNX Runtime here (run-time \
+                     quantization of activations costs more than int8 saves on this model); \
+                     weights stored in int8 and expanded at load measured {}: {}",
+                    alt_speed.map_or("–".to_string(), |a| format!("{a:.2}x")),
+                    if faster && passes {
+                        "wrote that form"
+                    } else {
+                        "kept MatMulInteger"
+                    }
+                );
+                if faster && passes {
+                    out = alt;
+                    // The job's own notes carry over; the integer form's weight note does not
+                    // (stored weights are full int8, expanded to float32).
+                    let integer_note = quant_report
+                        .as_ref()
+                        .and_then(|r| weight_note(qc.weight_type, c.weight_type.is_none(), r));
+                    for n in quant_report.as_ref().map_or(&[][..], |r| &r.notes[..]) {
+                        if !alt_report.notes.contains(n) && Some(n) != integer_note.as_ref() {
+                            alt_report.notes.push(n.clone());
+                        }
+                    }
+                    quant_report = Some(alt_report);
+                    staged = alt_staged;
+                    latency = alt_latency;
+                    if let Some((v, verdict_alt)) = alt_check {
+                        verification = Some(v);
+                        verdict = Some(verdict_alt);
+                    }
+                }
+                if let Some(r) = quant_report.as_mut() {
+                    r.notes.push(note);
+                }
+            }
+        }
         // What ONNX Runtime makes of an int8 output: which Q/DQ it fused into integer kernels.
         let ort_runs = match (&quant_report, c.verify.enabled) {
             (Some(r), true) if r.nodes_quantized() > 0 => {
@@ -758,21 +858,7 @@ impl QuantizeJob {
             _ => None,
         };
 
-        let accepted = verdict.as_ref().is_none_or(|v| v.passed);
-        let (latency, latency_skipped) = if c.mode == Mode::Auto && c.latency.enabled {
-            let why = "the search measured it (see auto)".to_string();
-            (Vec::new(), Some(why))
-        } else {
-            for_job(
-                (&self.input, staged.path()),
-                &c.latency,
-                accepted,
-                c.eval.as_deref(),
-                &c.shapes,
-                progress,
-                &mut phases,
-            )
-        };
+        let output_bytes = staged.bytes();
         let settled = settle(staged, &out, accepted, &c.verify, &options)?;
 
         Ok(RunReport {
@@ -1052,7 +1138,12 @@ fn weight_note(wtype: WeightType, default: bool, r: &QuantReport) -> Option<Stri
     } else {
         ""
     };
-    (r.weights.tensors > 0).then(|| why.replace("{}", default))
+    // Only weights that integer kernels read; stored weights are full int8, expanded to float.
+    let integer = r
+        .quantized
+        .keys()
+        .any(|op| matches!(op.as_str(), "Conv" | "MatMul" | "Gemm"));
+    integer.then(|| why.replace("{}", default))
 }
 
 #[cfg(test)]
