@@ -970,3 +970,38 @@ fn ort_runs_concat_pooling_and_resize_on_int8() {
     assert_eq!(count("DequantizeLinear"), 2, "{report}");
     assert_eq!(report["ort_runs"]["float_compute"], 1, "{report}");
 }
+
+/// Static int8 writes one model per weight type it measures: 7-bit and full-range int8 weights
+/// on CPUs where full-range saturates and nothing else was asked, else one. Both paths write a
+/// model: unverified (nothing to choose by), with the type named, and the default.
+#[test]
+fn static_int8_writes_a_model_with_or_without_the_weight_type_choice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mlp = model("digits-mlp.onnx");
+    let data = model("data/digits-train.npz");
+    for (i, extra) in [
+        vec!["--no-verify"],
+        vec!["--weight-type", "int8"],
+        vec!["--weight-type", "int7", "--no-verify"],
+        vec![],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = format!("q{i}.onnx");
+        let mut args = vec![
+            "quantize",
+            "--int8",
+            "--calibrate",
+            data.to_str().unwrap(),
+            mlp.to_str().unwrap(),
+            "-o",
+            &out,
+            "--no-bench",
+        ];
+        args.extend(extra.iter().copied());
+        let r = optimize(dir.path(), &args);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        crate::util::check_model(&dir.path().join(&out));
+    }
+}

@@ -605,7 +605,9 @@ impl QuantizeJob {
                     &mut |n| progress.advance(n as u64, ""),
                     types,
                 )?;
-                full_range = outs.pop().filter(|_| measure_both);
+                if measure_both {
+                    full_range = outs.pop();
+                }
                 let (out, report) = outs.remove(0);
                 calibration = Some(CalibrationSummary {
                     data: path.display().to_string(),
