@@ -313,6 +313,10 @@ fn the_one_sensitive_node_is_the_one_kept_float() {
             "--json",
             "--budget",
             "60s",
+            // 7-bit weights, as on CPUs whose int8 kernels saturate: the search also tries
+            // full-range weights when full int8 misses.
+            "--weight-type",
+            "int7",
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -321,6 +325,13 @@ fn the_one_sensitive_node_is_the_one_kept_float() {
     assert_eq!(a["met"], true, "{a}");
     let full = &a["trials"][0];
     assert!(full["meets"] == false, "full int8 should fail here: {full}");
+    let full_range = a["trials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "full-range int8 weights")
+        .unwrap_or_else(|| panic!("no full-range trial: {a}"));
+    assert_eq!(full_range["float_nodes"], 0, "{full_range}");
     assert_eq!(a["sensitivity"][0]["node"], "a", "{}", a["sensitivity"]);
     assert_eq!(a["float_for_accuracy"], serde_json::json!(["a"]), "{a}");
     // Weights alone in int8 (activations float) are measured too: both weights stored, no

@@ -711,12 +711,7 @@ fn fp16_overflow_is_checked_on_inputs_spread_like_the_data() {
 fn ort_runs_a_residual_conv_block_as_integer_kernels() {
     use optimize_onnx::build::{attr_ints, node, tensor_f32, value_info_f32};
     use optimize_onnx::proto::GraphProto;
-    let dir = tempfile::tempdir().unwrap();
-    let w = |seed: usize, n: usize| -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i + seed) * 37) % 17) as f32 / 17.0 - 0.5)
-            .collect()
-    };
+    let w = weights;
     let pads = || attr_ints("pads", &[1, 1, 1, 1]);
     // Relu, and Relu6 as MobileNet exports write it (Clip with constant bounds 0 and 6).
     for relu6 in [false, true] {
@@ -756,38 +751,10 @@ fn ort_runs_a_residual_conv_block_as_integer_kernels() {
             ],
             ..Default::default()
         };
-        let m = Model::from_proto(optimize_onnx::build::model(g, 13));
-        optimize_onnx::save(&m, dir.path().join("m.onnx"), &Default::default()).unwrap();
-        let x: Vec<f32> = w(3, 64 * 4 * 64);
-        let x = Tensor::from_f32(vec![64, 4, 8, 8], x).unwrap();
-        write(dir.path(), "cal.npz", &[("x", &x)]);
-        let report = json_ok(
-            dir.path(),
-            &[
-                "quantize",
-                "--int8",
-                "--per-channel",
-                "--calibrate",
-                "cal.npz",
-                "m.onnx",
-                "-o",
-                "q.onnx",
-                "--json",
-                "--no-bench",
-            ],
-        );
+        let (dir, report, count) = ort_runs_of(g);
         let q = &report["quantization"];
         assert_eq!(q["folded_into_convs"], 1, "{q}");
         let runs = &report["ort_runs"];
-        let count = |op: &str| {
-            runs["ops"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|o| o[0].as_str().unwrap().rsplit('.').next() == Some(op))
-                .map(|o| o[1].as_u64().unwrap())
-                .sum::<u64>()
-        };
         assert_eq!(count("QLinearConv"), 2, "{runs}");
         assert_eq!(count("QLinearAdd"), 1, "{runs}");
         assert_eq!(
@@ -813,8 +780,11 @@ fn ort_runs_a_residual_conv_block_as_integer_kernels() {
 }
 
 /// Quantizes `g` (one input `x` of `[N, 4, 8, 8]`) statically per channel on 64 seeded samples
-/// and returns the report and a counter of the op types ONNX Runtime runs of the output.
-fn ort_runs_of(g: optimize_onnx::proto::GraphProto) -> (Value, impl Fn(&str) -> u64) {
+/// and returns its folder (output `q.onnx`), the report and a counter of the op types ONNX
+/// Runtime runs of the output.
+fn ort_runs_of(
+    g: optimize_onnx::proto::GraphProto,
+) -> (tempfile::TempDir, Value, impl Fn(&str) -> u64) {
     let dir = tempfile::tempdir().unwrap();
     let m = Model::from_proto(optimize_onnx::build::model(g, 13));
     optimize_onnx::save(&m, dir.path().join("m.onnx"), &Default::default()).unwrap();
@@ -850,7 +820,7 @@ fn ort_runs_of(g: optimize_onnx::proto::GraphProto) -> (Value, impl Fn(&str) -> 
             .map(|o| o[1].as_u64().unwrap())
             .sum::<u64>()
     };
-    (report, count)
+    (dir, report, count)
 }
 
 fn weights(seed: usize, n: usize) -> Vec<f32> {
@@ -901,7 +871,7 @@ fn ort_runs_a_hardswish_and_squeeze_excitation_block_as_integer_kernels() {
         ],
         ..Default::default()
     };
-    let (report, count) = ort_runs_of(g);
+    let (_dir, report, count) = ort_runs_of(g);
     let q = &report["quantization"];
     assert_eq!(q["scalings_folded"], 1, "the / 6: {q}");
     assert_eq!(count("QLinearConv"), 3, "{report}");
@@ -955,7 +925,7 @@ fn ort_runs_concat_pooling_and_resize_on_int8() {
         ],
         ..Default::default()
     };
-    let (report, count) = ort_runs_of(g);
+    let (_dir, report, count) = ort_runs_of(g);
     assert_eq!(count("QLinearConv"), 3, "{report}");
     assert_eq!(count("QLinearConcat"), 1, "{report}");
     assert_eq!(count("QLinearAveragePool"), 1, "{report}");

@@ -339,6 +339,9 @@ struct Choice {
     method: CalibrationMethod,
     per_channel: bool,
     bias_correction: bool,
+    /// Full-range int8 weights where the configured type is 7-bit (CPUs whose int8 kernels
+    /// saturate full-range weights: measured, the saturation may cost less than the lost bit).
+    full_range: bool,
     float: BTreeSet<String>,
     /// How the weights of the `float` nodes are stored.
     float_weights: FloatWeights,
@@ -638,6 +641,9 @@ impl Search<'_, '_> {
             bias_correction: choice.bias_correction,
             ..self.config.base.clone()
         };
+        if choice.full_range {
+            cfg.weight_type = crate::weights::WeightType::Int8;
+        }
         match choice.float_weights {
             FloatWeights::Float32 => {}
             FloatWeights::Float16 => cfg.fp16_weights = choice.float.clone(),
@@ -832,6 +838,7 @@ impl Search<'_, '_> {
             method: CalibrationMethod::MinMax,
             per_channel,
             bias_correction: false,
+            full_range: false,
             float: BTreeSet::new(),
             float_weights: FloatWeights::Float32,
         };
@@ -1012,10 +1019,17 @@ impl Search<'_, '_> {
         let mut best = start;
         let mut accuracy: Vec<String> = Vec::new();
         if !self.report.trials[best].meets {
-            let mut alternatives = vec![Choice {
+            let mut alternatives = Vec::new();
+            if self.config.base.weight_type == crate::weights::WeightType::Int7 {
+                alternatives.push(Choice {
+                    full_range: true,
+                    ..from.clone()
+                });
+            }
+            alternatives.push(Choice {
                 bias_correction: true,
                 ..from.clone()
-            }];
+            });
             for m in ["percentile=99.99", "entropy", "mse"] {
                 alternatives.push(Choice {
                     method: m.parse().expect("known method"),
@@ -1028,14 +1042,18 @@ impl Search<'_, '_> {
                     ..from.clone()
                 });
             }
-            for (k, c) in alternatives.into_iter().enumerate() {
+            for c in alternatives {
                 if self.out_of_time() {
                     break;
                 }
-                let name = match k {
-                    0 => "bias correction".to_string(),
-                    _ if !c.per_channel && per_channel => "per-tensor weights".to_string(),
-                    _ => format!("calibration {}", c.method),
+                let name = if c.full_range {
+                    "full-range int8 weights".to_string()
+                } else if c.bias_correction {
+                    "bias correction".to_string()
+                } else if !c.per_channel && per_channel {
+                    "per-tensor weights".to_string()
+                } else {
+                    format!("calibration {}", c.method)
                 };
                 let t = self.trial(TrialKind::Calibration, &name, c)?;
                 if self.better(t, best) {

@@ -71,6 +71,7 @@ pub fn quantize_dynamic(model: &Model, config: &QuantConfig) -> Result<(Model, Q
     }
     let mut report = QuantReport {
         mode: "int8-dynamic".into(),
+        weight_type: Some(config.weight_type),
         ..Default::default()
     };
     report.constants_folded = constants_to_initializers(&mut proto);

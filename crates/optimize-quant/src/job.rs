@@ -1123,7 +1123,8 @@ impl RunReport {
 
 /// What the report says of how the weights were stored, if anything needs saying.
 fn weight_note(wtype: WeightType, default: bool, r: &QuantReport) -> Option<String> {
-    let why = match wtype {
+    // The pass says what it wrote (--auto may have chosen full-range weights).
+    let why = match r.weight_type.unwrap_or(wtype) {
         WeightType::Int8 => return None,
         WeightType::Int7 => {
             "weights in 7 bits ([-63, 63] stored as int8){}: ONNX Runtime's fast uint8 x int8 \

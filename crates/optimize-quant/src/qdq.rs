@@ -473,7 +473,10 @@ pub fn quantize_static(
         ranges,
         config,
         names: Names::of(&proto),
-        report: plan.report.clone(),
+        report: QuantReport {
+            weight_type: Some(config.weight_type),
+            ..plan.report.clone()
+        },
         replaced: HashSet::new(),
     };
     if let Some(g) = proto.graph.as_mut() {

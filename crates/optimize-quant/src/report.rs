@@ -43,6 +43,9 @@ pub struct QuantReport {
     /// their input (static only): HardSwish's `/ 6`, learnable scales.
     #[serde(default)]
     pub scalings_folded: usize,
+    /// How the weights integer kernels read are stored (absent: nothing said, older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_type: Option<crate::weights::WeightType>,
     /// Activations whose calibration data held NaN or infinite values: name and count.
     pub non_finite_activations: Vec<(String, u64)>,
 }
