@@ -7,7 +7,8 @@ For each model of models/manifest.json whose file is present (committed, or fetc
 scripts/fetch-models.py; `--tier bench` adds the bench tier):
 
   1. `target/release/optimize quantize --int8 MODEL -o target/bench-models/NAME.int8.onnx` and
-     `--fp16 ... NAME.fp16.onnx` (dynamic int8; fp16 with float32 inputs/outputs). A model the
+     `--fp16 ... NAME.fp16.onnx` (dynamic int8; fp16 with float32 inputs/outputs), verified on
+     the same inputs as step 2 times (`--eval` or `--shape`, below). A model the
      quantizer declines (already quantized, nothing to quantize) is measured alone, and the
      report index says why.
   2. `target/release/optimize bench --baseline MODEL INT8 FP16 --backend ort --threads 1 ...
@@ -84,10 +85,27 @@ def hint_npz(entry, path):
     np.savez(path, **arrays)
 
 
-def quantize(model, name, mode):
+def data_args(entry, out_dir):
+    """The inputs a model is verified and timed on, as `--eval DATA` or `--shape NAME=DIMS`
+    arguments (quantize and bench take the same): the digits test split; the manifest's hint
+    inputs where random ones would not do; else seeded inputs of the hint shapes."""
+    name = entry["name"]
+    if name in EVAL:
+        return ["--eval", EVAL[name]]
+    if needs_values(entry):
+        data = out_dir / "inputs.npz"
+        hint_npz(entry, ROOT / data)
+        return ["--eval", str(data)]
+    args = []
+    for input_name, h in entry["inputs"].items():
+        args += ["--shape", f"{input_name}={'x'.join(str(d) for d in h['shape'])}"]
+    return args
+
+
+def quantize(model, name, mode, data):
     out = VARIANTS / f"{name}.{mode}.onnx"
-    r = run([OPTIMIZE, "quantize", f"--{mode}", str(model), "-o", str(out.relative_to(ROOT))],
-            check=False)
+    r = run([OPTIMIZE, "quantize", f"--{mode}", str(model), "-o", str(out.relative_to(ROOT)),
+             *data], check=False)
     if r.returncode != 0:
         why = (r.stderr.strip().splitlines() or ["?"])[-1].removeprefix("error: ")
         print(f"  {mode}: skipped: {why}", flush=True)
@@ -101,8 +119,9 @@ def report(entry, args):
     out_dir = Path("results") / name
     (ROOT / out_dir).mkdir(parents=True, exist_ok=True)
     variants, skipped = [], {}
+    data = data_args(entry, out_dir)
     for mode in ("int8", "fp16"):
-        path, why = quantize(model, name, mode)
+        path, why = quantize(model, name, mode, data)
         if path:
             variants.append(str(path))
         else:
@@ -110,15 +129,7 @@ def report(entry, args):
     cmd = [OPTIMIZE, "bench", "--baseline", str(model), *variants, "--backend", "ort",
            "--threads", "1", "--warmup", "20", "--iterations", str(args.iterations),
            "--min-duration", f"{args.min_duration}s"]
-    if name in EVAL:
-        cmd += ["--eval", EVAL[name]]
-    elif needs_values(entry):
-        data = out_dir / "inputs.npz"
-        hint_npz(entry, ROOT / data)
-        cmd += ["--eval", str(data)]
-    else:
-        for input_name, h in entry["inputs"].items():
-            cmd += ["--shape", f"{input_name}={'x'.join(str(d) for d in h['shape'])}"]
+    cmd += data
     cmd += ["-o", str(out_dir)]
     r = run(cmd, check=False)
     status = {"skipped": skipped}
