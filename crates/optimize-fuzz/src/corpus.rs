@@ -12,12 +12,11 @@
 
 use crate::rng::Rng;
 use optimize_onnx::build::{
-    attr_float, attr_int, attr_ints, model, node, tensor_f32, tensor_i64, value_info,
-    value_info_f32, WithAttr,
+    attr_float, attr_graph, attr_int, attr_ints, attr_tensor, model, node, tensor_f32, tensor_i64,
+    value_info, value_info_f32, WithAttr,
 };
-use optimize_onnx::proto::attribute_proto::AttributeType;
 use optimize_onnx::proto::tensor_proto::DataType;
-use optimize_onnx::proto::{AttributeProto, GraphProto, ModelProto, TensorProto};
+use optimize_onnx::proto::{GraphProto, ModelProto, TensorProto};
 use prost::Message;
 use std::path::{Path, PathBuf};
 
@@ -103,24 +102,6 @@ fn weight(name: &str, dims: &[i64]) -> TensorProto {
 
 fn ones(name: &str, n: i64, value: f32) -> TensorProto {
     tensor_f32(name, &[n], &vec![value; n as usize])
-}
-
-fn graph_attr(name: &str, g: GraphProto) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Graph as i32),
-        g: Some(g),
-        ..Default::default()
-    }
-}
-
-fn tensor_attr(name: &str, t: TensorProto) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Tensor as i32),
-        t: Some(t),
-        ..Default::default()
-    }
 }
 
 fn graph(name: &str) -> GraphProto {
@@ -258,8 +239,8 @@ fn if_branches() -> ModelProto {
     else_g.output = vec![value_info_f32("e_out", &[Some(1), Some(4)])];
     let mut iff = node("If", &["c"], &["y"], "if");
     iff.attribute = vec![
-        graph_attr("then_branch", then_g),
-        graph_attr("else_branch", else_g),
+        attr_graph("then_branch", then_g),
+        attr_graph("else_branch", else_g),
     ];
     let mut g = graph("if-branches");
     g.node = vec![iff];
@@ -291,7 +272,7 @@ fn loop_body() -> ModelProto {
     ];
     body.initializer = vec![weight("w_loop", &[4, 4])];
     let mut lp = node("Loop", &["trips", "", "x"], &["y"], "loop");
-    lp.attribute = vec![graph_attr("body", body)];
+    lp.attribute = vec![attr_graph("body", body)];
     let mut g = graph("loop-body");
     g.node = vec![lp];
     g.initializer = vec![tensor_i64("trips", &[], &[2])];
@@ -360,11 +341,11 @@ fn constant_weights() -> ModelProto {
     let mut g = graph("constant-weights");
     g.node = vec![
         node("Constant", &[], &["wt"], "w_const")
-            .with_attr(tensor_attr("value", weight("wt", &[4, 6]))),
+            .with_attr(attr_tensor("value", weight("wt", &[4, 6]))),
         node("Transpose", &["wt"], &["w"], "w_t").with_attr(attr_ints("perm", &[1, 0])),
         node("MatMul", &["x", "w"], &["h"], "mm"),
         node("Constant", &[], &["shape"], "shape_const")
-            .with_attr(tensor_attr("value", tensor_i64("shape", &[3], &[-1, 2, 2]))),
+            .with_attr(attr_tensor("value", tensor_i64("shape", &[3], &[-1, 2, 2]))),
         node("Reshape", &["h", "shape"], &["y"], "reshape"),
     ];
     g.input = vec![value_info_f32("x", &[None, Some(6)])];

@@ -28,6 +28,7 @@
 //! ```
 
 use crate::rng::Rng;
+use optimize_onnx::build::attr_graph;
 use optimize_onnx::proto::attribute_proto::AttributeType;
 use optimize_onnx::proto::tensor_proto::DataType;
 use optimize_onnx::proto::tensor_shape_proto::{dimension, Dimension};
@@ -762,8 +763,8 @@ fn subgraph(g: &mut GraphProto, rng: &mut Rng) {
                 input: vec![cond],
                 output: vec![out],
                 attribute: vec![
-                    graph_attr("then_branch", branch.clone()),
-                    graph_attr("else_branch", branch),
+                    attr_graph("then_branch", branch.clone()),
+                    attr_graph("else_branch", branch),
                 ],
                 ..Default::default()
             });
@@ -811,15 +812,6 @@ fn subgraph(g: &mut GraphProto, rng: &mut Rng) {
                 node.output.truncate(node.output.len().saturating_sub(1));
             }
         }
-    }
-}
-
-fn graph_attr(name: &str, g: GraphProto) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.to_string()),
-        r#type: Some(AttributeType::Graph as i32),
-        g: Some(g),
-        ..Default::default()
     }
 }
 

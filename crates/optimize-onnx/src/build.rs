@@ -130,6 +130,26 @@ pub fn attr_float(name: &str, value: f32) -> AttributeProto {
     }
 }
 
+/// A graph attribute (an If branch, a Loop or Scan body).
+pub fn attr_graph(name: &str, g: GraphProto) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.to_string()),
+        r#type: Some(AttributeType::Graph as i32),
+        g: Some(g),
+        ..Default::default()
+    }
+}
+
+/// A tensor attribute (a Constant's `value`).
+pub fn attr_tensor(name: &str, t: TensorProto) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.to_string()),
+        r#type: Some(AttributeType::Tensor as i32),
+        t: Some(t),
+        ..Default::default()
+    }
+}
+
 /// A tensor of any element type from little-endian raw bytes.
 pub fn tensor_raw(name: &str, dtype: DataType, dims: &[i64], raw: Vec<u8>) -> TensorProto {
     TensorProto {

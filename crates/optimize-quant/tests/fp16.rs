@@ -7,10 +7,10 @@
 //! classifiers must predict the same class on all 359 held-out digits.
 
 use optimize_data::{DType, Tensor};
-use optimize_onnx::proto::attribute_proto::AttributeType;
+use optimize_onnx::build::{attr_graph, attr_int, attr_tensor, WithAttr};
 use optimize_onnx::proto::tensor_proto::DataType;
 use optimize_onnx::proto::{
-    tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto,
+    tensor_shape_proto, type_proto, GraphProto, ModelProto, NodeProto, TensorProto,
     TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use optimize_onnx::{save, Model, SaveOptions};
@@ -352,29 +352,6 @@ fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
     }
 }
 
-fn with_attr(mut n: NodeProto, attr: AttributeProto) -> NodeProto {
-    n.attribute.push(attr);
-    n
-}
-
-fn int_attr(name: &str, i: i64) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Int as i32),
-        i: Some(i),
-        ..Default::default()
-    }
-}
-
-fn graph_attr(name: &str, g: GraphProto) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Graph as i32),
-        g: Some(g),
-        ..Default::default()
-    }
-}
-
 fn model(graph: GraphProto) -> ModelProto {
     ModelProto {
         producer_name: Some("optimize-quant tests".into()),
@@ -546,9 +523,9 @@ fn existing_casts_to_float_follow_their_readers() {
         name: Some("casts".into()),
         node: vec![
             node("Relu", &["x"], &["a"]),
-            with_attr(node("Cast", &["a"], &["c"]), int_attr("to", 1)),
+            node("Cast", &["a"], &["c"]).with_attr(attr_int("to", 1)),
             node("Relu", &["c"], &["y"]),
-            with_attr(node("Cast", &["a"], &["d"]), int_attr("to", 1)),
+            node("Cast", &["a"], &["d"]).with_attr(attr_int("to", 1)),
         ],
         input: vec![vi("x", F32, &[1, 2])],
         output: vec![vi("y", F32, &[1, 2]), vi("d", F32, &[1, 2])],
@@ -595,15 +572,8 @@ fn if_model() -> ModelProto {
     let then_branch = GraphProto {
         name: Some("then".into()),
         node: vec![
-            with_attr(
-                node("Constant", &[], &["k"]),
-                AttributeProto {
-                    name: Some("value".into()),
-                    r#type: Some(AttributeType::Tensor as i32),
-                    t: Some(weight("", &[2], &[1.0, 1e6])),
-                    ..Default::default()
-                },
-            ),
+            node("Constant", &[], &["k"])
+                .with_attr(attr_tensor("value", weight("", &[2], &[1.0, 1e6]))),
             node("Relu", &["x"], &["r"]),
             node("Add", &["r", "k"], &["t_out"]),
         ],
@@ -619,13 +589,9 @@ fn if_model() -> ModelProto {
     model(GraphProto {
         name: Some("if".into()),
         node: vec![
-            with_attr(
-                with_attr(
-                    node("If", &["c"], &["i"]),
-                    graph_attr("then_branch", then_branch),
-                ),
-                graph_attr("else_branch", else_branch),
-            ),
+            node("If", &["c"], &["i"])
+                .with_attr(attr_graph("then_branch", then_branch))
+                .with_attr(attr_graph("else_branch", else_branch)),
             node("Mul", &["i", "half"], &["y"]),
         ],
         initializer: vec![weight("half", &[], &[0.5])],
@@ -712,10 +678,7 @@ fn a_loop_keeps_its_carried_state_type() {
         name: Some("loop".into()),
         node: vec![
             node("Relu", &["x"], &["s0"]),
-            with_attr(
-                node("Loop", &["n", "t", "s0"], &["s"]),
-                graph_attr("body", body),
-            ),
+            node("Loop", &["n", "t", "s0"], &["s"]).with_attr(attr_graph("body", body)),
             node("Relu", &["s"], &["y"]),
         ],
         initializer: vec![

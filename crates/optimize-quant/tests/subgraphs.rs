@@ -9,12 +9,11 @@
 //! inside subgraphs (a bug that once fed pre-Relu values to silero-vad's decoder).
 
 use optimize_data::{random_tensor, DType, RandomRange, Tensor};
-use optimize_onnx::build::{node, tensor_f32, tensor_i64};
-use optimize_onnx::proto::attribute_proto::AttributeType;
+use optimize_onnx::build::{attr_graph, node, tensor_f32, tensor_i64};
 use optimize_onnx::proto::tensor_proto::DataType;
 use optimize_onnx::proto::{
-    tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
-    TensorShapeProto, TypeProto, ValueInfoProto,
+    tensor_shape_proto, type_proto, GraphProto, ModelProto, NodeProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
 };
 use optimize_onnx::{save, Model, SaveOptions};
 use optimize_quant::calibrate::capture_model;
@@ -41,15 +40,6 @@ fn value(name: &str, elem: DataType, dims: &[i64]) -> ValueInfoProto {
             })),
             ..Default::default()
         }),
-        ..Default::default()
-    }
-}
-
-fn graph_attr(name: &str, g: GraphProto) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::Graph as i32),
-        g: Some(g),
         ..Default::default()
     }
 }
@@ -90,8 +80,8 @@ fn model() -> Model {
     };
     let mut iff: NodeProto = node("If", &["c"], &["z"], "if");
     iff.attribute = vec![
-        graph_attr("then_branch", then_branch),
-        graph_attr("else_branch", else_branch),
+        attr_graph("then_branch", then_branch),
+        attr_graph("else_branch", else_branch),
     ];
     let body = GraphProto {
         name: Some("body".into()),
@@ -113,7 +103,7 @@ fn model() -> Model {
         ..Default::default()
     };
     let mut lp = node("Loop", &["trips", "", "z"], &["v"], "loop");
-    lp.attribute = vec![graph_attr("body", body)];
+    lp.attribute = vec![attr_graph("body", body)];
     let g = GraphProto {
         name: Some("subgraphs".into()),
         node: vec![iff, lp],
