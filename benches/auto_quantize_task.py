@@ -64,6 +64,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model, git  # noqa: E402  (benches/machine.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ROOT / "target" / "release" / "optimize"
@@ -91,23 +92,6 @@ TITLES = {"fp32": "fp32", "auto-task": "--auto, task judge", "auto-cosine": "--a
 
 
 # =========================================================================== helpers
-
-
-def git(*args):
-    try:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return ""
-
-
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def busy_processes():

@@ -50,6 +50,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model  # noqa: E402  (benches/machine.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 # OPTIMIZE_BIN overrides the binary (e.g. a copy kept apart from concurrent builds).
@@ -180,16 +181,6 @@ def compare(name, entry, threads, iters, min_s, tmp):
     row["diff"] = row["ours_p50_ms"] / row["python_p50_ms"] - 1.0
     row["agree"] = abs(row["diff"]) <= 0.05
     return row
-
-
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def write(rows, args):

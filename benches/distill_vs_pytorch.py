@@ -80,6 +80,7 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_flags, cpu_model, git  # noqa: E402  (benches/machine.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 THREADS = 2
@@ -422,20 +423,11 @@ def pytorch(text: str, tie: bool = False):
 # ---------------------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, with its widest SIMD extensions."""
-    name, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
+def cpu_model_simd() -> str:
+    """The CPU's model name, with its widest SIMD extensions."""
+    flags = cpu_flags()
     simd = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags]
-    return f"{name} ({', '.join(simd)})" if simd else name
+    return f"{cpu_model()} ({', '.join(simd)})" if simd else cpu_model()
 
 
 class OtherLoad:
@@ -498,10 +490,6 @@ class OtherLoad:
         return text
 
 
-def git(*args) -> str:
-    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=20)
@@ -560,7 +548,7 @@ def main():
         f"Written by `benches/distill_vs_pytorch.py`; regenerate with `{cmd}` from the workspace root "
         "(after `cargo build --release -p optimize-cli` and `.venv/bin/pip install -r benches/requirements-distill.txt`).",
         "",
-        f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs visible; {THREADS} threads on both sides "
+        f"- machine: {cpu_model_simd()}, {os.cpu_count()} logical CPUs visible; {THREADS} threads on both sides "
         f"(RAYON_NUM_THREADS={THREADS}; torch.set_num_threads({THREADS}))",
         f"- ours: git {git('rev-parse', '--short', 'HEAD')} (binary target/release/optimize built "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(binary.stat().st_mtime))}); "

@@ -122,6 +122,7 @@ import traceback
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model, git, saturating_cpu  # noqa: E402  (benches/machine.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -161,15 +162,6 @@ CLASSIFIER = {"digits-mlp", "digits-cnn", "ppocr-cls-mobile-v2", "ppocr-v4-rec"}
 
 
 # =========================================================================== worker (theirs)
-
-
-def saturating_cpu():
-    """x86 with AVX2 and no VNNI: ONNX Runtime's uint8 x int8 kernels saturate there."""
-    try:
-        flags = next(l for l in open("/proc/cpuinfo") if l.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return False
-    return "avx2" in flags and not {"avx512_vnni", "avx_vnni"} & set(flags)
 
 
 def worker(argv):
@@ -339,16 +331,6 @@ def file_size(path):
     return total
 
 
-def cpu_model():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
-
-
 def os_name():
     try:
         for line in open("/etc/os-release"):
@@ -357,13 +339,6 @@ def os_name():
     except OSError:
         pass
     return platform.platform()
-
-
-def git(*args):
-    try:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return ""
 
 
 # =========================================================================== data
