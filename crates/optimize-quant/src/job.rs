@@ -645,9 +645,7 @@ impl QuantizeJob {
             }
         };
 
-        if let Some(r) = quant_report.as_mut() {
-            r.notes.extend(small_holdout);
-        }
+        let job_notes: Vec<String> = small_holdout.into_iter().collect();
         if auto.is_none() && !c.force {
             check_changed(
                 &self.input,
@@ -656,16 +654,21 @@ impl QuantizeJob {
                 fp16_report.as_ref(),
             )?;
         }
-        let listed = optimize_onnx::transform::list_initializers_as_inputs(&mut out.proto);
-        if listed > 0 {
-            if let Some(r) = quant_report.as_mut() {
-                r.notes.push(optimize_onnx::transform::listed_note(listed));
+        // Every candidate written (the output, and the rivals measured beside it) is finished
+        // the same way, and its report carries the job's notes: whichever is kept says so.
+        let finish = |m: &mut Model, r: Option<&mut QuantReport>| {
+            let listed = optimize_onnx::transform::list_initializers_as_inputs(&mut m.proto);
+            if let Some(r) = r {
+                r.notes.extend(job_notes.iter().cloned());
+                if listed > 0 {
+                    r.notes.push(optimize_onnx::transform::listed_note(listed));
+                }
             }
-        }
-        out.stamp(env!("CARGO_PKG_VERSION"), "quantize", &c.describe());
-        if let Some((m, _)) = full_range.as_mut() {
-            optimize_onnx::transform::list_initializers_as_inputs(&mut m.proto);
             m.stamp(env!("CARGO_PKG_VERSION"), "quantize", &c.describe());
+        };
+        finish(&mut out, quant_report.as_mut());
+        if let Some((m, r)) = full_range.as_mut() {
+            finish(m, Some(r));
         }
         progress.phase("save", None);
         let options = SaveOptions {
@@ -781,8 +784,7 @@ impl QuantizeJob {
                     ..qc.clone()
                 };
                 let (mut alt, mut alt_report) = quantize_dynamic(&model, &stored_config)?;
-                optimize_onnx::transform::list_initializers_as_inputs(&mut alt.proto);
-                alt.stamp(env!("CARGO_PKG_VERSION"), "quantize", &c.describe());
+                finish(&mut alt, Some(&mut alt_report));
                 let alt_staged = stage(&alt, &self.output, &options)?;
                 let alt_check = match &data {
                     Some(d) => {
@@ -817,16 +819,6 @@ impl QuantizeJob {
                 );
                 if faster && passes {
                     out = alt;
-                    // The job's own notes carry over; the integer form's weight note does not
-                    // (stored weights are full int8, expanded to float32).
-                    let integer_note = quant_report
-                        .as_ref()
-                        .and_then(|r| weight_note(qc.weight_type, c.weight_type.is_none(), r));
-                    for n in quant_report.as_ref().map_or(&[][..], |r| &r.notes[..]) {
-                        if !alt_report.notes.contains(n) && Some(n) != integer_note.as_ref() {
-                            alt_report.notes.push(n.clone());
-                        }
-                    }
                     quant_report = Some(alt_report);
                     staged = alt_staged;
                     latency = alt_latency;
