@@ -182,7 +182,6 @@ fn plan_graph<'a>(
         let Some(rule) = ops::rule(n) else {
             if let Some(kind) = ops::activation_op(n) {
                 let listed = ops::quantized_inputs(n, kind);
-                let scalar = |a: &str| initializer_in(scopes, a).filter(|t| scalar_float(t));
                 let mut constants: Vec<usize> = Vec::new();
                 let mut ready = capturable.is_ok()
                     && config.filter.check(n).is_ok()
@@ -191,14 +190,18 @@ fn plan_graph<'a>(
                     if gp.activations.contains(a) {
                         continue;
                     }
-                    match (kind, scalar(a)) {
+                    match (kind, scalar_value(scopes, a)) {
                         (QuantRole::Calibrated { .. }, Some(_)) => constants.push(k),
                         _ => ready = false,
                     }
                 }
                 if kind == QuantRole::DivideByConstant {
                     // x / c = x · (1/c) only for a finite, nonzero c whose reciprocal is finite.
-                    let divisor = n.input.get(1).and_then(|d| scalar(d)).and_then(reciprocal);
+                    let divisor = n
+                        .input
+                        .get(1)
+                        .and_then(|d| scalar_value(scopes, d))
+                        .and_then(reciprocal);
                     ready &= divisor.is_some();
                     constants.push(1);
                 }
@@ -357,10 +360,7 @@ fn scaling<'n>(n: &'n NodeProto, scopes: &[GraphView<'_>]) -> Option<(&'n String
     if !n.domain().is_empty() || n.input.len() != 2 {
         return None;
     }
-    let value = |c: &str| {
-        let t = initializer_in(scopes, c).filter(|t| scalar_float(t))?;
-        optimize_onnx::build::read_f32(t)?.first().copied()
-    };
+    let value = |c: &str| scalar_value(scopes, c);
     let (x, c) = match n.op_type() {
         "Mul" => match (value(&n.input[0]), value(&n.input[1])) {
             (None, Some(c)) => (&n.input[0], c),
@@ -373,14 +373,17 @@ fn scaling<'n>(n: &'n NodeProto, scopes: &[GraphView<'_>]) -> Option<(&'n String
     (c.is_finite() && c > 0.0 && c.is_normal()).then_some((x, c))
 }
 
-/// Whether `t` is a float32 constant holding one value (a scalar, or any shape of one element).
-fn scalar_float(t: &TensorProto) -> bool {
-    t.data_type == Some(DataType::Float as i32) && t.dims.iter().product::<i64>() == 1
+/// The value of `name` when it is a float32 constant holding one value (a scalar, or any shape
+/// of one element), as seen from the innermost of `scopes`.
+fn scalar_value(scopes: &[GraphView<'_>], name: &str) -> Option<f32> {
+    let t = initializer_in(scopes, name)
+        .filter(|t| t.data_type == Some(DataType::Float as i32))
+        .filter(|t| t.dims.iter().product::<i64>() == 1)?;
+    optimize_onnx::build::read_f32(t)?.first().copied()
 }
 
-/// `1 / c` of a scalar float constant, when both are finite and nonzero.
-fn reciprocal(t: &TensorProto) -> Option<f32> {
-    let c = *optimize_onnx::build::read_f32(t)?.first()?;
+/// `1 / c`, when both are finite and nonzero.
+fn reciprocal(c: f32) -> Option<f32> {
     let r = 1.0 / c;
     (c.is_finite() && c != 0.0 && r.is_finite() && r != 0.0).then_some(r)
 }
@@ -888,6 +891,7 @@ impl Rewriter<'_> {
         }
         let mut divisions: HashSet<usize> = HashSet::new(); // Divs written as Muls
         let mut constant_dq: HashMap<(String, bool), String> = HashMap::new();
+        let view = GraphView::new(g);
         for &i in &gp.activation_nodes {
             let n = &g.node[i];
             let Some(kind) = ops::activation_op(n) else {
@@ -909,18 +913,7 @@ impl Rewriter<'_> {
             if ready {
                 let division = kind == QuantRole::DivideByConstant;
                 for &k in mine {
-                    let Some(c) = n.input.get(k).and_then(|c| {
-                        g.initializer
-                            .iter()
-                            .find(|t| t.name() == c)
-                            .cloned()
-                            .or_else(|| {
-                                outer
-                                    .iter()
-                                    .rev()
-                                    .find_map(|s| s.get(c.as_str()).map(|t| (*t).clone()))
-                            })
-                    }) else {
+                    let Some(c) = n.input.get(k).and_then(|c| lookup(&view, c)) else {
                         continue;
                     };
                     let key = (c.name().to_string(), division);
