@@ -84,6 +84,15 @@ pub fn register_font() -> Result<()> {
 
 /// Draws every chart that applies to `report` into `dir`; returns the files.
 pub fn render(report: &Report, dir: &Path) -> Result<Vec<ChartFiles>> {
+    render_with(report, dir, accuracy_metric(report))
+}
+
+/// [`render`] with the scatter's metric given by the caller (a pipeline's own metric), or none.
+pub fn render_with(
+    report: &Report,
+    dir: &Path,
+    metric: Option<ChartMetric>,
+) -> Result<Vec<ChartFiles>> {
     register_font()?;
     let mut files = Vec::new();
     if report.runs.is_empty() {
@@ -112,7 +121,7 @@ pub fn render(report: &Report, dir: &Path) -> Result<Vec<ChartFiles>> {
         "Model size on disk".into(),
         "Size of each model file, external data included, and its ratio to the baseline.".into(),
     )?);
-    if let Some(metric) = accuracy_metric(report) {
+    if let Some(metric) = metric.filter(|m| m.values.iter().any(|v| v.is_finite())) {
         files.push(save(
             dir,
             "accuracy-latency",
@@ -421,27 +430,31 @@ where
     Ok(())
 }
 
-/// Which accuracy number the scatter plots.
-struct Metric {
+/// Which quality number the scatter plots against latency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartMetric {
     /// Axis words, e.g. `top-1 accuracy`.
-    name: String,
-    /// Per run, 0–1 (or cosine).
-    values: Vec<f64>,
+    pub name: String,
+    /// Per run, in the report's order (0–1 for accuracy and cosine); NaN for a run without one.
+    pub values: Vec<f64>,
     /// Shown as a percentage.
-    percent: bool,
+    pub percent: bool,
+    /// Whether larger is better (the Pareto front follows it).
+    pub higher_is_better: bool,
 }
 
-fn accuracy_metric(report: &Report) -> Option<Metric> {
+fn accuracy_metric(report: &Report) -> Option<ChartMetric> {
     let runs = &report.runs;
     if let Some(values) = runs
         .iter()
         .map(|r| r.accuracy.as_ref().map(|a| a.top1))
         .collect::<Option<Vec<f64>>>()
     {
-        return Some(Metric {
+        return Some(ChartMetric {
             name: "top-1 accuracy".into(),
             values,
             percent: true,
+            higher_is_better: true,
         });
     }
     let headlines: Option<Vec<(f64, &'static str)>> = runs
@@ -453,10 +466,11 @@ fn accuracy_metric(report: &Report) -> Option<Metric> {
     if headlines.iter().any(|(_, k)| *k != kind) {
         return None;
     }
-    Some(Metric {
+    Some(ChartMetric {
         name: format!("{kind} with the reference"),
         values: headlines.iter().map(|(v, _)| *v).collect(),
         percent: kind == "top-1 agreement",
+        higher_is_better: true,
     })
 }
 
@@ -483,7 +497,7 @@ pub fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
 fn scatter<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     report: &Report,
-    metric: &Metric,
+    metric: &ChartMetric,
 ) -> DrawResult
 where
     DB::ErrorType: 'static,
@@ -501,8 +515,16 @@ where
     let (plot, legend) = root.split_horizontally(WIDTH - legend_width);
 
     let xmax = points.iter().map(|p| p.0).fold(0.0, f64::max);
-    let ymin = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-    let ymax = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let ymin = points
+        .iter()
+        .map(|p| p.1)
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    let ymax = points
+        .iter()
+        .map(|p| p.1)
+        .filter(|v| v.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
     let pad = ((ymax - ymin) * 0.2).max(if metric.percent { 0.5 } else { 0.0005 });
     // Accuracy tops out at 100% and cosine at 1: little room above the highest point.
     let top = pad.min(if metric.percent { 2.0 } else { 0.02 });
@@ -524,7 +546,23 @@ where
         .label_style(font(14.0))
         .draw()?;
 
-    let front = pareto_front(&points);
+    // The front is taken where up is better; a lower-is-better metric is flipped for it.
+    let sign = if metric.higher_is_better { 1.0 } else { -1.0 };
+    let front = pareto_front(
+        &points
+            .iter()
+            .map(|&(x, y)| {
+                (
+                    x,
+                    if y.is_finite() {
+                        sign * y
+                    } else {
+                        f64::NEG_INFINITY
+                    },
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
     if front.len() > 1 {
         // A step line: from each front point, across to the next one's latency, then up.
         let mut path = Vec::new();
@@ -538,10 +576,14 @@ where
         }
         chart.draw_series(DashedLineSeries::new(path, 6, 4, BLACK.stroke_width(2)))?;
     }
+    let front: Vec<usize> = front
+        .into_iter()
+        .filter(|&i| points[i].1.is_finite())
+        .collect();
     for &i in &front {
         chart.draw_series([Circle::new(points[i], 11, BLACK.stroke_width(2))])?;
     }
-    for (i, &p) in points.iter().enumerate() {
+    for (i, &p) in points.iter().enumerate().filter(|(_, p)| p.1.is_finite()) {
         chart.draw_series([Circle::new(p, 6, color(i).filled())])?;
     }
 

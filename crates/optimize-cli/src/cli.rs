@@ -58,6 +58,10 @@ nodes, when a node's meaning would change and no rewrite keeps it.")]
     /// and compare it with the teacher and with the same student trained alone.
     #[command(after_help = DISTILL_EXAMPLES)]
     Distill(DistillArgs),
+    /// Try many configurations (chains of distill, prune and quantize steps), measure each on
+    /// the target, judge them against an SLA, and keep the best one.
+    #[command(after_help = PIPELINE_EXAMPLES)]
+    Pipeline(PipelineArgs),
     /// Measure latency, peak memory, size and accuracy of models, each run in a process of its own.
     #[command(after_help = BENCH_EXAMPLES)]
     Bench(BenchArgs),
@@ -668,4 +672,44 @@ pub struct DistillArgs {
     /// The output folder [default: distill-<recipe name>].
     #[arg(short, long, value_name = "OUTDIR")]
     pub output: Option<PathBuf>,
+}
+
+const PIPELINE_EXAMPLES: &str = "\
+Examples:
+  optimize pipeline recipes/pipeline-digits-cnn.toml -o pipeline-digits-cnn
+      prune 0/25/50% x float32/fp16/int8 static/--auto on the digits CNN; each configuration
+      measured in ONNX Runtime and judged against the recipe's SLA (latency and accuracy drop);
+      writes results.json, report.md, charts and best.onnx to the folder
+  optimize pipeline recipes/pipeline-digits-cnn.toml --dry-run
+      the expanded configurations, and which steps the cache already holds
+  optimize pipeline recipe.toml --jobs 2 --json
+      two steps at a time (latency is still measured alone); the report as JSON
+
+Every finished step is kept in OUTDIR/cache/ under a key of its input, settings and data, so a
+run stopped by Ctrl-C or a crash goes on where it stopped when run again, and chains that share
+a prefix run it once. Exit codes: 0 a configuration meets the SLA (best.onnx written), 1 none
+does (the report names the closest and what it misses), 2 a bad recipe (line and key named),
+130 interrupted. The recipe schema is in recipes/README.md.";
+
+/// `optimize pipeline`.
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// The recipe (TOML; schema in recipes/README.md).
+    pub recipe: PathBuf,
+    /// The output folder [default: pipeline-<recipe name>].
+    #[arg(short, long, value_name = "OUTDIR")]
+    pub output: Option<PathBuf>,
+    /// Steps run at once; latency is always measured with nothing else running.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub jobs: usize,
+    /// Print the expanded plan and the steps the cache will skip; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run steps that failed in an earlier run again (by default their cached error is
+    /// reported).
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Print the report as JSON (schema optimize.pipeline/1) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

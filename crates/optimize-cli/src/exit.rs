@@ -108,6 +108,13 @@ fn code(err: &anyhow::Error) -> u8 {
         if let Some(optimize_prune::Error::Interrupted { .. }) = e.downcast_ref() {
             return INTERRUPTED;
         }
+        if let Some(e) = e.downcast_ref::<optimize_pipeline::Error>() {
+            return match e {
+                optimize_pipeline::Error::Cancelled { .. } => INTERRUPTED,
+                e if e.is_input() => BAD_INPUT,
+                _ => FAILURE,
+            };
+        }
         if let Some(e) = e.downcast_ref::<optimize_distill::Error>() {
             return if e.is_input_error() {
                 BAD_INPUT

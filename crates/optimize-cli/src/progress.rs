@@ -53,7 +53,7 @@ impl Progress for Bars {
     fn phase(&mut self, name: &str, total: Option<u64>) {
         self.bar.reset();
         let template = match total {
-            Some(_) => "{prefix} {bar:30} {pos}/{len} [{elapsed}] {msg}",
+            Some(_) => "{prefix} {bar:30} {pos}/{len} [{elapsed}, ETA {eta}] {msg}",
             None => "{spinner} {prefix} [{elapsed}] {msg}",
         };
         if let Ok(style) = ProgressStyle::with_template(template) {

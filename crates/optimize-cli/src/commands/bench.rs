@@ -86,7 +86,7 @@ fn job(args: &BenchArgs) -> anyhow::Result<BenchJob> {
 }
 
 /// The command as typed, quoted for a POSIX shell.
-fn command_line() -> String {
+pub(super) fn command_line() -> String {
     let args: Vec<String> = std::env::args().collect();
     let quoted: Vec<String> = args
         .iter()

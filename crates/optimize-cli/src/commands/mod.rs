@@ -5,6 +5,7 @@ mod bench;
 mod convert;
 mod distill;
 mod inspect;
+mod pipeline;
 mod prune;
 mod quantize;
 mod report;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quantize(args) => quantize::run(&args),
         Command::Prune(args) => prune::run(&args),
         Command::Distill(args) => distill::run(&args),
+        Command::Pipeline(args) => pipeline::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Report(args) => report::run(&args),
         Command::BenchWorker(args) => bench::worker(&args),
