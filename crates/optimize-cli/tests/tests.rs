@@ -22,6 +22,8 @@ mod bench;
 mod prune;
 // `optimize prune` on bad input: sparsity, pattern, nothing to prune, flags of another method.
 mod prune_bad_input;
+// `optimize pipeline` on digits: bad recipes, an SLA nobody meets, SIGKILL and resume.
+mod pipeline;
 // `optimize distill` on digits: outputs, bad recipes, Ctrl-C and resume.
 mod distill;
 // Every example command of every --help runs as printed, in order.

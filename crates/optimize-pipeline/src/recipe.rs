@@ -81,7 +81,9 @@ pub struct MetricSpec {
     /// data, else `cosine`.
     pub kind: Option<MetricKind>,
     /// The user's evaluation program and its arguments; `{model}` is replaced by the model's
-    /// path. It prints one number as the last word of its output.
+    /// path. It prints one number as the last word of its output. Arguments starting with `./`
+    /// or `../` are paths relative to the recipe's folder; others are passed as written (a bare
+    /// program name is looked up in `PATH`).
     pub command: Option<Vec<String>>,
     /// Whether larger numbers of the command are better (default true).
     pub higher_is_better: Option<bool>,
@@ -557,6 +559,18 @@ impl Recipe {
                     .command
                     .clone()
                     .ok_or_else(|| recipe_error("`command` kind needs `command = [...]`"))?;
+                // `./x` and `../x` are the recipe's neighbours, wherever the command runs from.
+                let base = self.path.parent().unwrap_or(Path::new(""));
+                let argv = argv
+                    .into_iter()
+                    .map(|a| {
+                        if a.starts_with("./") || a.starts_with("../") {
+                            clean(&base.join(&a)).display().to_string()
+                        } else {
+                            a
+                        }
+                    })
+                    .collect();
                 let mut c = MetricCommand {
                     argv,
                     higher_is_better: self.metric.higher_is_better.unwrap_or(true),
@@ -585,7 +599,8 @@ impl StepAt<'_> {
         let leaf = leaf.split('[').next().unwrap_or(leaf);
         Error::Recipe {
             path: self.path.to_path_buf(),
-            line: line_of_key(self.text, self.span.clone(), leaf),
+            // A `[[configs.steps]]` table's span is its header; its keys follow it.
+            line: line_of_key(self.text, self.span.start..self.text.len(), leaf),
             key: format!("{}.{key}", self.key),
             message: message.into(),
         }
@@ -701,12 +716,16 @@ fn deserialize_step(
         serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
             let inner = e.inner().to_string();
             let path = e.path().to_string();
-            // serde names an unknown field in its message, not in the path.
-            let key = match unknown_field(&inner) {
-                Some(f) if path == "." => format!("{kind}.{f}"),
-                Some(f) => format!("{kind}.{path}.{f}"),
-                None if path == "." => kind.to_string(),
-                None => format!("{kind}.{path}"),
+            // serde names an unknown field in its message; the path may or may not end with it.
+            let path = match unknown_field(&inner) {
+                Some(f) if path == "." => f.to_string(),
+                Some(f) if !path.ends_with(f) => format!("{path}.{f}"),
+                _ => path,
+            };
+            let key = if path == "." {
+                kind.to_string()
+            } else {
+                format!("{kind}.{path}")
             };
             at.error(&key, inner.trim().replace('\n', "; "))
         })
@@ -892,7 +911,7 @@ mod tests {
     #[test]
     fn grid_values_expand_in_order() {
         let r = parse(
-            "[[configs]]\nname = \"p\"\n[[configs.steps]]\nprune = { method = \"channels\", ratio = [0.25, 0.5] }\n[[configs.steps]]\nquantize = { mode = [\"static\", \"fp16\"] }\n",
+            "[data]\ncalibrate = \"c.npz\"\n[[configs]]\nname = \"p\"\n[[configs.steps]]\nprune = { method = \"channels\", ratio = [0.25, 0.5] }\n[[configs.steps]]\nquantize = { mode = [\"static\", \"fp16\"] }\n",
         )
         .unwrap();
         let names: Vec<&str> = r.configurations.iter().map(|c| c.name.as_str()).collect();

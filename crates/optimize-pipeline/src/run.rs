@@ -77,8 +77,9 @@ impl Plan {
     /// The plan in words, one line per configuration: its steps, and which the cache will skip.
     pub fn describe(&self, cache_root: &Path) -> Vec<String> {
         let mut lines = vec![format!(
-            "{} configurations ({} expanded{}) + the original; judge: {}",
+            "{} configuration{} ({} expanded{}) + the original; judge: {}",
             self.rows.len(),
+            if self.rows.len() == 1 { "" } else { "s" },
             self.expanded,
             if self.recipe.search.strategy == Strategy::Random {
                 format!(
@@ -338,6 +339,19 @@ impl PipelineJob {
                     }
                 }
             }
+            let finished = plan
+                .rows
+                .iter()
+                .zip(&rows)
+                .filter(|(row, run)| run.status.is_some() || row.keys.len() <= level + 1)
+                .count();
+            progress.advance(
+                ran,
+                &format!(
+                    "{finished} of {} configurations through their steps",
+                    rows.len()
+                ),
+            );
             // Early exits: a finished prefix that misses a metric bound no later step can
             // repair (later steps do not train) stops its chain.
             if has_metric_bound(recipe) {
@@ -676,6 +690,10 @@ fn execute(
                 onnx: Some(std::path::absolute(input).unwrap_or_else(|_| input.to_path_buf())),
                 ..optimize_distill::recipe::TeacherSpec::default()
             };
+            // The pipeline measures the student itself; the distillation report's own
+            // comparisons (a student trained alone, latency in tract) would only cost time.
+            recipe.report.baseline = false;
+            recipe.report.latency = false;
             let options = optimize_distill::pipeline::DistillOptions {
                 out_dir: work.join("distill"),
                 resume: None,

@@ -199,10 +199,7 @@ pub fn winner(
         let f = candidates[fastest]?.numbers;
         return best_by(
             candidates,
-            |c| {
-                c.meets()
-                    && c.numbers.p50_ms <= f.p50_ms + f.spread_ms + c.numbers.spread_ms
-            },
+            |c| c.meets() && c.numbers.p50_ms <= f.p50_ms + f.spread_ms + c.numbers.spread_ms,
             |c| (c.numbers.size_bytes as f64, c.numbers.p50_ms, 0.0),
         );
     }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Writes a recipe for digits-cnn into `dir`: the model and data by absolute path, a short
 /// latency measurement, then `body`.
-fn recipe(dir: &Path, body: &str) -> PathBuf {
+fn write_recipe(dir: &Path, body: &str) -> PathBuf {
     let r = root();
     let text = format!(
         "name = \"t\"\n[model]\npath = \"{}\"\n[data]\ncalibrate = \"{}\"\neval = \"{}\"\n[target]\nthreads = 1\nwarmup = 2\niterations = 20\nmin_duration = \"20ms\"\n{body}",
@@ -32,7 +32,7 @@ fn run(recipe: &Path, out: &Path) -> PipelineReport {
 #[test]
 fn rows_verdicts_winner_and_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let recipe = recipe(
+    let recipe = write_recipe(
         dir.path(),
         "[sla]\nmetric_max_drop = 0.02\nsize_max = \"100 KiB\"\nselect = \"size\"\n\
          [[configs]]\nname = \"q\"\nsteps = [{ quantize = { mode = [\"dynamic\", \"static\"] } }]\n\
@@ -136,17 +136,18 @@ fn rows_verdicts_winner_and_cache() {
 #[test]
 fn early_exit_and_failing_metric_are_per_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    // The metric command: 0.5 for the float32 original, garbage for static int8 (about 45 KB),
-    // a failure with a message on stderr for dynamic int8 (about 42 KB).
+    // The metric command: 0.5 for the float32 original, garbage for static int8 (QDQ), a
+    // failure with a message on stderr for dynamic int8 (its integer MatMul).
     let script = dir.path().join("metric.py");
     std::fs::write(
         &script,
-        "import os, sys\nsize = os.path.getsize(sys.argv[1])\n\
-         if size < 43500:\n    sys.stderr.write('boom: no labels for this one\\n'); sys.exit(3)\n\
-         elif size < 100000:\n    print('garbage')\nelse:\n    print(0.5)\n",
+        "import sys\ndata = open(sys.argv[1], 'rb').read()\n\
+         if b'MatMulInteger' in data or b'DynamicQuantizeLinear' in data:\n\
+         \x20   sys.stderr.write('boom: no labels for this one\\n'); sys.exit(3)\n\
+         elif b'QuantizeLinear' in data:\n    print('garbage')\nelse:\n    print(0.5)\n",
     )
     .unwrap();
-    let recipe = recipe(
+    let recipe = write_recipe(
         dir.path(),
         &format!(
             "[metric]\ncommand = [\"{}\", \"{}\", \"{{model}}\"]\n[sla]\nmetric_max_drop = 0.1\n\
@@ -173,7 +174,7 @@ fn early_exit_and_failing_metric_are_per_configuration() {
     // Early exit: 90% of the weights zeroed loses far more than 1 point of accuracy, and the
     // quantize step after it cannot win it back.
     let dir = tempfile::tempdir().unwrap();
-    let recipe = recipe(
+    let recipe = write_recipe(
         dir.path(),
         "[sla]\nmetric_max_drop = 0.01\n[[configs]]\nname = \"p\"\n[[configs.steps]]\n\
          prune = { method = \"magnitude\", sparsity = 0.95 }\n[[configs.steps]]\nquantize = { mode = \"dynamic\" }\n",

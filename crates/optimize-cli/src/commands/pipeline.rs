@@ -122,9 +122,10 @@ fn summary(r: &PipelineReport) -> String {
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     let mut text = format!(
-        "{}: {} configurations and the original; judge: {}; latency: {}\n\n{}\n{}.\n",
+        "{}: {} configuration{} and the original; judge: {}; latency: {}\n\n{}\n{}.\n",
         r.name,
         r.rows.len() - 1,
+        if r.rows.len() == 2 { "" } else { "s" },
         r.judge,
         r.target,
         t.render(0),
