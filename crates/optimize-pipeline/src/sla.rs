@@ -188,33 +188,38 @@ impl Candidate<'_> {
 /// The index of the winner among `candidates` (`None` entries were not measured): the best by
 /// `select` among those meeting the SLA. For `latency`, medians closer to the fastest than
 /// their spreads (half the interquartile range of each) are a tie, which the smaller file wins:
-/// a timing within the noise decides nothing.
+/// a timing within the noise decides nothing. Other ties go to the smaller file, then the better
+/// metric, then the earlier row.
 pub fn winner(
     candidates: &[Option<Candidate>],
     select: Select,
     higher_is_better: bool,
 ) -> Option<usize> {
-    if select == Select::Latency {
-        let fastest = best_by(candidates, |c| c.meets(), |c| (c.numbers.p50_ms, 0.0, 0.0))?;
-        let f = candidates[fastest]?.numbers;
-        return best_by(
-            candidates,
-            |c| c.meets() && c.numbers.p50_ms <= f.p50_ms + f.spread_ms + c.numbers.spread_ms,
-            |c| (c.numbers.size_bytes as f64, c.numbers.p50_ms, 0.0),
-        );
-    }
-    let key = |c: &Candidate| -> (f64, f64, f64) {
-        let n = c.numbers;
-        let metric = n
+    // Ties never go by a timing: after the rule's own number, the smaller file, then the
+    // better metric, then the earlier row.
+    let metric = |c: &Candidate| -> f64 {
+        c.numbers
             .metric
-            .map_or(f64::INFINITY, |m| if higher_is_better { -m } else { m });
-        match select {
-            Select::Latency => (n.p50_ms, n.size_bytes as f64, 0.0),
-            Select::Size => (n.size_bytes as f64, n.p50_ms, 0.0),
-            Select::Metric => (metric, n.size_bytes as f64, n.p50_ms),
-        }
+            .map_or(f64::INFINITY, |m| if higher_is_better { -m } else { m })
     };
-    best_by(candidates, |c| c.meets(), key)
+    let size = |c: &Candidate| c.numbers.size_bytes as f64;
+    match select {
+        Select::Latency => {
+            let fastest = best_by(
+                candidates,
+                |c| c.meets(),
+                |c| (c.numbers.p50_ms, size(c), metric(c)),
+            )?;
+            let f = candidates[fastest]?.numbers;
+            best_by(
+                candidates,
+                |c| c.meets() && c.numbers.p50_ms <= f.p50_ms + f.spread_ms + c.numbers.spread_ms,
+                |c| (size(c), metric(c), 0.0),
+            )
+        }
+        Select::Size => best_by(candidates, |c| c.meets(), |c| (size(c), metric(c), 0.0)),
+        Select::Metric => best_by(candidates, |c| c.meets(), |c| (metric(c), size(c), 0.0)),
+    }
 }
 
 /// The index of the configuration closest to meeting the SLA (least total relative miss).
@@ -222,13 +227,7 @@ pub fn closest(candidates: &[Option<Candidate>]) -> Option<usize> {
     best_by(
         candidates,
         |_| true,
-        |c| {
-            (
-                c.total_miss(),
-                c.numbers.p50_ms,
-                c.numbers.size_bytes as f64,
-            )
-        },
+        |c| (c.total_miss(), c.numbers.size_bytes as f64, 0.0),
     )
 }
 
