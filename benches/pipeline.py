@@ -56,8 +56,9 @@ def run(name: str) -> dict:
     prepare(name)
     load = os.getloadavg()
     start = time.monotonic()
-    proc = subprocess.run([str(CLI), "pipeline", str(recipe), "-o", str(out), "--json"],
-                          capture_output=True, text=True)
+    # Relative paths from the repository root, so the report reads the same on any machine.
+    proc = subprocess.run([str(CLI.relative_to(ROOT)), "pipeline", str(recipe.relative_to(ROOT)), "-o",
+                           str(out.relative_to(ROOT)), "--json"], capture_output=True, text=True, cwd=ROOT)
     wall = time.monotonic() - start
     if proc.returncode not in (0, 1):
         sys.exit(f"{name}: exit {proc.returncode}: {proc.stderr}")

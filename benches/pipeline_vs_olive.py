@@ -27,7 +27,9 @@ For each recipe (only recipes/pipeline-digits-cnn.toml so far; see TARGETS), in 
    per_channel, reduce_range, quant_preprocess; for static also calibrate_method
    MinMax/Entropy/Percentile and quant_format QDQ/QOperator with the matching activation type),
    execution order "joint", sampler --olive-sampler (default "sequential" with no cap: every point).
-   Olive's pick is WorkflowOutput.get_best_candidate() (saved as OUT/model.onnx).
+   Olive's pick is WorkflowOutput.get_best_candidate() (saved as OUT/model.onnx). When Olive picks
+   nothing (no candidate meets every goal), its fastest candidate within the accuracy goal (by its
+   own p50) is measured too, in a row marked as not its pick.
 3. Measurement, in this process (.venv: numpy + onnxruntime), of the float32 original and both
    picks side by side:
    - p50 latency: ONNX Runtime CPU, 1 intra-op thread, 1 inter-op thread, sequential,
@@ -47,20 +49,23 @@ For each recipe (only recipes/pipeline-digits-cnn.toml so far; see TARGETS), in 
      without that is reported beside it).
 
 Fairness. Both tools start from the same ONNX file, the same calibration and evaluation data and
-the same SLA, with empty caches, one after the other on an otherwise idle machine (the load
-average at the start and end of each phase is recorded: it has 2 cores). The search spaces
-differ, by design of each tool: ours (the recipe) tries 11 step chains and the original, with
-channel pruning plus a fine-tuning step, fp16, static int8 and --auto mixed precision; Olive's
-ONNX passes only quantize or convert to fp16 (no pruning or fine-tuning of an ONNX model) but try
-many more quantization settings. Olive never keeps the input model as a candidate; ours does (the
-original is row 0). Olive's latency metric defaults to 20 timed calls after 10 warm-ups, too few
-for a 0.01 ms model, so this script asks for --olive-latency-runs (2000) after 100 warm-ups, and
-pins 1 thread and ORT_ENABLE_ALL as the recipe does; nothing else in Olive's defaults is changed
-except where Olive 0.13.0 needs a workaround to run at all (listed in the report's Notes). The
-picks are judged by this script's measurement alone, in one process, so both sides are timed the
-same way. That measurement goes through Python, which adds a few microseconds per call to every
-model alike; the pipeline's own numbers (Rust, the same ONNX Runtime 1.31.1 library) have no such
-overhead, so its ratios to float32 can look larger than the ones here.
+the same SLA, with empty caches, one after the other on an otherwise idle machine: before each
+timed phase the script waits (--wait-idle) until under 10% of a core has been busy for 15 s, and
+it records the CPU time other processes used during each phase (all busy time in /proc/stat minus
+its own and its children's); the report flags a phase where that exceeds 10% of a core (the
+machine has 2). The search spaces differ, by design of each tool: ours (the recipe) tries 11 step
+chains and the original, with channel pruning plus a fine-tuning step, fp16, static int8 and
+--auto mixed precision; Olive's ONNX passes only quantize or convert to fp16 (no pruning or
+fine-tuning of an ONNX model) but try many more quantization settings. Olive never keeps the
+input model as a candidate; ours does (the original is row 0). Olive's latency metric defaults to
+20 timed calls after 10 warm-ups, too few for a 0.01 ms model, so this script asks for
+--olive-latency-runs (2000) after 100 warm-ups, and pins 1 thread and ORT_ENABLE_ALL as the
+recipe does; nothing else in Olive's defaults is changed except where Olive 0.13.0 needs a
+workaround to run at all (listed in the report's Notes). The picks are judged by this script's
+measurement alone, in one process, so both sides are timed the same way. That measurement goes
+through Python, which adds a few microseconds per call to every model alike; the pipeline's own
+numbers (Rust, the same ONNX Runtime 1.31.1 library) have no such overhead, so its ratios to
+float32 can look larger than the ones here.
 """
 
 from __future__ import annotations
@@ -302,6 +307,56 @@ def read_recipe(name: str) -> dict:
     return rec
 
 
+def _cpu_busy_s() -> float:
+    """CPU-seconds all processes have spent busy since boot (every core), from /proc/stat."""
+    f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = f[3] + (f[4] if len(f) > 4 else 0)
+    return (sum(f[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    import resource
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+class CpuWatch:
+    """How much CPU other processes used while a phase ran: all busy time minus this process's and its
+    children's (finished children only, so a phase's subprocess must have ended when it stops)."""
+
+    def __enter__(self):
+        self.t, self.busy, self.own, self.load = time.monotonic(), _cpu_busy_s(), _own_cpu_s(), os.getloadavg()
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.monotonic() - self.t
+        other = max(0.0, (_cpu_busy_s() - self.busy) - (_own_cpu_s() - self.own))
+        self.result = {"wall_s": wall, "other_cpu_s": other, "other_share_of_one_core": other / wall if wall else 0,
+                       "load_start": self.load, "load_end": os.getloadavg()}
+        return False
+
+
+def wait_idle(limit_s: float, quiet_s: float = 15) -> dict:
+    """Waits (up to limit_s) until the machine has been idle for quiet_s: under 10% of one core busy in
+    every 3-s sample (a short gap between another user's build steps does not count)."""
+    start, quiet, share = time.monotonic(), 0.0, 0.0
+    told = False
+    while True:
+        b0, t0 = _cpu_busy_s(), time.monotonic()
+        time.sleep(3)
+        dt = time.monotonic() - t0
+        share = (_cpu_busy_s() - b0) / dt
+        quiet = quiet + dt if share < 0.10 else 0.0
+        waited = time.monotonic() - start
+        if quiet >= quiet_s or waited >= limit_s:
+            if quiet < quiet_s:
+                print(f"  still {share:.0%} of a core busy after {waited:.0f} s; going on", flush=True)
+            return {"waited_s": waited, "busy_share_of_one_core": share, "idle": quiet >= quiet_s}
+        if share >= 0.10 and not told:
+            print(f"  waiting for the machine to be idle ({share:.0%} of a core busy) ...", flush=True)
+            told = True
+
+
 def run_with_retry(cmd: list[str], wait_s: float, **kw) -> subprocess.CompletedProcess:
     """Runs cmd; while the binary is missing or being rewritten (another build), waits and retries."""
     deadline = time.monotonic() + wait_s
@@ -317,18 +372,19 @@ def run_with_retry(cmd: list[str], wait_s: float, **kw) -> subprocess.CompletedP
             time.sleep(15)
 
 
-def run_ours(rec: dict, wait_s: float) -> dict:
+def run_ours(rec: dict, args) -> dict:
     name = rec["name"]
     out = WORK / f"ours-{name}"
     if out.exists():
         shutil.rmtree(out)
     cmd = [str(CLI), "pipeline", str(rec["recipe"].relative_to(ROOT)), "-o", str(out.relative_to(ROOT)), "--json"]
-    load = os.getloadavg()
-    start = time.monotonic()
-    proc = run_with_retry(cmd, wait_s, cwd=ROOT, capture_output=True, text=True)
-    wall = time.monotonic() - start
+    idle = wait_idle(args.wait_idle)
+    with CpuWatch() as watch:
+        start = time.monotonic()
+        proc = run_with_retry(cmd, args.wait_binary, cwd=ROOT, capture_output=True, text=True)
+        wall = time.monotonic() - start
     res = {"command": " ".join(["target/release/optimize", *cmd[1:]]), "exit": proc.returncode, "wall_s": wall,
-           "load_start": load, "load_end": os.getloadavg(), "pick": None, "error": None}
+           "idle_before": idle, "cpu": watch.result, "pick": None, "error": None}
     if proc.returncode not in (0, 1):
         res["error"] = f"exit {proc.returncode}: {proc.stderr.strip()[-2000:]}"
         return res
@@ -443,12 +499,12 @@ def run_olive(rec: dict, args) -> dict:
     res["command"] = "OLIVE_DISABLE_TELEMETRY=1 " + " ".join(cmd)
     res["config"] = str(config_path.relative_to(ROOT))
     res["log"] = str(log_path.relative_to(ROOT))
-    load = os.getloadavg()
-    start = time.monotonic()
-    with log_path.open("w") as log:
+    res["idle_before"] = wait_idle(args.wait_idle)
+    with CpuWatch() as watch, log_path.open("w") as log:
+        start = time.monotonic()
         proc = subprocess.run(cmd, cwd=ROOT, env=olive_env(), stdout=log, stderr=subprocess.STDOUT)
-    res["wall_s"] = time.monotonic() - start
-    res["load_start"], res["load_end"] = load, os.getloadavg()
+        res["wall_s"] = time.monotonic() - start
+    res["cpu"] = watch.result
     res["exit"] = proc.returncode
     if not summary_path.exists():
         tail = log_path.read_text().strip().splitlines()[-15:]
@@ -465,7 +521,18 @@ def run_olive(rec: dict, args) -> dict:
         res["pick"] = {"name": describe_olive(best["from_pass"], cfg), "model": best["model_path"],
                        "own": best.get("metrics"), "model_id": best["model_id"]}
     elif not res["error"]:
-        res["error"] = "Olive returned no best candidate (no candidate met every goal)"
+        res["error"] = "Olive returned no best candidate: no candidate met every goal"
+    if not res["pick"]:
+        # What Olive would have picked without the latency goal: its fastest candidate (by its own p50)
+        # within the accuracy goal. Measured beside the picks, labelled as not Olive's pick.
+        base = ((s.get("input_metrics") or {}).get("accuracy-accuracy_score") or {}).get("value")
+        ok = [c for c in s.get("candidates", []) if not c["failed"] and c.get("model_path")
+              and c["metrics"].get("latency-p50") is not None and base is not None
+              and c["metrics"].get("accuracy-accuracy_score", -1) >= base - (rec["max_drop"] or 0) - 1e-9]
+        if ok:
+            c = min(ok, key=lambda c: c["metrics"]["latency-p50"])
+            res["fallback"] = {"name": describe_olive(c["from_pass"], c["config"]), "model": c["model_path"],
+                               "own": c["metrics"], "model_id": c["model_id"]}
     return res
 
 
@@ -579,6 +646,19 @@ def fmt_time(s):
     return "—" if s is None else f"{s:.1f} s"
 
 
+def cpu_text(r: dict) -> str:
+    c = r.get("cpu")
+    if not c:
+        return "other processes' CPU use not recorded"
+    return (f"other processes used {c['other_cpu_s']:.1f} CPU-s meanwhile ({c['other_share_of_one_core']:.0%} of "
+            f"one core), load average {c['load_start'][0]:.2f} → {c['load_end'][0]:.2f}")
+
+
+def code(text: str) -> str:
+    """Markdown inline code that survives backticks inside."""
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
 def section(result: dict) -> str:
     rec, ours, olv, m = result["recipe"], result["ours"], result["olive"], result["measured"]
     probe = olv.get("probe") or {}
@@ -615,11 +695,18 @@ def section(result: dict) -> str:
                          f"none ({ours.get('error')})", ours.get("wall_s")))
         lines.append(row(f"Olive {olive_v}", "olive", olv["pick"]["name"] if olv.get("pick") else
                          f"none ({olv.get('error')})", olv.get("wall_s")))
+        if olv.get("fallback"):
+            lines.append(row(f"(Olive {olive_v}, not its pick)", "olive_fallback",
+                             "its fastest candidate within the accuracy goal, by its own p50: "
+                             + olv["fallback"]["name"], None))
         lines.append("")
         lines.append(f"Latency: {result['args']['rounds']} alternating rounds of {result['args']['seconds']} s per "
                      f"model (± = half the interquartile range of every timed call; × = median of the per-round "
                      f"ratios to float32). Per-round medians (ms): "
                      + "; ".join(f"{k} " + ", ".join(f"{v:.4f}" for v in m[k]["round_p50_ms"]) for k in m) + ".")
+        lines.append("")
+    if m:
+        lines.append(f"Measuring: {cpu_text(result)}.")
         lines.append("")
     lines.append("**Targets**: " + result["targets_line"])
     lines.append("")
@@ -628,7 +715,7 @@ def section(result: dict) -> str:
     if ours.get("rows"):
         lines.append(f"- Ours: {ours['measured']} of {len(ours['rows'])} rows measured (the original "
                      f"counted), {ours['sla_met']} meet the SLA; pipeline's own time {ours['total_seconds']:.1f} s; "
-                     f"load average {ours['load_start'][0]:.2f} → {ours['load_end'][0]:.2f}. "
+                     f"{cpu_text(ours)}. "
                      + (f"Its pick `{ours['pick']['name']}` ({ours['pick']['steps']}), its own p50 "
                         f"{ours['pick']['own']['p50_ms']:.4f} ms. " if ours.get("pick") else "")
                      + (ours.get("why") or ""))
@@ -644,7 +731,7 @@ def section(result: dict) -> str:
                      + ", ".join(f"{v} {k}" for k, v in by_pass.items()) + f"), {len(failed)} failed, "
                      f"{len(met)} met both goals; Olive's own run {s.get('run_seconds', 0):.1f} s "
                      f"(+ {s.get('import_seconds', 0):.1f} s importing Olive, process start and exit making up the "
-                     f"rest of the wall time); load average {olv['load_start'][0]:.2f} → {olv['load_end'][0]:.2f}. "
+                     f"rest of the wall time); {cpu_text(olv)}. "
                      f"Input model by Olive: {json.dumps(flat(s.get('input_metrics')))}; its pick by Olive: "
                      f"{json.dumps(olv['pick']['own']) if olv.get('pick') else '—'}.")
         fastest = sorted((c for c in cands if c["metrics"].get("latency-p50") is not None),
@@ -683,8 +770,9 @@ def notes_for(result: dict) -> list[str]:
     if ours.get("error"):
         notes.append(f"Ours: {ours['error']}")
     if olv.get("error"):
-        notes.append(f"Olive did not give a pick: `{olv['error']}`"
-                     + (f" (traceback in {olv.get('work')}/summary.json)" if olv.get("summary") else ""))
+        notes.append(f"Olive did not give a pick: {code(olv['error'])}"
+                     + (f" (traceback in {olv.get('work')}/summary.json)"
+                        if (olv.get("summary") or {}).get("traceback") else ""))
     req = probe.get("requests")
     declared = any(r.lower().startswith("requests") for r in probe.get("olive_requires", []))
     if req is not None and not declared:
@@ -697,7 +785,7 @@ def notes_for(result: dict) -> list[str]:
         notes.append(f"`import olive.workflows` failed: `{probe['import']}`")
     ev = probe.get("evaluator_without_type")
     if ev and ev != "ok":
-        notes.append("An evaluator config without `\"type\"` (documented as optional: the model's framework is used) "
+        notes.append("An evaluator config without `\"type\"` (optional in the schema: the model's framework then picks the evaluator class) "
                      f"makes `olive run` fail before any pass, in the engine's resource scan: `{ev}`. The config "
                      "sets `\"type\": \"OnnxEvaluator\"`.")
     sc = probe.get("sampler_config_after_dump")
@@ -714,7 +802,7 @@ def notes_for(result: dict) -> list[str]:
                  "skipped by Olive's sampler without running.")
     notes.append("Olive never proposes the unchanged input model: on this CPU, if no quantized candidate beats "
                  "float32, its pick is still a quantized model. Ours keeps the original as row 0 and adds channel "
-                 f"pruning with fine-tuning ({rec['configs']} [[configs]] in the recipe), which Olive's ONNX passes "
+                 f"pruning with fine-tuning ({len(ours.get('rows') or []) or '?'} rows), which Olive's ONNX passes "
                  "cannot do: the two searches cover different spaces.")
     notes.append("Olive ranks the candidates that meet every goal by the metrics in priority order, "
                  "lexicographically (olive/engine/output.py `_sort_by_metrics`, olive/engine/footprint.py "
@@ -732,17 +820,21 @@ def notes_for(result: dict) -> list[str]:
         text = i["message"].replace("\n", " ")
         if i.get("exception"):
             text += f" — {i['exception']}"
-        notes.append(f"Olive log {i['level']} ({i['logger'] or 'root'}, ×{i['count']}): `{text[:400]}`")
+        notes.append(f"Olive log {i['level']} ({i['logger'] or 'root'}, ×{i['count']}): {code(text[:400])}")
     if len(issues) > 12:
         notes.append(f"... and {len(issues) - 12} more distinct warnings: {olv.get('work')}/summary.json")
     if s.get("traceback") and olv.get("error"):
         last = [ln for ln in s["traceback"].strip().splitlines() if ln.strip()][-1]
-        notes.append(f"Olive traceback ends: `{last}`")
-    for who, r in (("ours", ours), ("Olive", olv)):
-        ls = r.get("load_start")
-        if ls and ls[0] > 1.0:
-            notes.append(f"The load average was {ls[0]:.2f} when the {who} run started (2 cores): something else "
-                         "was running; its times are not clean.")
+        notes.append(f"Olive traceback ends: {code(last)}")
+    for who, r in (("our pipeline", ours), ("Olive", olv), ("measuring", result)):
+        idle, cpu = r.get("idle_before") or {}, r.get("cpu") or {}
+        if idle and not idle.get("idle"):
+            notes.append(f"Before the {who} phase the machine was not idle ({idle['busy_share_of_one_core']:.0%} of a "
+                         f"core busy after waiting {idle['waited_s']:.0f} s).")
+        if cpu and cpu["other_share_of_one_core"] > 0.10:
+            notes.append(f"Other processes used {cpu['other_cpu_s']:.1f} CPU-seconds during the {who} phase "
+                         f"({cpu['other_share_of_one_core']:.0%} of one core over {cpu['wall_s']:.0f} s; 2 cores): "
+                         "its times are not clean.")
     return notes
 
 
@@ -751,10 +843,21 @@ def targets_line(result: dict) -> str:
     if not m or "ours" not in m:
         return "NOT met: our pipeline gave no pick to measure."
     if "olive" not in m:
-        faster = olv.get("wall_s") is None or ours["wall_s"] < olv["wall_s"]
-        return (f"not comparable: Olive gave no pick ({olv.get('error')}); ours meets the SLA: "
-                f"{'yes' if m['ours']['sla_met'] else 'no'}; search time ours {ours['wall_s']:.1f} s vs Olive "
-                f"{fmt_time(olv.get('wall_s'))}{'' if faster else ' (ours slower)'}.")
+        a = m["ours"]
+        time_ok = olv.get("wall_s") is not None and ours["wall_s"] < olv["wall_s"]
+        fb = m.get("olive_fallback")
+        ref = ""
+        if fb:
+            ratio = statistics.median(x / y for x, y in zip(a["round_p50_ms"], fb["round_p50_ms"]))
+            ref = (f"; against Olive's fastest candidate within the accuracy goal (not its pick): ours "
+                   f"{a['p50_ms']:.4f} ms vs {fb['p50_ms']:.4f} ms (×{ratio:.2f})")
+        lat_ok = a["sla_met"]
+        verdict = "met" if lat_ok and time_ok else "NOT met"
+        return (f"{verdict}. Olive picked nothing ({olv.get('error')}); ours meets the SLA: "
+                f"{'yes' if a['sla_met'] else 'no (' + ', '.join(a['sla_misses']) + ')'}, p50 {a['p50_ms']:.4f} ms"
+                f"{ref}; search time ours {ours['wall_s']:.1f} s vs Olive {fmt_time(olv.get('wall_s'))} — "
+                f"{'less' if time_ok else 'more'}"
+                + (f" ({ours['wall_s'] / olv['wall_s']:.2f}×)." if olv.get("wall_s") else "."))
     a, b = m["ours"], m["olive"]
     spread = max(a["spread_ms"], b["spread_ms"])
     ratios = [x / y for x, y in zip(a["round_p50_ms"], b["round_p50_ms"])]
@@ -802,7 +905,7 @@ def compare(name: str, args) -> dict:
     rec = read_recipe(name)
     result = {"recipe": rec, "args": vars(args)}
     print(f"{name}: our pipeline ...", flush=True)
-    result["ours"] = run_ours(rec, args.wait_binary)
+    result["ours"] = run_ours(rec, args)
     print(f"  {result['ours'].get('wall_s', 0):.1f} s, pick: "
           f"{(result['ours'].get('pick') or {}).get('name') or result['ours'].get('error')}", flush=True)
     print(f"{name}: Olive ...", flush=True)
@@ -810,13 +913,16 @@ def compare(name: str, args) -> dict:
     print(f"  {result['olive'].get('wall_s') or 0:.1f} s, pick: "
           f"{(result['olive'].get('pick') or {}).get('name') or result['olive'].get('error')}", flush=True)
     models = [("float32", rec["model"])]
-    for key in ("ours", "olive"):
-        pick = result[key].get("pick")
+    for key, pick in (("ours", result["ours"].get("pick")), ("olive", result["olive"].get("pick")),
+                      ("olive_fallback", result["olive"].get("fallback"))):
         if pick and Path(pick["model"]).exists():
             models.append((key, Path(pick["model"])))
     print(f"{name}: measuring {', '.join(k for k, _ in models)} ...", flush=True)
+    result["idle_before"] = wait_idle(args.wait_idle)
     try:
-        result["measured"] = measure(models, rec, args.rounds, args.seconds)
+        with CpuWatch() as watch:
+            result["measured"] = measure(models, rec, args.rounds, args.seconds)
+        result["cpu"] = watch.result
     except Exception as e:  # noqa: BLE001
         result["measured"] = None
         result["measure_error"] = f"{type(e).__name__}: {e}"
@@ -839,6 +945,9 @@ def main() -> int:
                     help="Olive pass alternatives, from static, dynamic, fp16 (default all three)")
     ap.add_argument("--olive-latency-runs", type=int, default=2000,
                     help="timed calls of Olive's latency metric per candidate (default 2000; Olive's own default 20)")
+    ap.add_argument("--wait-idle", type=float, default=600,
+                    help="before each timed phase, wait up to this many seconds for the machine to be idle (under "
+                         "10%% of a core busy for 15 s); 0: hardly wait (default 600)")
     ap.add_argument("--wait-binary", type=float, default=900,
                     help="seconds to wait for target/release/optimize while it is missing or being rebuilt")
     # Internal modes, run by .venv-olive/bin/python.

@@ -434,8 +434,9 @@ fn write_best(plan: &Plan, row: &Row) -> Result<Best> {
     optimize_onnx::save(&model, &dest, &options)
         .map_err(|e| Error::Report(format!("{}: {e}", dest.display())))?;
     let specs = optimize_bench::verify::input_specs(&model);
-    let data = match &plan.recipe.data.eval {
-        Some(eval) => optimize_bench::verify::data_samples(eval, &specs, 256),
+    // The evaluation data, else the calibration data (real inputs), else seeded ones.
+    let data = match plan.recipe.data.eval.as_ref().or(plan.recipe.data.calibrate.as_ref()) {
+        Some(d) => optimize_bench::verify::data_samples(d, &specs, 256),
         None => optimize_bench::verify::seeded_samples(&specs, &plan.recipe.data.shapes, 8, 0),
     };
     let (verification, verified) = match data
