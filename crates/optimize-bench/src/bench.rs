@@ -185,6 +185,14 @@ pub struct BenchConfig {
     pub pin_core: Option<usize>,
     /// Peak RSS above this is flagged in the result.
     pub mem_budget_bytes: Option<u64>,
+    /// Score accuracy and fidelity (default true); off, the run only times the model (a repeat
+    /// round of an interleaved measurement).
+    #[serde(default = "yes")]
+    pub score: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Measures one model on one back end; see the [module doc](self).
@@ -212,6 +220,7 @@ impl Bench {
                 seed: 0,
                 pin_core: None,
                 mem_budget_bytes: None,
+                score: true,
             },
         }
     }
@@ -301,6 +310,12 @@ impl Bench {
     /// A memory budget for the peak RSS, in bytes.
     pub fn mem_budget(mut self, bytes: u64) -> Self {
         self.config.mem_budget_bytes = Some(bytes);
+        self
+    }
+
+    /// Whether to score accuracy and fidelity besides timing (default true).
+    pub fn score(mut self, score: bool) -> Self {
+        self.config.score = score;
         self
     }
 
@@ -404,11 +419,11 @@ impl Bench {
         let memory = MemoryStats::read(before_load, c.mem_budget_bytes);
 
         let accuracy = match (&eval, &c.eval) {
-            (Some(set), Some(path)) => score(model.as_ref(), set, path)?,
+            (Some(set), Some(path)) if c.score => score(model.as_ref(), set, path)?,
             _ => None,
         };
         let fidelity = match &c.reference {
-            Some(reference) => Some(compare(
+            Some(reference) if c.score => Some(compare(
                 model.as_ref(),
                 reference,
                 backend,
@@ -417,7 +432,7 @@ impl Bench {
                 &inputs,
                 c.seed,
             )?),
-            None => None,
+            _ => None,
         };
 
         Ok(BenchResult {

@@ -83,6 +83,8 @@ pub struct BenchJob {
     pub seed: u64,
     /// Write report.json, report.md and the charts here.
     pub out_dir: Option<PathBuf>,
+    /// Score accuracy and fidelity besides timing (default true).
+    pub score: bool,
     /// The command line to record in the report.
     pub command: String,
     /// How each measurement runs (not part of a config file: the caller knows its executable).
@@ -108,6 +110,7 @@ impl Default for BenchJob {
             mem_budget: None,
             seed: 0,
             out_dir: None,
+            score: true,
             command: String::new(),
             isolation: Isolation::InProcess,
         }
@@ -156,7 +159,8 @@ impl BenchJob {
                     .warmup(self.warmup)
                     .iterations(self.iterations)
                     .min_duration(self.min_duration)
-                    .seed(self.seed);
+                    .seed(self.seed)
+                    .score(self.score);
                 if let Some(t) = self.threads {
                     bench = bench.threads(t);
                 }

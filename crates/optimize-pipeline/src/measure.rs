@@ -23,6 +23,10 @@ pub struct Measurement {
     pub metric_samples: Option<usize>,
     /// Size on disk, external data included.
     pub size_bytes: u64,
+    /// The median latency of each round, when the model was timed in rounds interleaved with
+    /// the others (its `bench.latency` is then the median over rounds of each statistic).
+    #[serde(default)]
+    pub round_p50_ms: Vec<f64>,
 }
 
 /// What the measurements of a pipeline share.
@@ -40,13 +44,6 @@ pub struct Meter<'a> {
 }
 
 impl Meter<'_> {
-    /// Measures `model` fully (latency, memory, metric). An error is for a model that could not
-    /// be measured at all; a metric that fails is recorded in the result.
-    pub fn measure(&self, model: &Path) -> Result<Measurement, String> {
-        let job = self.bench_job(model, false);
-        self.run(model, job)
-    }
-
     /// Measures the metric alone, for early exits: the bench runs each sample once, untimed.
     pub fn probe_metric(&self, model: &Path) -> Result<Measurement, String> {
         if let Metric::Command(c) = self.metric {
@@ -60,12 +57,70 @@ impl Meter<'_> {
                 metric_error,
                 metric_samples: None,
                 size_bytes: model_size(model),
+                round_p50_ms: Vec::new(),
             });
         }
         let job = self.bench_job(model, true);
         let mut m = self.run(model, job)?;
         m.bench = None;
         Ok(m)
+    }
+
+    /// Measures `models` in `rounds` interleaved rounds: each round times every model in turn
+    /// for a share of the target's calls and time (a drift in machine load then hits all
+    /// alike); the first round also scores the metric. Each model's latency statistics are
+    /// the medians over rounds; `each(i)` is called as model `i` finishes a round.
+    pub fn measure_rounds(
+        &self,
+        models: &[&Path],
+        rounds: usize,
+        cancelled: &dyn Fn() -> bool,
+        each: &mut dyn FnMut(usize),
+    ) -> Vec<Result<Measurement, String>> {
+        let rounds = rounds.max(1);
+        let mut out: Vec<Result<Measurement, String>> =
+            models.iter().map(|_| Err(String::new())).collect();
+        let mut runs: Vec<Vec<BenchResult>> = vec![Vec::new(); models.len()];
+        for round in 0..rounds {
+            for (i, model) in models.iter().enumerate() {
+                if cancelled() || (round > 0 && out[i].is_err()) {
+                    continue;
+                }
+                let mut job = self.bench_job(model, false);
+                job.warmup = if round == 0 {
+                    job.warmup
+                } else {
+                    job.warmup.min(3)
+                };
+                job.iterations = job.iterations.div_ceil(rounds).max(1);
+                job.min_duration = job.min_duration / rounds as u32;
+                if round == 0 {
+                    out[i] = self.run(model, job);
+                    if let Ok(m) = &out[i] {
+                        runs[i].extend(m.bench.clone());
+                    }
+                } else {
+                    job.score = false;
+                    job.reference = None;
+                    match job.run(&mut optimize_job::Quiet) {
+                        Ok(r) => runs[i].extend(r.runs.into_iter().next()),
+                        Err(e) => out[i] = Err(e.to_string()),
+                    }
+                }
+                each(i);
+            }
+        }
+        for (m, runs) in out.iter_mut().zip(runs) {
+            if let (Ok(m), Some(first)) = (m, runs.first()) {
+                let mut bench = first.clone();
+                bench.latency = median_stats(&runs);
+                bench.memory.peak_rss_bytes =
+                    runs.iter().filter_map(|r| r.memory.peak_rss_bytes).max();
+                m.round_p50_ms = runs.iter().map(|r| r.latency.p50_ms).collect();
+                m.bench = Some(bench);
+            }
+        }
+        out
     }
 
     fn bench_job(&self, model: &Path, untimed: bool) -> BenchJob {
@@ -110,6 +165,7 @@ impl Meter<'_> {
             metric,
             metric_error,
             metric_samples,
+            round_p50_ms: Vec::new(),
         })
     }
 
@@ -181,4 +237,31 @@ pub fn model_size(model: &Path) -> u64 {
             .sum(),
         Err(_) => std::fs::metadata(model).map_or(0, |m| m.len()),
     }
+}
+
+/// Each statistic's median over the rounds; calls and time are summed.
+fn median_stats(runs: &[BenchResult]) -> optimize_bench::LatencyStats {
+    let med = |f: &dyn Fn(&optimize_bench::LatencyStats) -> f64| -> f64 {
+        let mut v: Vec<f64> = runs.iter().map(|r| f(&r.latency)).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let mut s = runs[0].latency.clone();
+    s.iterations = runs.iter().map(|r| r.latency.iterations).sum();
+    s.total_s = runs.iter().map(|r| r.latency.total_s).sum();
+    s.min_ms = runs
+        .iter()
+        .map(|r| r.latency.min_ms)
+        .fold(f64::INFINITY, f64::min);
+    s.max_ms = runs.iter().map(|r| r.latency.max_ms).fold(0.0, f64::max);
+    s.p25_ms = med(&|l| l.p25_ms);
+    s.p50_ms = med(&|l| l.p50_ms);
+    s.p75_ms = med(&|l| l.p75_ms);
+    s.p90_ms = med(&|l| l.p90_ms);
+    s.p99_ms = med(&|l| l.p99_ms);
+    s.mean_ms = med(&|l| l.mean_ms);
+    s.std_ms = med(&|l| l.std_ms);
+    s.cv = med(&|l| l.cv);
+    s.overhead_ns = med(&|l| l.overhead_ns);
+    s
 }

@@ -168,6 +168,10 @@ pub struct TargetSpec {
     /// Least total time of the timed calls (default 1 s).
     #[serde(with = "humantime_serde")]
     pub min_duration: Duration,
+    /// Rounds the calls and time are split into, every model timed in turn in each round, so
+    /// a drift in machine load hits all alike (default 5); the statistics are medians over
+    /// rounds.
+    pub rounds: usize,
 }
 
 impl Default for TargetSpec {
@@ -179,6 +183,7 @@ impl Default for TargetSpec {
             warmup: 10,
             iterations: 100,
             min_duration: Duration::from_secs(1),
+            rounds: 5,
         }
     }
 }
@@ -398,10 +403,14 @@ impl Recipe {
         };
         check_sla(&file.sla, &invalid)?;
         check_metric(&file.metric, &invalid)?;
-        if file.target.threads == 0 || file.target.batch == 0 || file.target.iterations == 0 {
+        if file.target.threads == 0
+            || file.target.batch == 0
+            || file.target.iterations == 0
+            || file.target.rounds == 0
+        {
             return Err(invalid(
                 "target",
-                "threads, batch and iterations must be at least 1".into(),
+                "threads, batch, iterations and rounds must be at least 1".into(),
             ));
         }
         if file.search.strategy == Strategy::Random && file.search.count.unwrap_or(0) == 0 {

@@ -211,7 +211,8 @@ pub(crate) fn row(
                 p50_ms: b.latency.p50_ms,
                 p90_ms: b.latency.p90_ms,
                 p99_ms: b.latency.p99_ms,
-                spread_ms: (b.latency.p75_ms - b.latency.p25_ms) / 2.0,
+                spread_ms: spread(&m.round_p50_ms)
+                    .unwrap_or((b.latency.p75_ms - b.latency.p25_ms) / 2.0),
                 throughput: batch * 1000.0 / b.latency.p50_ms.max(1e-9),
                 size_bytes: m.size_bytes,
                 peak_rss_bytes: b.memory.peak_rss_bytes,
@@ -435,7 +436,13 @@ fn write_best(plan: &Plan, row: &Row) -> Result<Best> {
         .map_err(|e| Error::Report(format!("{}: {e}", dest.display())))?;
     let specs = optimize_bench::verify::input_specs(&model);
     // The evaluation data, else the calibration data (real inputs), else seeded ones.
-    let data = match plan.recipe.data.eval.as_ref().or(plan.recipe.data.calibrate.as_ref()) {
+    let data = match plan
+        .recipe
+        .data
+        .eval
+        .as_ref()
+        .or(plan.recipe.data.calibrate.as_ref())
+    {
         Some(d) => optimize_bench::verify::data_samples(d, &specs, 256),
         None => optimize_bench::verify::seeded_samples(&specs, &plan.recipe.data.shapes, 8, 0),
     };
@@ -752,4 +759,16 @@ fn markdown(
 /// `1.5 MiB`.
 pub fn human_bytes(b: u64) -> String {
     bytesize::ByteSize::b(b).display().iec().to_string()
+}
+
+/// Half the interquartile range of the rounds' medians: how far apart two medians must be
+/// before one model counts as faster (`None` with fewer than two rounds).
+fn spread(rounds: &[f64]) -> Option<f64> {
+    if rounds.len() < 2 {
+        return None;
+    }
+    let mut r = rounds.to_vec();
+    r.sort_by(f64::total_cmp);
+    let q = |p: f64| r[((r.len() - 1) as f64 * p).round() as usize];
+    Some((q(0.75) - q(0.25)) / 2.0)
 }

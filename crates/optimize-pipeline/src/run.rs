@@ -212,30 +212,40 @@ impl PipelineJob {
         };
         let measure_key = measure_key(&plan)?;
 
-        // The original first: every verdict needs its metric.
+        // The original's metric first: early exits and every verdict need it.
         progress.phase("measure the original", None);
-        let original = measured(
-            &cache,
-            &log,
-            &meter,
-            &plan.original_key,
-            &measure_key,
-            &recipe.model,
-            "original",
-        )
-        .map_err(|message| Error::Baseline {
-            path: recipe.model.clone(),
-            message,
-        })?;
-        if original.metric.is_none() {
-            return Err(Error::Baseline {
-                path: recipe.model.clone(),
-                message: original
-                    .metric_error
-                    .clone()
-                    .unwrap_or_else(|| "the metric could not be measured".into()),
-            });
-        }
+        let original_probe = {
+            let key = format!(
+                "probe-{}",
+                sha256_hex(format!("{}{measure_key}", plan.original_key).as_bytes())
+            );
+            match cache.measurement::<Measurement>(&key) {
+                Some(m) => m,
+                None => {
+                    let m =
+                        meter
+                            .probe_metric(&recipe.model)
+                            .map_err(|message| Error::Baseline {
+                                path: recipe.model.clone(),
+                                message,
+                            })?;
+                    cache.store_measurement(&key, &m)?;
+                    m
+                }
+            }
+        };
+        let original_metric = match original_probe.metric {
+            Some(m) => m,
+            None => {
+                return Err(Error::Baseline {
+                    path: recipe.model.clone(),
+                    message: original_probe
+                        .metric_error
+                        .clone()
+                        .unwrap_or_else(|| "the metric could not be measured".into()),
+                })
+            }
+        };
 
         let mut rows: Vec<RowRun> = plan
             .rows
@@ -284,21 +294,22 @@ impl PipelineJob {
                 .filter(|r| level < r.keys.len())
                 .map(|r| (&r.keys[level], r.config.name.as_str()))
                 .collect();
-            let done = self.run_tasks(&cache, tasks, progress, &mut ran)?;
-            for d in &done {
-                let who = names.get(&d.key).copied().unwrap_or("");
+            let done = self.run_tasks(&cache, tasks, progress, &mut ran, &|d: &Done| {
+                // Logged as each step ends, so a killed run's log holds what finished.
                 log.line(&format!(
                     "{} {} {} {}{}",
                     if d.model.is_some() { "ran" } else { "failed" },
                     d.key,
-                    who,
+                    names.get(&d.key).copied().unwrap_or(""),
                     d.record.kind,
                     d.record
                         .error
                         .as_ref()
                         .map(|e| format!(": {e}"))
                         .unwrap_or_default()
-                ));
+                ))
+            })?;
+            for d in &done {
                 ran_here.insert(d.key.clone());
             }
             // Each chain takes its step's output, or stops with the step's error.
@@ -400,7 +411,8 @@ impl PipelineJob {
                         metric_max: recipe.sla.metric_max,
                         ..crate::recipe::Sla::default()
                     };
-                    let checks = sla::judge(&metric_only, &plan.metric, &numbers, original.metric);
+                    let checks =
+                        sla::judge(&metric_only, &plan.metric, &numbers, Some(original_metric));
                     if let Some(miss) = checks.iter().find(|c| !c.met && c.value.is_some()) {
                         let later: Vec<&str> = row.config.steps[level + 1..]
                             .iter()
@@ -422,35 +434,91 @@ impl PipelineJob {
         }
         let steps_seconds = steps_started.elapsed().as_secs_f64();
 
-        // Measure every final model alone, one at a time.
+        // Measure the original and every final model alone, in interleaved rounds.
         let measure_started = Instant::now();
-        let finals: Vec<usize> = (0..rows.len())
-            .filter(|&i| rows[i].status.is_none())
-            .collect();
-        progress.phase("measure", Some(finals.len() as u64));
-        let mut measurements: Vec<Option<Measurement>> = vec![None; rows.len()];
-        for (n, &i) in finals.iter().enumerate() {
-            if progress.cancelled() {
-                return Err(Error::Cancelled {
-                    cache: cache.root().to_path_buf(),
-                });
-            }
-            progress.advance(n as u64, &plan.rows[i].config.name);
-            let key = plan.rows[i].keys.last().cloned().unwrap_or_default();
-            match measured(
-                &cache,
-                &log,
-                &meter,
-                &key,
-                &measure_key,
-                &rows[i].model,
-                &plan.rows[i].config.name,
-            ) {
-                Ok(m) => measurements[i] = Some(m),
-                Err(e) => rows[i].status = Some((RowStatus::Failed, format!("measuring: {e}"))),
+        let mut targets: Vec<(Option<usize>, String, PathBuf)> =
+            vec![(None, plan.original_key.clone(), recipe.model.clone())];
+        for (i, run) in rows.iter().enumerate() {
+            if run.status.is_none() {
+                let key = plan.rows[i].keys.last().cloned().unwrap_or_default();
+                targets.push((Some(i), key, run.model.clone()));
             }
         }
-        progress.advance(finals.len() as u64, "");
+        let mkey = |model_key: &str| sha256_hex(format!("{model_key}{measure_key}").as_bytes());
+        let mut measurements: Vec<Option<Measurement>> = vec![None; rows.len()];
+        let mut original: Option<Measurement> = None;
+        let mut to_measure = Vec::new();
+        for (t, (row, key, _)) in targets.iter().enumerate() {
+            match cache.measurement::<Measurement>(&mkey(key)) {
+                Some(m) => match row {
+                    Some(i) => measurements[*i] = Some(m),
+                    None => original = Some(m),
+                },
+                None => to_measure.push(t),
+            }
+        }
+        let rounds = recipe.target.rounds;
+        progress.phase("measure", Some((to_measure.len() * rounds) as u64));
+        let paths: Vec<&Path> = to_measure.iter().map(|&t| targets[t].2.as_path()).collect();
+        let mut done = 0u64;
+        let cancel = Cancel::new();
+        let results = {
+            let progress = &mut *progress;
+            let names: Vec<String> = to_measure
+                .iter()
+                .map(|&t| match targets[t].0 {
+                    Some(i) => plan.rows[i].config.name.clone(),
+                    None => "original".into(),
+                })
+                .collect();
+            let cancel = &cancel;
+            let mut each = |i: usize| {
+                done += 1;
+                progress.advance(done, &names[i]);
+                if progress.cancelled() {
+                    cancel.raise();
+                }
+            };
+            meter.measure_rounds(&paths, rounds, &|| cancel.is_raised(), &mut each)
+        };
+        if cancel.is_raised() {
+            return Err(Error::Cancelled {
+                cache: cache.root().to_path_buf(),
+            });
+        }
+        for (&t, result) in to_measure.iter().zip(results) {
+            let (row, key, _) = &targets[t];
+            match result {
+                Ok(m) => {
+                    cache.store_measurement(&mkey(key), &m)?;
+                    let name = row.map_or("original", |i| plan.rows[i].config.name.as_str());
+                    log.line(&format!("measured {} {name}", mkey(key)));
+                    match row {
+                        Some(i) => measurements[*i] = Some(m),
+                        None => original = Some(m),
+                    }
+                }
+                Err(e) => match row {
+                    Some(i) => {
+                        rows[*i].status = Some((RowStatus::Failed, format!("measuring: {e}")))
+                    }
+                    None => {
+                        return Err(Error::Baseline {
+                            path: recipe.model.clone(),
+                            message: e,
+                        })
+                    }
+                },
+            }
+        }
+        let Some(mut original) = original else {
+            return Err(Error::Baseline {
+                path: recipe.model.clone(),
+                message: "not measured".into(),
+            });
+        };
+        // The metric is the one every verdict was made against.
+        original.metric = Some(original_metric);
         let measure_seconds = measure_started.elapsed().as_secs_f64();
 
         // Rows: the original first, then the configurations.
@@ -462,7 +530,7 @@ impl PipelineJob {
             Some(&original),
             &recipe.model,
             &plan,
-            original.metric,
+            Some(original_metric),
         )];
         for ((row, run), m) in plan.rows.iter().zip(rows).zip(&measurements) {
             out_rows.push(report::row(
@@ -473,7 +541,7 @@ impl PipelineJob {
                 m.as_ref(),
                 &run.model,
                 &plan,
-                original.metric,
+                Some(original_metric),
             ));
         }
         let candidates: Vec<Option<Candidate>> = out_rows
@@ -519,6 +587,7 @@ impl PipelineJob {
         tasks: BTreeMap<String, (PathBuf, PlannedStep)>,
         progress: &mut dyn Progress,
         ran: &mut u64,
+        finished: &dyn Fn(&Done),
     ) -> Result<Vec<Done>> {
         let (alone, shared): (Vec<_>, Vec<_>) = tasks
             .into_iter()
@@ -554,6 +623,7 @@ impl PipelineJob {
                 loop {
                     match rx.recv_timeout(Duration::from_millis(200)) {
                         Ok(d) => {
+                            finished(&d);
                             *ran += 1;
                             progress.advance(*ran, &d.record.kind);
                             done.push(d);
@@ -735,28 +805,6 @@ mod erased {
             serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
         }
     }
-}
-
-/// Measures a model on the target, or takes its measurement from the cache.
-fn measured(
-    cache: &Cache,
-    log: &StepLog,
-    meter: &Meter,
-    model_key: &str,
-    measure_key: &str,
-    model: &Path,
-    name: &str,
-) -> std::result::Result<Measurement, String> {
-    let key = sha256_hex(format!("{model_key}{measure_key}").as_bytes());
-    if let Some(m) = cache.measurement(&key) {
-        return Ok(m);
-    }
-    let m = meter.measure(model)?;
-    cache
-        .store_measurement(&key, &m)
-        .map_err(|e| e.to_string())?;
-    log.line(&format!("measured {key} {name}"));
-    Ok(m)
 }
 
 /// The key of a step's output: its input's key, the step as JSON, and the contents of every

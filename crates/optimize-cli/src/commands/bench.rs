@@ -73,6 +73,7 @@ fn job(args: &BenchArgs) -> anyhow::Result<BenchJob> {
             .out_dir
             .clone()
             .or_else(|| args.baseline.as_deref().map(default_out_dir)),
+        score: true,
         command: command_line(),
         isolation: Isolation::Subprocess {
             program: exe,
