@@ -93,7 +93,7 @@ impl Meter<'_> {
                     job.warmup.min(3)
                 };
                 job.iterations = job.iterations.div_ceil(rounds).max(1);
-                job.min_duration = job.min_duration / rounds as u32;
+                job.min_duration /= rounds as u32;
                 if round == 0 {
                     out[i] = self.run(model, job);
                     if let Ok(m) = &out[i] {
