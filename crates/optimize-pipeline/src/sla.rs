@@ -296,6 +296,13 @@ mod tests {
         assert!(!checks[1].met);
     }
 
+    fn candidates<'a>(ns: &'a [Numbers], checks: &'a [Vec<Check>]) -> Vec<Option<Candidate<'a>>> {
+        ns.iter()
+            .zip(checks)
+            .map(|(numbers, checks)| Some(Candidate { numbers, checks }))
+            .collect()
+    }
+
     #[test]
     fn winner_follows_the_selection_rule_and_closest_the_misses() {
         let sla = Sla {
@@ -312,30 +319,12 @@ mod tests {
             .iter()
             .map(|n| judge(&sla, &Metric::Top1, n, Some(1.0)))
             .collect();
-        let cands: Vec<Option<Candidate>> = ns
-            .iter()
-            .zip(&checks)
-            .map(|(n, c)| {
-                Some(Candidate {
-                    numbers: n,
-                    checks: c,
-                })
-            })
-            .collect();
+        let cands = candidates(&ns, &checks);
         assert_eq!(winner(&cands, Select::Latency, true), Some(1));
         // Within the spreads of the fastest, the smaller file wins.
         let mut close = ns;
         close[2].p50_ms = 0.51;
-        let cands_close: Vec<Option<Candidate>> = close
-            .iter()
-            .zip(&checks)
-            .map(|(n, c)| {
-                Some(Candidate {
-                    numbers: n,
-                    checks: c,
-                })
-            })
-            .collect();
+        let cands_close = candidates(&close, &checks);
         assert_eq!(winner(&cands_close, Select::Latency, true), Some(2));
         assert_eq!(winner(&cands, Select::Size, true), Some(2));
         assert_eq!(winner(&cands, Select::Metric, true), Some(2));
@@ -347,16 +336,7 @@ mod tests {
             .iter()
             .map(|n| judge(&strict, &Metric::Top1, n, Some(1.0)))
             .collect();
-        let cands: Vec<Option<Candidate>> = ns
-            .iter()
-            .zip(&checks)
-            .map(|(n, c)| {
-                Some(Candidate {
-                    numbers: n,
-                    checks: c,
-                })
-            })
-            .collect();
+        let cands = candidates(&ns, &checks);
         assert_eq!(winner(&cands, Select::Latency, true), None);
         assert_eq!(closest(&cands), Some(1));
     }
