@@ -199,6 +199,10 @@ pub struct Sla {
     pub latency_p90_ms: Option<f64>,
     /// 99th percentile latency at most this.
     pub latency_p99_ms: Option<f64>,
+    /// Median latency at most this fraction of the original's, both timed in the same
+    /// interleaved rounds (0.8: at least 20% faster). Unlike a bound in ms, it holds its
+    /// meaning on a machine whose speed drifts.
+    pub latency_p50_ratio: Option<f64>,
     /// At least this many samples per second (batch ÷ median latency).
     pub throughput_min: Option<f64>,
     /// The metric may fall at most this far from the original's (in its own units: 0.01 is one
@@ -825,6 +829,7 @@ fn check_sla(sla: &Sla, invalid: &dyn Fn(&str, String) -> Error) -> Result<()> {
         ("sla.latency_p50_ms", sla.latency_p50_ms),
         ("sla.latency_p90_ms", sla.latency_p90_ms),
         ("sla.latency_p99_ms", sla.latency_p99_ms),
+        ("sla.latency_p50_ratio", sla.latency_p50_ratio),
         ("sla.throughput_min", sla.throughput_min),
     ] {
         if let Some(v) = v {

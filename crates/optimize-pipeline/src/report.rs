@@ -199,6 +199,7 @@ pub(crate) fn row(
     model: &Path,
     plan: &Plan,
     baseline_metric: Option<f64>,
+    original_p50_ms: Option<f64>,
 ) -> Row {
     let (status, reason) = match status {
         Some((s, r)) => (s, Some(r)),
@@ -223,7 +224,15 @@ pub(crate) fn row(
     };
     let checks = numbers
         .as_ref()
-        .map(|n| crate::sla::judge(&plan.recipe.sla, &plan.metric, n, baseline_metric))
+        .map(|n| {
+            crate::sla::judge(
+                &plan.recipe.sla,
+                &plan.metric,
+                n,
+                baseline_metric,
+                original_p50_ms,
+            )
+        })
         .unwrap_or_default();
     let sla_met = numbers.is_some() && checks.iter().all(|c| c.met);
     Row {

@@ -411,8 +411,13 @@ impl PipelineJob {
                         metric_max: recipe.sla.metric_max,
                         ..crate::recipe::Sla::default()
                     };
-                    let checks =
-                        sla::judge(&metric_only, &plan.metric, &numbers, Some(original_metric));
+                    let checks = sla::judge(
+                        &metric_only,
+                        &plan.metric,
+                        &numbers,
+                        Some(original_metric),
+                        None,
+                    );
                     if let Some(miss) = checks.iter().find(|c| !c.met && c.value.is_some()) {
                         let later: Vec<&str> = row.config.steps[level + 1..]
                             .iter()
@@ -522,6 +527,7 @@ impl PipelineJob {
         let measure_seconds = measure_started.elapsed().as_secs_f64();
 
         // Rows: the original first, then the configurations.
+        let original_p50 = original.bench.as_ref().map(|b| b.latency.p50_ms);
         let mut out_rows = vec![report::row(
             "original",
             true,
@@ -531,6 +537,7 @@ impl PipelineJob {
             &recipe.model,
             &plan,
             Some(original_metric),
+            original_p50,
         )];
         for ((row, run), m) in plan.rows.iter().zip(rows).zip(&measurements) {
             out_rows.push(report::row(
@@ -542,6 +549,7 @@ impl PipelineJob {
                 &run.model,
                 &plan,
                 Some(original_metric),
+                original_p50,
             ));
         }
         let candidates: Vec<Option<Candidate>> = out_rows

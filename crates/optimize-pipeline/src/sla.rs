@@ -49,11 +49,28 @@ pub struct Check {
     pub miss: f64,
 }
 
-/// Judges `n` against every bound of `sla`; `baseline` is the original's metric.
-pub fn judge(sla: &Sla, metric: &Metric, n: &Numbers, baseline: Option<f64>) -> Vec<Check> {
+/// Judges `n` against every bound of `sla`; `baseline` is the original's metric, and
+/// `original_p50_ms` its median latency from the same rounds.
+pub fn judge(
+    sla: &Sla,
+    metric: &Metric,
+    n: &Numbers,
+    baseline: Option<f64>,
+    original_p50_ms: Option<f64>,
+) -> Vec<Check> {
     let mut checks = Vec::new();
     if let Some(l) = sla.latency_p50_ms {
         checks.push(at_most("latency_p50_ms", "p50", l, Some(n.p50_ms), "ms"));
+    }
+    if let Some(l) = sla.latency_p50_ratio {
+        let ratio = original_p50_ms.filter(|o| *o > 0.0).map(|o| n.p50_ms / o);
+        checks.push(at_most(
+            "latency_p50_ratio",
+            "p50 ÷ original's",
+            l,
+            ratio,
+            "×",
+        ));
     }
     if let Some(l) = sla.latency_p90_ms {
         checks.push(at_most("latency_p90_ms", "p90", l, Some(n.p90_ms), "ms"));
@@ -283,16 +300,55 @@ mod tests {
             metric_max_drop: Some(0.01),
             ..Sla::default()
         };
-        let checks = judge(&sla, &Metric::Top1, &numbers(0.8, 10, 0.975), Some(0.98));
+        let checks = judge(
+            &sla,
+            &Metric::Top1,
+            &numbers(0.8, 10, 0.975),
+            Some(0.98),
+            None,
+        );
         assert!(checks.iter().all(|c| c.met), "{checks:?}");
-        let checks = judge(&sla, &Metric::Top1, &numbers(1.5, 10, 0.95), Some(0.98));
+        let checks = judge(
+            &sla,
+            &Metric::Top1,
+            &numbers(1.5, 10, 0.95),
+            Some(0.98),
+            None,
+        );
         assert_eq!(checks.len(), 2);
         assert!(!checks[0].met);
         assert!((checks[0].miss - 0.5).abs() < 1e-9);
         assert!(!checks[1].met);
         assert!((checks[1].value.unwrap() - 0.03).abs() < 1e-9);
+        // A ratio bound reads the original's median from the same rounds.
+        let ratio = Sla {
+            latency_p50_ratio: Some(0.8),
+            ..Sla::default()
+        };
+        let checks = judge(
+            &ratio,
+            &Metric::Top1,
+            &numbers(0.7, 10, 0.9),
+            None,
+            Some(1.0),
+        );
+        assert!(checks[0].met && (checks[0].value.unwrap() - 0.7).abs() < 1e-12);
+        let checks = judge(
+            &ratio,
+            &Metric::Top1,
+            &numbers(0.9, 10, 0.9),
+            None,
+            Some(1.0),
+        );
+        assert!(!checks[0].met);
         // Lower is better: a rise is the drop.
-        let checks = judge(&sla, &Metric::MaxAbs, &numbers(0.5, 10, 0.05), Some(0.0));
+        let checks = judge(
+            &sla,
+            &Metric::MaxAbs,
+            &numbers(0.5, 10, 0.05),
+            Some(0.0),
+            None,
+        );
         assert!(!checks[1].met);
     }
 
@@ -317,7 +373,7 @@ mod tests {
         ];
         let checks: Vec<Vec<Check>> = ns
             .iter()
-            .map(|n| judge(&sla, &Metric::Top1, n, Some(1.0)))
+            .map(|n| judge(&sla, &Metric::Top1, n, Some(1.0), None))
             .collect();
         let cands = candidates(&ns, &checks);
         assert_eq!(winner(&cands, Select::Latency, true), Some(1));
@@ -334,7 +390,7 @@ mod tests {
         };
         let checks: Vec<Vec<Check>> = ns
             .iter()
-            .map(|n| judge(&strict, &Metric::Top1, n, Some(1.0)))
+            .map(|n| judge(&strict, &Metric::Top1, n, Some(1.0), None))
             .collect();
         let cands = candidates(&ns, &checks);
         assert_eq!(winner(&cands, Select::Latency, true), None);
