@@ -75,12 +75,19 @@ def write(result: dict) -> Path:
     if dest_dir.exists():
         shutil.rmtree(dest_dir)
     dest_dir.mkdir(parents=True)
-    for f in sorted(out.glob("*.svg")) + sorted(out.glob("*.png")):
+    # The charts as SVG only (text, a tenth of the PNGs' bytes); results.json without each step's
+    # own job report (those stay in the output folder's cache).
+    for f in sorted(out.glob("*.svg")):
         shutil.copy(f, dest_dir / f.name)
-    shutil.copy(out / "results.json", dest_dir / "results.json")
+    slim = json.loads((out / "results.json").read_text())
+    for row in slim["rows"]:
+        for step in row["steps"]:
+            step.pop("report", None)
+    (dest_dir / "results.json").write_text(json.dumps(slim, indent=2) + "\n")
     body = (out / "report.md").read_text()
-    # The pipeline's report links its charts beside it; here they sit in the folder.
-    for f in sorted(out.glob("*.svg")) + sorted(out.glob("*.png")):
+    # The pipeline's report links its charts beside it; here they sit in the folder, as SVG.
+    for f in sorted(out.glob("*.svg")):
+        body = body.replace(f"]({f.stem}.png)", f"](pipeline-{name}/{f.name})")
         body = body.replace(f"]({f.name})", f"](pipeline-{name}/{f.name})")
     # Its first heading becomes a section of this file.
     body = body.replace(f"# Pipeline `{result['report']['name']}`", "## The pipeline's report", 1)
