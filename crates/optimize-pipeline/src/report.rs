@@ -377,11 +377,27 @@ fn why_won(rows: &[Row], w: usize, select: Select, metric: &Metric) -> String {
     let met: Vec<&Row> = rows.iter().filter(|r| r.sla_met).collect();
     let n = rows[w].numbers.unwrap_or_default();
     let by = match select {
-        Select::Latency => format!(
-            "the lowest median latency ({} ms ± {}; medians within the spreads of the fastest count as ties, won by the smaller file)",
-            fmt(n.p50_ms),
-            fmt(n.spread_ms)
-        ),
+        Select::Latency => {
+            let fastest = met
+                .iter()
+                .filter_map(|r| r.numbers.map(|x| (r, x)))
+                .min_by(|a, b| a.1.p50_ms.total_cmp(&b.1.p50_ms));
+            match fastest {
+                Some((f, fx)) if f.name != rows[w].name => format!(
+                    "a median latency of {} ms ± {}, within the spreads of the fastest ({}, {} ms ± {}): a tie, which the smallest file among the tied wins",
+                    fmt(n.p50_ms),
+                    fmt(n.spread_ms),
+                    f.name,
+                    fmt(fx.p50_ms),
+                    fmt(fx.spread_ms)
+                ),
+                _ => format!(
+                    "the lowest median latency ({} ms ± {}; medians within the spreads of the fastest would count as ties, won by the smaller file)",
+                    fmt(n.p50_ms),
+                    fmt(n.spread_ms)
+                ),
+            }
+        }
         Select::Size => format!("the smallest file ({})", human_bytes(n.size_bytes)),
         Select::Metric => format!(
             "the best {} ({})",
@@ -389,11 +405,17 @@ fn why_won(rows: &[Row], w: usize, select: Select, metric: &Metric) -> String {
             n.metric.map_or("-".into(), fmt)
         ),
     };
+    let among = if met.len() == 1 {
+        "it is the only configuration that does (the original counted), so it wins".to_string()
+    } else {
+        format!(
+            "of the {} configurations that do (the original counted), it has {by}",
+            met.len()
+        )
+    };
     format!(
-        "{} meets every bound of the SLA, and of the {} configuration{} that do (the original counted), it has {by} (select = \"{}\")",
+        "{} meets every bound of the SLA; {among} (select = \"{}\")",
         rows[w].name,
-        met.len(),
-        if met.len() == 1 { "" } else { "s" },
         match select {
             Select::Latency => "latency",
             Select::Size => "size",
