@@ -32,7 +32,8 @@
 //!    answer store their weights in int8 if the criterion still holds, else in float16 (a
 //!    `Cast`, also folded at load).
 //! 6. **Answer**: among the trials that meet the criterion and are faster than float32 by more
-//!    than 3% plus the spread of their ratio (timed again, longer, side by side), the smallest
+//!    than 3% plus the spread of their ratio (timed again, longer, side by side; a spread above
+//!    ±0.10 decides nothing), the smallest
 //!    ([`Prefer::Size`], the default), or the smallest of those within 10% of the fastest
 //!    ([`Prefer::Speed`]: closer than that is within this kind of machine's noise); ties go by
 //!    size, then fewer float nodes, never by a timing inside the noise, so the same command
@@ -1416,8 +1417,10 @@ impl Search<'_, '_> {
         // more than its measured spread and the noise margin: one within noise gains nothing
         // and may measure slower tomorrow, while the fallback is float32's speed by
         // construction.
-        let clearly_fast =
-            |t: usize| timing[t].is_some_and(|(r, s)| r + s < self.config.clearly_faster);
+        let clearly_fast = |t: usize| {
+            timing[t]
+                .is_some_and(|(r, s)| r + s < self.config.clearly_faster && s <= DECISIVE_SPREAD)
+        };
         let candidates: Vec<usize> = (0..self.report.trials.len())
             .filter(|&t| {
                 let tr = &self.report.trials[t];
@@ -1455,6 +1458,8 @@ impl Search<'_, '_> {
                     }
                 } else if clearly_fast(t) {
                     "faster beyond the spread and the noise margin"
+                } else if s > DECISIVE_SPREAD {
+                    "timed too noisily to decide (spread above ±0.10): not a rival"
                 } else {
                     "not faster beyond the spread: not a rival"
                 };
@@ -1512,6 +1517,11 @@ impl Search<'_, '_> {
         Ok((model, qreport, self.report))
     }
 }
+
+/// The largest spread of a ratio to float32 that can make an answer "faster": a wider one
+/// means the machine's speed moved while timing (PP-OCR cls measured 0.68× ± 0.21 in the
+/// search, then 1.10-1.21× in the bench), and such a timing decides nothing.
+const DECISIVE_SPREAD: f64 = 0.10;
 
 /// The median of `v` (the upper middle value when the count is even).
 fn median(v: &[f64]) -> f64 {
