@@ -16,6 +16,8 @@
 //!   training loop, recipes, student export; [`distill::job::DistillJob`] is `optimize distill`.
 //! - [`bench`]: latency, memory, accuracy and fidelity, verification policies, reports;
 //!   [`bench::job::BenchJob`] is `optimize bench`.
+//! - [`pipeline`]: many configurations (chains of the jobs above) measured against an SLA, the
+//!   best one kept; [`pipeline::PipelineJob`] is `optimize pipeline`.
 //!
 //! Every job is a config (serde: a recipe or pipeline step can hold one as a TOML table) and a
 //! `run` that loads, transforms, saves atomically, verifies and returns the report the CLI
@@ -112,6 +114,7 @@ pub use optimize_data as data;
 pub use optimize_distill as distill;
 pub use optimize_job as job;
 pub use optimize_onnx as onnx;
+pub use optimize_pipeline as pipeline;
 pub use optimize_prune as prune;
 pub use optimize_quant as quant;
 pub use optimize_runtime as runtime;
