@@ -597,12 +597,18 @@ fn top1(outputs: &[Vec<(String, Tensor)>], labels: &[i64]) -> Result<f64> {
 
 impl Search<'_, '_> {
     fn out_of_time(&mut self) -> bool {
+        self.out_of_time_for(Duration::ZERO)
+    }
+
+    /// Whether the next trial, plus `extra` work after it (a timing), would end past the
+    /// search's deadline; then the search stops.
+    fn out_of_time_for(&mut self, extra: Duration) -> bool {
         if self.report.stopped.is_some() {
             return true;
         }
         if self.progress.cancelled() {
             self.report.stopped = Some("interrupted".into());
-        } else if Instant::now() + self.longest_trial >= self.deadline {
+        } else if Instant::now() + self.longest_trial + extra >= self.deadline {
             self.report.stopped = Some(format!(
                 "time budget of {:.0} s reached ({:.1} s of it kept for timing, verifying and \
                  saving the answer)",
@@ -875,8 +881,10 @@ impl Search<'_, '_> {
         }
         let mut speed = base.clone();
         let mut current = full;
+        // Each group's step is a trial and its timing: 7 rounds of 60 ms for two models.
+        let group_timing = Duration::from_millis(60) * 7 * 2;
         for (group, nodes) in &groups {
-            if self.out_of_time() || !self.config.latency_stage {
+            if !self.config.latency_stage || self.out_of_time_for(group_timing) {
                 break;
             }
             let step = Instant::now();
@@ -1147,6 +1155,13 @@ impl Search<'_, '_> {
                     && !c.bias_correction
                     && c.per_channel == from.per_channel
             {
+                continue;
+            }
+            // A method not calibrated yet costs a calibration pass besides the build (a
+            // percentile's histograms take a few times min-max's): no such trial starts that
+            // would end past the budget by that estimate.
+            let calibrated = self.calibrations.contains_key(&c.method.to_string());
+            if !calibrated && Instant::now() + self.longest_trial * 3 >= self.deadline {
                 continue;
             }
             let name = if c.full_range {
