@@ -139,32 +139,33 @@ pub fn judge(
 }
 
 fn at_most(key: &str, what: &str, limit: f64, value: Option<f64>, unit: &str) -> Check {
-    let shown = value.map_or("not measured".into(), |v| format!("{} {unit}", fmt(v)));
-    let (met, miss) = match value {
-        Some(v) if v.is_finite() && v <= limit => (true, 0.0),
-        Some(v) if v.is_finite() => (false, (v - limit) / limit.abs().max(1e-12)),
-        _ => (false, 1.0),
-    };
-    Check {
-        key: key.into(),
-        bound: format!("{what} ≤ {} {unit}", fmt(limit)).trim().into(),
-        value,
-        shown: shown.trim().into(),
-        met,
-        miss,
-    }
+    bounded(key, what, limit, value, unit, true)
 }
 
 fn at_least(key: &str, what: &str, limit: f64, value: Option<f64>, unit: &str) -> Check {
+    bounded(key, what, limit, value, unit, false)
+}
+
+/// `value` held to `limit` from above (`upper`) or below; the miss is relative to the limit.
+fn bounded(
+    key: &str,
+    what: &str,
+    limit: f64,
+    value: Option<f64>,
+    unit: &str,
+    upper: bool,
+) -> Check {
     let shown = value.map_or("not measured".into(), |v| format!("{} {unit}", fmt(v)));
+    let over = |v: f64| if upper { v - limit } else { limit - v };
     let (met, miss) = match value {
-        Some(v) if v.is_finite() && v >= limit => (true, 0.0),
-        Some(v) if v.is_finite() => (false, (limit - v) / limit.abs().max(1e-12)),
+        Some(v) if v.is_finite() && over(v) <= 0.0 => (true, 0.0),
+        Some(v) if v.is_finite() => (false, over(v) / limit.abs().max(1e-12)),
         _ => (false, 1.0),
     };
+    let sign = if upper { "≤" } else { "≥" };
     Check {
         key: key.into(),
-        bound: format!("{what} ≥ {} {unit}", fmt(limit)).trim().into(),
+        bound: format!("{what} {sign} {} {unit}", fmt(limit)).trim().into(),
         value,
         shown: shown.trim().into(),
         met,
